@@ -1,0 +1,29 @@
+//! Compiles the protos under `../../proto` with `protox` (pure Rust, so no
+//! system `protoc` is needed) and generates prost messages and tonic stubs.
+
+use std::path::{Path, PathBuf};
+
+const PROTO_FILES: &[&str] = &[
+    "latchkey/registry/v1/registry.proto",
+    "latchkey/registry/v1/client_authentication.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    for file in PROTO_FILES {
+        println!("cargo:rerun-if-changed={}", proto_root.join(file).display());
+    }
+
+    let descriptors = protox::compile(PROTO_FILES, [&proto_root])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    // The encoded set (imports included) feeds server reflection, so grpcurl
+    // works without proto files at hand.
+    let encoded = prost::Message::encode_to_vec(&descriptors);
+    std::fs::write(out_dir.join("latchkey_descriptor.bin"), &encoded)?;
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(prost::Message::decode(encoded.as_slice())?)?;
+    Ok(())
+}

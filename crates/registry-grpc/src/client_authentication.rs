@@ -1,0 +1,62 @@
+//! `latchkey.registry.v1.ClientAuthentication` for the token issuer.
+
+use latchkey_proto::registry::v1 as pb;
+use latchkey_proto::registry::v1::client_authentication_server::{
+    ClientAuthentication, ClientAuthenticationServer,
+};
+use latchkey_registry::Registry;
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::status::authentication_status;
+
+/// Checks client credentials on behalf of the token issuer.
+#[derive(Debug, Clone)]
+pub struct ClientAuthenticationService {
+    registry: Registry,
+}
+
+impl ClientAuthenticationService {
+    /// A service over `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Self { registry }
+    }
+
+    /// The tonic server for this service.
+    pub fn into_server(self) -> ClientAuthenticationServer<Self> {
+        ClientAuthenticationServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl ClientAuthentication for ClientAuthenticationService {
+    async fn authenticate(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::AuthenticateResponse>, Status> {
+        let request = request.get_ref();
+        let authenticated = self
+            .registry
+            .authenticate(
+                &request.client_id,
+                &request.client_secret,
+                &request.client_ip,
+            )
+            .await
+            .map_err(authentication_status)?;
+        let credential = authenticated.credential;
+        Ok(Response::new(pb::AuthenticateResponse {
+            credential: Some(pb::CredentialSnapshot {
+                state: convert::credential_state(credential.state).into(),
+                allowed_ips: credential.allowed_ips.to_strings(),
+                expire_time: credential.expire_time.map(convert::timestamp),
+                policy: Some(convert::policy(&authenticated.policy)),
+                credential_id: credential.id,
+                client_id: credential.client_id,
+                project_id: credential.project_id,
+                owner: credential.owner,
+                allowed_apis: credential.allowed_apis,
+            }),
+        }))
+    }
+}

@@ -1,0 +1,157 @@
+//! Wire messages ↔ domain types.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use latchkey_proto::registry::v1 as pb;
+use latchkey_registry::{
+    Credential, CredentialState, OnTokenLimit, PolicyOverrides, Project, ProjectPolicy,
+    RegistryError, UpdateCredential,
+};
+use prost_types::{FieldMask, Timestamp};
+
+pub(crate) fn timestamp(time: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A wire timestamp as a domain time (microsecond precision, as stored).
+pub(crate) fn time(field: &str, value: &Timestamp) -> Result<DateTime<Utc>, RegistryError> {
+    u32::try_from(value.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(value.seconds, nanos))
+        .map(|time| time.trunc_subsecs(6))
+        .ok_or_else(|| RegistryError::invalid(field, "not a valid timestamp"))
+}
+
+pub(crate) fn optional_time(
+    field: &str,
+    value: Option<&Timestamp>,
+) -> Result<Option<DateTime<Utc>>, RegistryError> {
+    value.map(|v| time(field, v)).transpose()
+}
+
+pub(crate) fn credential_state(state: CredentialState) -> pb::CredentialState {
+    match state {
+        CredentialState::Active => pb::CredentialState::Active,
+        CredentialState::Disabled => pb::CredentialState::Disabled,
+    }
+}
+
+pub(crate) fn credential(value: Credential) -> pb::Credential {
+    pb::Credential {
+        state: credential_state(value.state).into(),
+        allowed_ips: value.allowed_ips.to_strings(),
+        expire_time: value.expire_time.map(timestamp),
+        create_time: Some(timestamp(value.create_time)),
+        update_time: Some(timestamp(value.update_time)),
+        last_used_time: value.last_use.map(|last| timestamp(last.time)),
+        last_used_ip: value
+            .last_use
+            .map(|last| last.ip.to_string())
+            .unwrap_or_default(),
+        id: value.id,
+        project_id: value.project_id,
+        owner: value.owner,
+        name: value.name,
+        description: value.description,
+        client_id: value.client_id,
+        allowed_apis: value.allowed_apis,
+    }
+}
+
+fn on_token_limit(value: OnTokenLimit) -> pb::OnTokenLimit {
+    match value {
+        OnTokenLimit::Reject => pb::OnTokenLimit::Reject,
+        OnTokenLimit::EvictOldest => pb::OnTokenLimit::EvictOldest,
+    }
+}
+
+pub(crate) fn policy(value: &ProjectPolicy) -> pb::ProjectPolicy {
+    pb::ProjectPolicy {
+        max_credentials: Some(value.max_credentials),
+        max_credentials_per_owner: Some(value.max_credentials_per_owner),
+        max_tokens_per_credential: Some(value.max_tokens_per_credential),
+        token_ttl_seconds: Some(value.token_ttl_seconds),
+        on_token_limit: Some(on_token_limit(value.on_token_limit).into()),
+    }
+}
+
+pub(crate) fn project(value: Project, effective: &ProjectPolicy) -> pb::Project {
+    pb::Project {
+        policy: Some(policy(effective)),
+        create_time: Some(timestamp(value.create_time)),
+        update_time: Some(timestamp(value.update_time)),
+        id: value.id,
+        display_name: value.display_name,
+    }
+}
+
+/// Policy values set in a request; unset fields stay `None`.
+pub(crate) fn policy_overrides(
+    field: &str,
+    value: Option<&pb::ProjectPolicy>,
+) -> Result<PolicyOverrides, RegistryError> {
+    let Some(value) = value else {
+        return Ok(PolicyOverrides::default());
+    };
+    let on_token_limit = match value.on_token_limit.map(pb::OnTokenLimit::try_from) {
+        None | Some(Ok(pb::OnTokenLimit::Unspecified)) => None,
+        Some(Ok(pb::OnTokenLimit::Reject)) => Some(OnTokenLimit::Reject),
+        Some(Ok(pb::OnTokenLimit::EvictOldest)) => Some(OnTokenLimit::EvictOldest),
+        Some(Err(_)) => {
+            return Err(RegistryError::invalid(
+                format!("{field}.on_token_limit"),
+                "unknown value",
+            ));
+        }
+    };
+    Ok(PolicyOverrides {
+        max_credentials: value.max_credentials,
+        max_credentials_per_owner: value.max_credentials_per_owner,
+        max_tokens_per_credential: value.max_tokens_per_credential,
+        token_ttl_seconds: value.token_ttl_seconds,
+        on_token_limit,
+    })
+}
+
+/// The fields an update mask names, taken from `credential`. A field in the
+/// mask but unset in the message is cleared, as AIP-134 describes.
+pub(crate) fn credential_update(
+    credential: &pb::Credential,
+    mask: Option<&FieldMask>,
+) -> Result<UpdateCredential, RegistryError> {
+    let paths = match mask {
+        Some(mask) if !mask.paths.is_empty() => &mask.paths,
+        _ => {
+            return Err(RegistryError::invalid(
+                "update_mask",
+                "required: name at least one field",
+            ));
+        }
+    };
+    let mut update = UpdateCredential::default();
+    for path in paths {
+        match path.as_str() {
+            "name" => update.name = Some(credential.name.clone()),
+            "description" => update.description = Some(credential.description.clone()),
+            "allowed_apis" => update.allowed_apis = Some(credential.allowed_apis.clone()),
+            "allowed_ips" => update.allowed_ips = Some(credential.allowed_ips.clone()),
+            "expire_time" => {
+                update.expire_time = Some(optional_time(
+                    "credential.expire_time",
+                    credential.expire_time.as_ref(),
+                )?);
+            }
+            other => {
+                return Err(RegistryError::invalid(
+                    "update_mask",
+                    format!(
+                        "{other:?} cannot be updated (allowed: name, description, allowed_apis, allowed_ips, expire_time)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(update)
+}

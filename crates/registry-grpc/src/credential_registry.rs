@@ -1,0 +1,269 @@
+//! `latchkey.registry.v1.CredentialRegistry` over the domain registry.
+
+use latchkey_proto::registry::v1 as pb;
+use latchkey_proto::registry::v1::credential_registry_server::{
+    CredentialRegistry, CredentialRegistryServer,
+};
+use latchkey_registry::{
+    CreateCredential, CreateProject, CredentialState, ListCredentials, Registry, RotateSecret,
+};
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::status::to_status;
+
+/// The administration API. Each handler converts the request, calls the
+/// registry and converts the answer; nothing else.
+#[derive(Debug, Clone)]
+pub struct CredentialRegistryService {
+    registry: Registry,
+}
+
+impl CredentialRegistryService {
+    /// A service over `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Self { registry }
+    }
+
+    /// The tonic server for this service.
+    pub fn into_server(self) -> CredentialRegistryServer<Self> {
+        CredentialRegistryServer::new(self)
+    }
+
+    fn project_message(&self, project: latchkey_registry::Project) -> pb::Project {
+        let policy = self.registry.effective_policy(&project);
+        convert::project(project, &policy)
+    }
+}
+
+type Answer<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl CredentialRegistry for CredentialRegistryService {
+    async fn create_credential(
+        &self,
+        request: Request<pb::CreateCredentialRequest>,
+    ) -> Answer<pb::CreateCredentialResponse> {
+        let request = request.into_inner();
+        let input = CreateCredential {
+            expire_time: convert::optional_time("expire_time", request.expire_time.as_ref())
+                .map_err(to_status)?,
+            project_id: request.project_id,
+            owner: request.owner,
+            name: request.name,
+            description: request.description,
+            allowed_apis: request.allowed_apis,
+            allowed_ips: request.allowed_ips,
+        };
+        let created = self
+            .registry
+            .create_credential(input)
+            .await
+            .map_err(to_status)?;
+        tracing::info!(
+            credential_id = %created.credential.id,
+            project_id = %created.credential.project_id,
+            "credential created"
+        );
+        Ok(Response::new(pb::CreateCredentialResponse {
+            credential: Some(convert::credential(created.credential)),
+            client_secret: created.client_secret,
+        }))
+    }
+
+    async fn get_credential(
+        &self,
+        request: Request<pb::GetCredentialRequest>,
+    ) -> Answer<pb::GetCredentialResponse> {
+        let credential = self
+            .registry
+            .get_credential(&request.get_ref().credential_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetCredentialResponse {
+            credential: Some(convert::credential(credential)),
+        }))
+    }
+
+    async fn list_credentials(
+        &self,
+        request: Request<pb::ListCredentialsRequest>,
+    ) -> Answer<pb::ListCredentialsResponse> {
+        let request = request.into_inner();
+        let (credentials, next_page_token) = self
+            .registry
+            .list_credentials(ListCredentials {
+                project_id: request.project_id,
+                owner: Some(request.owner),
+                page_size: request.page_size,
+                page_token: request.page_token,
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListCredentialsResponse {
+            credentials: credentials.into_iter().map(convert::credential).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_credential(
+        &self,
+        request: Request<pb::UpdateCredentialRequest>,
+    ) -> Answer<pb::UpdateCredentialResponse> {
+        let request = request.into_inner();
+        let Some(credential) = request.credential else {
+            return Err(Status::invalid_argument("credential: required"));
+        };
+        let update = convert::credential_update(&credential, request.update_mask.as_ref())
+            .map_err(to_status)?;
+        let updated = self
+            .registry
+            .update_credential(&credential.id, update)
+            .await
+            .map_err(to_status)?;
+        tracing::info!(credential_id = %updated.id, "credential updated");
+        Ok(Response::new(pb::UpdateCredentialResponse {
+            credential: Some(convert::credential(updated)),
+        }))
+    }
+
+    async fn delete_credential(
+        &self,
+        request: Request<pb::DeleteCredentialRequest>,
+    ) -> Answer<pb::DeleteCredentialResponse> {
+        let request = request.get_ref();
+        self.registry
+            .delete_credential(&request.credential_id, &request.confirm_name)
+            .await
+            .map_err(to_status)?;
+        tracing::info!(credential_id = %request.credential_id, "credential deleted");
+        Ok(Response::new(pb::DeleteCredentialResponse {}))
+    }
+
+    async fn rotate_credential_secret(
+        &self,
+        request: Request<pb::RotateCredentialSecretRequest>,
+    ) -> Answer<pb::RotateCredentialSecretResponse> {
+        let request = request.into_inner();
+        let rotated = self
+            .registry
+            .rotate_secret(RotateSecret {
+                credential_id: request.credential_id,
+                grace_period_seconds: request.grace_period_seconds,
+                revoke_tokens: request.revoke_tokens,
+            })
+            .await
+            .map_err(to_status)?;
+        tracing::info!(credential_id = %rotated.credential.id, "credential secret rotated");
+        Ok(Response::new(pb::RotateCredentialSecretResponse {
+            credential: Some(convert::credential(rotated.credential)),
+            client_secret: rotated.client_secret,
+            previous_secret_expire_time: rotated
+                .previous_secret_expire_time
+                .map(convert::timestamp),
+        }))
+    }
+
+    async fn disable_credential(
+        &self,
+        request: Request<pb::DisableCredentialRequest>,
+    ) -> Answer<pb::DisableCredentialResponse> {
+        let credential = self
+            .registry
+            .set_credential_state(&request.get_ref().credential_id, CredentialState::Disabled)
+            .await
+            .map_err(to_status)?;
+        tracing::info!(credential_id = %credential.id, "credential disabled");
+        Ok(Response::new(pb::DisableCredentialResponse {
+            credential: Some(convert::credential(credential)),
+        }))
+    }
+
+    async fn enable_credential(
+        &self,
+        request: Request<pb::EnableCredentialRequest>,
+    ) -> Answer<pb::EnableCredentialResponse> {
+        let credential = self
+            .registry
+            .set_credential_state(&request.get_ref().credential_id, CredentialState::Active)
+            .await
+            .map_err(to_status)?;
+        tracing::info!(credential_id = %credential.id, "credential enabled");
+        Ok(Response::new(pb::EnableCredentialResponse {
+            credential: Some(convert::credential(credential)),
+        }))
+    }
+
+    async fn create_project(
+        &self,
+        request: Request<pb::CreateProjectRequest>,
+    ) -> Answer<pb::CreateProjectResponse> {
+        let request = request.into_inner();
+        let input = CreateProject {
+            policy: convert::policy_overrides("policy", request.policy.as_ref())
+                .map_err(to_status)?,
+            project_id: request.project_id,
+            display_name: request.display_name,
+        };
+        let project = self
+            .registry
+            .create_project(input)
+            .await
+            .map_err(to_status)?;
+        tracing::info!(project_id = %project.id, "project created");
+        Ok(Response::new(pb::CreateProjectResponse {
+            project: Some(self.project_message(project)),
+        }))
+    }
+
+    async fn get_project(
+        &self,
+        request: Request<pb::GetProjectRequest>,
+    ) -> Answer<pb::GetProjectResponse> {
+        let project = self
+            .registry
+            .get_project(&request.get_ref().project_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetProjectResponse {
+            project: Some(self.project_message(project)),
+        }))
+    }
+
+    async fn list_projects(
+        &self,
+        request: Request<pb::ListProjectsRequest>,
+    ) -> Answer<pb::ListProjectsResponse> {
+        let request = request.get_ref();
+        let (projects, next_page_token) = self
+            .registry
+            .list_projects(request.page_size, &request.page_token)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListProjectsResponse {
+            projects: projects
+                .into_iter()
+                .map(|p| self.project_message(p))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_project_policy(
+        &self,
+        request: Request<pb::UpdateProjectPolicyRequest>,
+    ) -> Answer<pb::UpdateProjectPolicyResponse> {
+        let request = request.into_inner();
+        let overrides =
+            convert::policy_overrides("policy", request.policy.as_ref()).map_err(to_status)?;
+        let project = self
+            .registry
+            .update_project_policy(&request.project_id, overrides)
+            .await
+            .map_err(to_status)?;
+        tracing::info!(project_id = %project.id, "project policy updated");
+        Ok(Response::new(pb::UpdateProjectPolicyResponse {
+            project: Some(self.project_message(project)),
+        }))
+    }
+}

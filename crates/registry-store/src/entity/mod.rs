@@ -1,0 +1,7 @@
+//! SeaORM entities. Times are stored as microseconds since the Unix epoch
+//! (BIGINT), identical on SQLite and PostgreSQL, so keyset pagination orders
+//! the same way on both and values round-trip exactly.
+
+pub mod credential;
+pub mod credential_secret;
+pub mod project;

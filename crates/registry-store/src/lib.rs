@@ -1,0 +1,13 @@
+//! SeaORM storage of the credential registry, on SQLite (the embedded
+//! default) or PostgreSQL (production), with migrations applied on connect.
+
+mod connect;
+mod convert;
+#[allow(unreachable_pub)] // SeaORM derives require `pub` items
+mod entity;
+mod error;
+mod migration;
+mod store;
+
+pub use connect::{DatabaseConfig, connect};
+pub use store::SqlCredentialStore;

@@ -1,0 +1,16 @@
+//! Schema migrations, applied at start-up.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+/// All migrations in order.
+#[derive(Debug)]
+pub(crate) struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,480 @@
+//! [`CredentialStore`] on SeaORM.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use latchkey_registry::{
+    AuthenticationRecord, Credential, CredentialState, CredentialStore, CredentialUpdate,
+    NewCredential, Page, PageRequest, PolicyOverrides, Position, Project, ProjectPolicy,
+    QuotaLimit, RegistryError, StoredSecret,
+};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+
+use crate::convert::{
+    credential_from_row, join_list, micros, on_token_limit_text, project_from_row, secret_from_row,
+    state_text,
+};
+use crate::entity::{credential, credential_secret, project};
+use crate::error::{from_db, is_unique_violation};
+
+/// The registry's store on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlCredentialStore {
+    connection: DatabaseConnection,
+    policy_defaults: ProjectPolicy,
+}
+
+impl SqlCredentialStore {
+    pub(crate) fn new(connection: DatabaseConnection, policy_defaults: ProjectPolicy) -> Self {
+        Self {
+            connection,
+            policy_defaults,
+        }
+    }
+
+    /// Checks that the database answers, for readiness probes.
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        self.connection.ping().await.map_err(from_db)
+    }
+
+    /// Closes the connection pool, so shutdown does not wait on idle
+    /// connections.
+    pub async fn close(&self) {
+        if let Err(error) = self.connection.clone().close().await {
+            tracing::warn!(%error, "closing the database connections failed");
+        }
+    }
+
+    async fn begin(&self) -> Result<DatabaseTransaction, RegistryError> {
+        self.connection.begin().await.map_err(from_db)
+    }
+}
+
+/// Keyset condition "strictly after `position`" in (create_time, id) order.
+fn after<C: ColumnTrait>(time_column: C, id_column: C, position: &Position) -> Condition {
+    let at = micros(position.create_time);
+    Condition::any().add(time_column.gt(at)).add(
+        Condition::all()
+            .add(time_column.eq(at))
+            .add(id_column.gt(position.id.clone())),
+    )
+}
+
+/// Splits `size + 1` fetched items into a page and its continuation.
+fn into_page<T>(mut items: Vec<T>, size: u32, position_of: impl Fn(&T) -> Position) -> Page<T> {
+    let size = size as usize;
+    let next = if items.len() > size {
+        items.truncate(size);
+        items.last().map(position_of)
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+/// Reads a credential row for change; on PostgreSQL the row stays locked
+/// until the transaction ends.
+async fn credential_for_update(
+    transaction: &DatabaseTransaction,
+    credential_id: &str,
+) -> Result<credential::Model, RegistryError> {
+    credential::Entity::find_by_id(credential_id)
+        .lock_exclusive()
+        .one(transaction)
+        .await
+        .map_err(from_db)?
+        .ok_or_else(|| RegistryError::credential_not_found(credential_id))
+}
+
+fn name_taken(name: &str) -> RegistryError {
+    RegistryError::AlreadyExists(format!(
+        "a credential named {name:?} already exists in the project"
+    ))
+}
+
+async fn count_credentials<C: ConnectionTrait>(
+    connection: &C,
+    project_id: &str,
+    owner: Option<&str>,
+) -> Result<u64, RegistryError> {
+    let mut query = credential::Entity::find().filter(credential::Column::ProjectId.eq(project_id));
+    if let Some(owner) = owner {
+        query = query.filter(credential::Column::Owner.eq(owner));
+    }
+    query.count(connection).await.map_err(from_db)
+}
+
+#[async_trait]
+impl CredentialStore for SqlCredentialStore {
+    fn policy_defaults(&self) -> &ProjectPolicy {
+        &self.policy_defaults
+    }
+
+    async fn create_project(&self, value: &Project) -> Result<(), RegistryError> {
+        let overrides = &value.overrides;
+        let row = project::ActiveModel {
+            id: Set(value.id.clone()),
+            display_name: Set(value.display_name.clone()),
+            max_credentials: Set(overrides.max_credentials.map(i64::from)),
+            max_credentials_per_owner: Set(overrides.max_credentials_per_owner.map(i64::from)),
+            max_tokens_per_credential: Set(overrides.max_tokens_per_credential.map(i64::from)),
+            token_ttl_seconds: Set(overrides.token_ttl_seconds.map(i64::from)),
+            on_token_limit: Set(overrides
+                .on_token_limit
+                .map(|v| on_token_limit_text(v).to_owned())),
+            create_time: Set(micros(value.create_time)),
+            update_time: Set(micros(value.update_time)),
+        };
+        match project::Entity::insert(row).exec(&self.connection).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => Err(RegistryError::AlreadyExists(
+                format!("project {:?} already exists", value.id),
+            )),
+            Err(error) => Err(from_db(error)),
+        }
+    }
+
+    async fn get_project(&self, project_id: &str) -> Result<Project, RegistryError> {
+        let row = project::Entity::find_by_id(project_id)
+            .one(&self.connection)
+            .await
+            .map_err(from_db)?
+            .ok_or_else(|| RegistryError::project_not_found(project_id))?;
+        project_from_row(row)
+    }
+
+    async fn list_projects(&self, page: &PageRequest) -> Result<Page<Project>, RegistryError> {
+        let mut query = project::Entity::find()
+            .order_by_asc(project::Column::CreateTime)
+            .order_by_asc(project::Column::Id)
+            .limit(u64::from(page.size) + 1);
+        if let Some(position) = &page.after {
+            query = query.filter(after(
+                project::Column::CreateTime,
+                project::Column::Id,
+                position,
+            ));
+        }
+        let rows = query.all(&self.connection).await.map_err(from_db)?;
+        let projects = rows
+            .into_iter()
+            .map(project_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(projects, page.size, |p| Position {
+            create_time: p.create_time,
+            id: p.id.clone(),
+        }))
+    }
+
+    async fn update_project_policy(
+        &self,
+        project_id: &str,
+        overrides: &PolicyOverrides,
+        now: DateTime<Utc>,
+    ) -> Result<Project, RegistryError> {
+        let transaction = self.begin().await?;
+        let row = project::Entity::find_by_id(project_id)
+            .lock_exclusive()
+            .one(&transaction)
+            .await
+            .map_err(from_db)?
+            .ok_or_else(|| RegistryError::project_not_found(project_id))?;
+        let mut current = project_from_row(row.clone())?;
+        current.overrides = current.overrides.merged_with(overrides);
+        current.update_time = now;
+        let merged = &current.overrides;
+        let mut active = row.into_active_model();
+        active.max_credentials = Set(merged.max_credentials.map(i64::from));
+        active.max_credentials_per_owner = Set(merged.max_credentials_per_owner.map(i64::from));
+        active.max_tokens_per_credential = Set(merged.max_tokens_per_credential.map(i64::from));
+        active.token_ttl_seconds = Set(merged.token_ttl_seconds.map(i64::from));
+        active.on_token_limit = Set(merged
+            .on_token_limit
+            .map(|v| on_token_limit_text(v).to_owned()));
+        active.update_time = Set(micros(now));
+        active.update(&transaction).await.map_err(from_db)?;
+        transaction.commit().await.map_err(from_db)?;
+        Ok(current)
+    }
+
+    async fn create_credential(&self, new: &NewCredential) -> Result<Credential, RegistryError> {
+        let value = &new.credential;
+        let transaction = self.begin().await?;
+        // Locking the project row serialises creates within one project on
+        // PostgreSQL, so the counts below cannot be raced past the quota.
+        // SQLite runs on a single connection and is serial anyway.
+        let project_row = project::Entity::find_by_id(value.project_id.as_str())
+            .lock_exclusive()
+            .one(&transaction)
+            .await
+            .map_err(from_db)?
+            .ok_or_else(|| RegistryError::project_not_found(&value.project_id))?;
+        let policy = project_from_row(project_row)?
+            .overrides
+            .resolve(&self.policy_defaults);
+        if policy.max_credentials > 0 {
+            let count = count_credentials(&transaction, &value.project_id, None).await?;
+            if count >= u64::from(policy.max_credentials) {
+                return Err(RegistryError::QuotaExceeded(QuotaLimit::Credentials(
+                    policy.max_credentials,
+                )));
+            }
+        }
+        if policy.max_credentials_per_owner > 0 {
+            let count =
+                count_credentials(&transaction, &value.project_id, Some(&value.owner)).await?;
+            if count >= u64::from(policy.max_credentials_per_owner) {
+                return Err(RegistryError::QuotaExceeded(
+                    QuotaLimit::CredentialsPerOwner(policy.max_credentials_per_owner),
+                ));
+            }
+        }
+        let row = credential::ActiveModel {
+            id: Set(value.id.clone()),
+            project_id: Set(value.project_id.clone()),
+            owner: Set(value.owner.clone()),
+            name: Set(value.name.clone()),
+            description: Set(value.description.clone()),
+            client_id: Set(value.client_id.clone()),
+            allowed_apis: Set(join_list(&value.allowed_apis)),
+            allowed_ips: Set(join_list(&value.allowed_ips.to_strings())),
+            state: Set(state_text(value.state).to_owned()),
+            expire_time: Set(value.expire_time.map(micros)),
+            create_time: Set(micros(value.create_time)),
+            update_time: Set(micros(value.update_time)),
+            last_used_time: Set(None),
+            last_used_ip: Set(None),
+        };
+        if let Err(error) = credential::Entity::insert(row).exec(&transaction).await {
+            return Err(if is_unique_violation(&error) {
+                name_taken(&value.name)
+            } else {
+                from_db(error)
+            });
+        }
+        insert_secret(&transaction, &value.id, &new.secret).await?;
+        transaction.commit().await.map_err(from_db)?;
+        Ok(value.clone())
+    }
+
+    async fn get_credential(&self, credential_id: &str) -> Result<Credential, RegistryError> {
+        let row = credential::Entity::find_by_id(credential_id)
+            .one(&self.connection)
+            .await
+            .map_err(from_db)?
+            .ok_or_else(|| RegistryError::credential_not_found(credential_id))?;
+        credential_from_row(row)
+    }
+
+    async fn list_credentials(
+        &self,
+        project_id: &str,
+        owner: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Credential>, RegistryError> {
+        // Listing an unknown project is NOT_FOUND, not an empty page.
+        self.get_project(project_id).await?;
+        let mut query = credential::Entity::find()
+            .filter(credential::Column::ProjectId.eq(project_id))
+            .order_by_asc(credential::Column::CreateTime)
+            .order_by_asc(credential::Column::Id)
+            .limit(u64::from(page.size) + 1);
+        if let Some(owner) = owner {
+            query = query.filter(credential::Column::Owner.eq(owner));
+        }
+        if let Some(position) = &page.after {
+            query = query.filter(after(
+                credential::Column::CreateTime,
+                credential::Column::Id,
+                position,
+            ));
+        }
+        let rows = query.all(&self.connection).await.map_err(from_db)?;
+        let credentials = rows
+            .into_iter()
+            .map(credential_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(credentials, page.size, |c| Position {
+            create_time: c.create_time,
+            id: c.id.clone(),
+        }))
+    }
+
+    async fn update_credential(
+        &self,
+        credential_id: &str,
+        update: &CredentialUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Credential, RegistryError> {
+        let transaction = self.begin().await?;
+        let row = credential_for_update(&transaction, credential_id).await?;
+        let mut current = credential_from_row(row.clone())?;
+        update.apply_to(&mut current);
+        current.update_time = now;
+        let mut active = row.into_active_model();
+        active.name = Set(current.name.clone());
+        active.description = Set(current.description.clone());
+        active.allowed_apis = Set(join_list(&current.allowed_apis));
+        active.allowed_ips = Set(join_list(&current.allowed_ips.to_strings()));
+        active.expire_time = Set(current.expire_time.map(micros));
+        active.update_time = Set(micros(now));
+        match active.update(&transaction).await {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => return Err(name_taken(&current.name)),
+            Err(error) => return Err(from_db(error)),
+        }
+        transaction.commit().await.map_err(from_db)?;
+        Ok(current)
+    }
+
+    async fn set_credential_state(
+        &self,
+        credential_id: &str,
+        state: CredentialState,
+        now: DateTime<Utc>,
+    ) -> Result<Credential, RegistryError> {
+        let transaction = self.begin().await?;
+        let row = credential_for_update(&transaction, credential_id).await?;
+        let mut current = credential_from_row(row.clone())?;
+        current.state = state;
+        current.update_time = now;
+        let mut active = row.into_active_model();
+        active.state = Set(state_text(state).to_owned());
+        active.update_time = Set(micros(now));
+        active.update(&transaction).await.map_err(from_db)?;
+        transaction.commit().await.map_err(from_db)?;
+        Ok(current)
+    }
+
+    async fn delete_credential(
+        &self,
+        credential_id: &str,
+        confirm_name: &str,
+    ) -> Result<(), RegistryError> {
+        let transaction = self.begin().await?;
+        let row = credential_for_update(&transaction, credential_id).await?;
+        if row.name != confirm_name {
+            return Err(RegistryError::FailedPrecondition(
+                "confirm_name does not match the credential's name; nothing was deleted".to_owned(),
+            ));
+        }
+        credential_secret::Entity::delete_many()
+            .filter(credential_secret::Column::CredentialId.eq(credential_id))
+            .exec(&transaction)
+            .await
+            .map_err(from_db)?;
+        credential::Entity::delete_by_id(credential_id)
+            .exec(&transaction)
+            .await
+            .map_err(from_db)?;
+        transaction.commit().await.map_err(from_db)
+    }
+
+    async fn rotate_secret(
+        &self,
+        credential_id: &str,
+        secret: &StoredSecret,
+        previous_expire_time: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Credential, RegistryError> {
+        let transaction = self.begin().await?;
+        let row = credential_for_update(&transaction, credential_id).await?;
+        let of_credential = credential_secret::Column::CredentialId.eq(credential_id);
+        match previous_expire_time {
+            None => {
+                credential_secret::Entity::delete_many()
+                    .filter(of_credential)
+                    .exec(&transaction)
+                    .await
+                    .map_err(from_db)?;
+            }
+            Some(expiry) => {
+                // Expired secrets go; live ones end at the grace period's
+                // end unless they already end sooner.
+                credential_secret::Entity::delete_many()
+                    .filter(of_credential.clone())
+                    .filter(credential_secret::Column::ExpireTime.lte(micros(now)))
+                    .exec(&transaction)
+                    .await
+                    .map_err(from_db)?;
+                credential_secret::Entity::update_many()
+                    .col_expr(
+                        credential_secret::Column::ExpireTime,
+                        Expr::value(micros(expiry)),
+                    )
+                    .filter(of_credential)
+                    .filter(
+                        Condition::any()
+                            .add(credential_secret::Column::ExpireTime.is_null())
+                            .add(credential_secret::Column::ExpireTime.gt(micros(expiry))),
+                    )
+                    .exec(&transaction)
+                    .await
+                    .map_err(from_db)?;
+            }
+        }
+        insert_secret(&transaction, credential_id, secret).await?;
+        let mut current = credential_from_row(row.clone())?;
+        current.update_time = now;
+        let mut active = row.into_active_model();
+        active.update_time = Set(micros(now));
+        active.update(&transaction).await.map_err(from_db)?;
+        transaction.commit().await.map_err(from_db)?;
+        Ok(current)
+    }
+
+    async fn authentication_record(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<AuthenticationRecord>, RegistryError> {
+        let Some((row, project_row)) = credential::Entity::find()
+            .filter(credential::Column::ClientId.eq(client_id))
+            .find_also_related(project::Entity)
+            .one(&self.connection)
+            .await
+            .map_err(from_db)?
+        else {
+            return Ok(None);
+        };
+        let project_row = project_row
+            .ok_or_else(|| RegistryError::Internal("credential without project".into()))?;
+        let secrets = credential_secret::Entity::find()
+            .filter(credential_secret::Column::CredentialId.eq(row.id.as_str()))
+            .all(&self.connection)
+            .await
+            .map_err(from_db)?
+            .into_iter()
+            .map(secret_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(AuthenticationRecord {
+            credential: credential_from_row(row)?,
+            secrets,
+            policy: project_from_row(project_row)?
+                .overrides
+                .resolve(&self.policy_defaults),
+        }))
+    }
+}
+
+async fn insert_secret(
+    transaction: &DatabaseTransaction,
+    credential_id: &str,
+    secret: &StoredSecret,
+) -> Result<(), RegistryError> {
+    let row = credential_secret::ActiveModel {
+        credential_id: Set(credential_id.to_owned()),
+        secret_hash: Set(secret.hash.as_bytes().to_vec()),
+        create_time: Set(micros(secret.create_time)),
+        expire_time: Set(secret.expire_time.map(micros)),
+        ..Default::default()
+    };
+    credential_secret::Entity::insert(row)
+        .exec(transaction)
+        .await
+        .map_err(from_db)?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! The registry's error model. Every variant maps to exactly one gRPC status
+//! at the transport edge.
+
+use std::fmt;
+
+/// A boxed source error from a store driver.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Which project quota a create would break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaLimit {
+    /// `max_credentials` of the project.
+    Credentials(u32),
+    /// `max_credentials_per_owner` of the project.
+    CredentialsPerOwner(u32),
+}
+
+impl fmt::Display for QuotaLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Credentials(limit) => write!(
+                f,
+                "project credential limit reached (max_credentials = {limit})"
+            ),
+            Self::CredentialsPerOwner(limit) => write!(
+                f,
+                "owner credential limit reached (max_credentials_per_owner = {limit})"
+            ),
+        }
+    }
+}
+
+/// Everything a registry operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The request is malformed; `field` names the offending field.
+    #[error("{field}: {reason}")]
+    InvalidArgument {
+        /// The request field, as named in the API (e.g. `allowed_ips[2]`).
+        field: String,
+        /// What is wrong with it, without echoing secret material.
+        reason: String,
+    },
+    /// The named project or credential does not exist.
+    #[error("{kind} {id:?} not found")]
+    NotFound {
+        /// `project` or `credential`.
+        kind: &'static str,
+        /// The identifier asked for.
+        id: String,
+    },
+    /// A project ID or credential name is already taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The operation's precondition does not hold (e.g. delete confirmation).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A project quota would be exceeded.
+    #[error("{0}")]
+    QuotaExceeded(QuotaLimit),
+    /// The store cannot be reached; the operation changed nothing.
+    #[error("credential store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A bug or corrupt data; details are logged, never returned.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl RegistryError {
+    /// An [`RegistryError::InvalidArgument`] for `field`.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`RegistryError::NotFound`] for a credential.
+    pub fn credential_not_found(id: impl Into<String>) -> Self {
+        Self::NotFound {
+            kind: "credential",
+            id: id.into(),
+        }
+    }
+
+    /// A [`RegistryError::NotFound`] for a project.
+    pub fn project_not_found(id: impl Into<String>) -> Self {
+        Self::NotFound {
+            kind: "project",
+            id: id.into(),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The credential registry's domain: projects and their policies, client
+//! credentials, the rules their fields obey, client authentication, and the
+//! [`CredentialStore`] trait the storage crate implements.
+//!
+//! Nothing here knows about protobuf or SQL: the transport crate converts wire
+//! messages into the input types below, and the storage crate turns database
+//! errors into [`RegistryError`]s.
+
+mod allowlist;
+mod authenticate;
+mod error;
+mod model;
+mod page;
+mod service;
+mod store;
+pub mod validate;
+
+pub use allowlist::IpAllowlist;
+pub use authenticate::{AuthenticateError, AuthenticatedCredential, Refusal};
+pub use error::{BoxError, QuotaLimit, RegistryError};
+pub use model::{
+    Credential, CredentialState, CredentialUpdate, LastUse, NewCredential, OnTokenLimit,
+    PolicyOverrides, Project, ProjectPolicy, StoredSecret, now,
+};
+pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageToken, Position};
+pub use service::{
+    CreateCredential, CreateProject, CreatedCredential, ListCredentials, Registry, RotateSecret,
+    RotatedSecret, UpdateCredential,
+};
+pub use store::{AuthenticationRecord, CredentialStore};

@@ -1,0 +1,239 @@
+//! Projects, policies and credentials as the domain sees them.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use latchkey_secrets::SecretHash;
+use serde::Deserialize;
+
+use crate::allowlist::IpAllowlist;
+
+/// The current time at the precision the stores keep (microseconds), so a
+/// value written and read back compares equal.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// What happens when a credential asks for a token past its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTokenLimit {
+    /// Refuse the new token.
+    Reject,
+    /// Issue it and revoke the credential's oldest live token.
+    EvictOldest,
+}
+
+/// A project's effective limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectPolicy {
+    /// Most credentials in the project; 0 = unlimited.
+    pub max_credentials: u32,
+    /// Most credentials per owner in the project; 0 = unlimited.
+    pub max_credentials_per_owner: u32,
+    /// Most live tokens per credential.
+    pub max_tokens_per_credential: u32,
+    /// Lifetime of issued tokens.
+    pub token_ttl_seconds: u32,
+    /// What happens past `max_tokens_per_credential`.
+    pub on_token_limit: OnTokenLimit,
+}
+
+impl Default for ProjectPolicy {
+    /// The defaults of the design; configuration may replace them.
+    fn default() -> Self {
+        Self {
+            max_credentials: 10,
+            max_credentials_per_owner: 0,
+            max_tokens_per_credential: 10,
+            token_ttl_seconds: 3600,
+            on_token_limit: OnTokenLimit::Reject,
+        }
+    }
+}
+
+/// A project's own policy values; `None` follows the configured default, so
+/// changing a default reaches every project that did not override it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyOverrides {
+    /// See [`ProjectPolicy::max_credentials`].
+    pub max_credentials: Option<u32>,
+    /// See [`ProjectPolicy::max_credentials_per_owner`].
+    pub max_credentials_per_owner: Option<u32>,
+    /// See [`ProjectPolicy::max_tokens_per_credential`].
+    pub max_tokens_per_credential: Option<u32>,
+    /// See [`ProjectPolicy::token_ttl_seconds`].
+    pub token_ttl_seconds: Option<u32>,
+    /// See [`ProjectPolicy::on_token_limit`].
+    pub on_token_limit: Option<OnTokenLimit>,
+}
+
+impl PolicyOverrides {
+    /// The effective policy under `defaults`.
+    pub fn resolve(&self, defaults: &ProjectPolicy) -> ProjectPolicy {
+        ProjectPolicy {
+            max_credentials: self.max_credentials.unwrap_or(defaults.max_credentials),
+            max_credentials_per_owner: self
+                .max_credentials_per_owner
+                .unwrap_or(defaults.max_credentials_per_owner),
+            max_tokens_per_credential: self
+                .max_tokens_per_credential
+                .unwrap_or(defaults.max_tokens_per_credential),
+            token_ttl_seconds: self.token_ttl_seconds.unwrap_or(defaults.token_ttl_seconds),
+            on_token_limit: self.on_token_limit.unwrap_or(defaults.on_token_limit),
+        }
+    }
+
+    /// These overrides with every value set in `newer` replaced.
+    pub fn merged_with(&self, newer: &PolicyOverrides) -> PolicyOverrides {
+        PolicyOverrides {
+            max_credentials: newer.max_credentials.or(self.max_credentials),
+            max_credentials_per_owner: newer
+                .max_credentials_per_owner
+                .or(self.max_credentials_per_owner),
+            max_tokens_per_credential: newer
+                .max_tokens_per_credential
+                .or(self.max_tokens_per_credential),
+            token_ttl_seconds: newer.token_ttl_seconds.or(self.token_ttl_seconds),
+            on_token_limit: newer.on_token_limit.or(self.on_token_limit),
+        }
+    }
+
+    /// True when no value is set.
+    pub fn is_empty(&self) -> bool {
+        *self == PolicyOverrides::default()
+    }
+}
+
+/// A project (tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// Chosen identifier.
+    pub id: String,
+    /// Human-readable name.
+    pub display_name: String,
+    /// The project's own policy values.
+    pub overrides: PolicyOverrides,
+    /// Creation time.
+    pub create_time: DateTime<Utc>,
+    /// Last change.
+    pub update_time: DateTime<Utc>,
+}
+
+/// Whether a credential may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialState {
+    /// Its secret is accepted.
+    Active,
+    /// Its secret is refused.
+    Disabled,
+}
+
+/// The last use of a credential, as reported by the token issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastUse {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// From where.
+    pub ip: IpAddr,
+}
+
+/// A client credential, without any secret material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Server-assigned identifier.
+    pub id: String,
+    /// Owning project.
+    pub project_id: String,
+    /// Owning user.
+    pub owner: String,
+    /// Name, unique in the project.
+    pub name: String,
+    /// Free text; empty when not given.
+    pub description: String,
+    /// Public client identifier.
+    pub client_id: String,
+    /// APIs its tokens may call.
+    pub allowed_apis: Vec<String>,
+    /// Addresses it may be used from.
+    pub allowed_ips: IpAllowlist,
+    /// Active or disabled.
+    pub state: CredentialState,
+    /// Refused from this time on, when set.
+    pub expire_time: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub create_time: DateTime<Utc>,
+    /// Last change.
+    pub update_time: DateTime<Utc>,
+    /// Last use, if any.
+    pub last_use: Option<LastUse>,
+}
+
+/// One stored secret of a credential: only its keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSecret {
+    /// Keyed BLAKE3 hash of the secret.
+    pub hash: SecretHash,
+    /// When the secret was made.
+    pub create_time: DateTime<Utc>,
+    /// When it stops working (set by a rotation's grace period).
+    pub expire_time: Option<DateTime<Utc>>,
+}
+
+impl StoredSecret {
+    /// Whether the secret still works at `at`.
+    pub fn is_live_at(&self, at: DateTime<Utc>) -> bool {
+        self.expire_time.is_none_or(|expiry| expiry > at)
+    }
+}
+
+/// A validated credential ready to be written, with its first secret's hash.
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    /// The credential's fields (`last_use` is `None`).
+    pub credential: Credential,
+    /// Its first secret.
+    pub secret: StoredSecret,
+}
+
+/// A validated partial update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description (empty clears it).
+    pub description: Option<String>,
+    /// New allowed APIs.
+    pub allowed_apis: Option<Vec<String>>,
+    /// New allowed IPs.
+    pub allowed_ips: Option<IpAllowlist>,
+    /// New expiry (`Some(None)` clears it).
+    pub expire_time: Option<Option<DateTime<Utc>>>,
+}
+
+impl CredentialUpdate {
+    /// True when nothing would change.
+    pub fn is_empty(&self) -> bool {
+        *self == CredentialUpdate::default()
+    }
+
+    /// Applies the update to `credential`.
+    pub fn apply_to(&self, credential: &mut Credential) {
+        if let Some(name) = &self.name {
+            credential.name.clone_from(name);
+        }
+        if let Some(description) = &self.description {
+            credential.description.clone_from(description);
+        }
+        if let Some(apis) = &self.allowed_apis {
+            credential.allowed_apis.clone_from(apis);
+        }
+        if let Some(ips) = &self.allowed_ips {
+            credential.allowed_ips.clone_from(ips);
+        }
+        if let Some(expiry) = self.expire_time {
+            credential.expire_time = expiry;
+        }
+    }
+}

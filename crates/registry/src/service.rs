@@ -1,0 +1,422 @@
+//! The registry's operations: validate, generate, store.
+//!
+//! Each method takes an input type built by the transport from the wire
+//! message, checks every field before touching the store (so bad input never
+//! causes a partial write), and returns domain values.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET, HashKey, random_string};
+
+use crate::error::RegistryError;
+use crate::model::{
+    Credential, CredentialState, CredentialUpdate, NewCredential, PolicyOverrides, Project,
+    ProjectPolicy, StoredSecret, now,
+};
+use crate::page::{Page, PageToken};
+use crate::store::CredentialStore;
+use crate::validate;
+
+/// How many generated names to try before giving up on a crowded project.
+const GENERATED_NAME_ATTEMPTS: usize = 8;
+const NAME_ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// Input of [`Registry::create_project`].
+#[derive(Debug, Clone, Default)]
+pub struct CreateProject {
+    /// The new project's ID.
+    pub project_id: String,
+    /// Optional display name; the ID when empty.
+    pub display_name: String,
+    /// Policy values that differ from the defaults.
+    pub policy: PolicyOverrides,
+}
+
+/// Input of [`Registry::create_credential`].
+#[derive(Debug, Clone, Default)]
+pub struct CreateCredential {
+    /// The project.
+    pub project_id: String,
+    /// The owning user.
+    pub owner: String,
+    /// Optional name; generated when empty.
+    pub name: String,
+    /// Optional description.
+    pub description: String,
+    /// APIs its tokens may call.
+    pub allowed_apis: Vec<String>,
+    /// Addresses it may be used from.
+    pub allowed_ips: Vec<String>,
+    /// Optional expiry.
+    pub expire_time: Option<DateTime<Utc>>,
+}
+
+/// A new credential and its secret, to be shown once.
+#[derive(Debug, Clone)]
+pub struct CreatedCredential {
+    /// The credential.
+    pub credential: Credential,
+    /// The plaintext secret. Never stored, never logged.
+    pub client_secret: String,
+}
+
+/// Input of [`Registry::list_credentials`].
+#[derive(Debug, Clone, Default)]
+pub struct ListCredentials {
+    /// The project.
+    pub project_id: String,
+    /// Only this owner's credentials, when set.
+    pub owner: Option<String>,
+    /// Requested page size (0 = default).
+    pub page_size: i32,
+    /// Token of a previous call.
+    pub page_token: String,
+}
+
+/// Input of [`Registry::rotate_secret`].
+#[derive(Debug, Clone, Default)]
+pub struct RotateSecret {
+    /// The credential.
+    pub credential_id: String,
+    /// How long older secrets keep working.
+    pub grace_period_seconds: u32,
+    /// Whether live tokens are to be revoked too.
+    pub revoke_tokens: bool,
+}
+
+/// A rotated credential and its new secret, to be shown once.
+#[derive(Debug, Clone)]
+pub struct RotatedSecret {
+    /// The credential.
+    pub credential: Credential,
+    /// The new plaintext secret.
+    pub client_secret: String,
+    /// When older secrets stop working; `None` when they already have.
+    pub previous_secret_expire_time: Option<DateTime<Utc>>,
+}
+
+/// Raw partial update of a credential, as named by an update mask.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateCredential {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New allowed APIs.
+    pub allowed_apis: Option<Vec<String>>,
+    /// New allowed IPs.
+    pub allowed_ips: Option<Vec<String>>,
+    /// New expiry (`Some(None)` clears it).
+    pub expire_time: Option<Option<DateTime<Utc>>>,
+}
+
+/// The credential registry: the operations behind the gRPC API.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    store: Arc<dyn CredentialStore>,
+    hash_key: HashKey,
+}
+
+impl Registry {
+    /// A registry over `store`, hashing secrets with `hash_key`.
+    pub fn new(store: Arc<dyn CredentialStore>, hash_key: HashKey) -> Self {
+        Self { store, hash_key }
+    }
+
+    pub(crate) fn store(&self) -> &dyn CredentialStore {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn hash_key(&self) -> &HashKey {
+        &self.hash_key
+    }
+
+    /// The effective policy of `project`.
+    pub fn effective_policy(&self, project: &Project) -> ProjectPolicy {
+        project.overrides.resolve(self.store.policy_defaults())
+    }
+
+    /// Creates a project.
+    pub async fn create_project(&self, input: CreateProject) -> Result<Project, RegistryError> {
+        validate::project_id("project_id", &input.project_id)?;
+        validate::free_text(
+            "display_name",
+            &input.display_name,
+            validate::MAX_DISPLAY_NAME_LEN,
+        )?;
+        validate::policy("policy", &input.policy)?;
+        let at = now();
+        let display_name = if input.display_name.is_empty() {
+            input.project_id.clone()
+        } else {
+            input.display_name
+        };
+        let project = Project {
+            id: input.project_id,
+            display_name,
+            overrides: input.policy,
+            create_time: at,
+            update_time: at,
+        };
+        self.store.create_project(&project).await?;
+        Ok(project)
+    }
+
+    /// Reads a project.
+    pub async fn get_project(&self, project_id: &str) -> Result<Project, RegistryError> {
+        validate::project_id("project_id", project_id)?;
+        self.store.get_project(project_id).await
+    }
+
+    /// Lists projects.
+    pub async fn list_projects(
+        &self,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<Project>, String), RegistryError> {
+        let request = PageToken::request(page_size, page_token, "projects")?;
+        let page = self.store.list_projects(&request).await?;
+        Ok(finish_page(page, "projects"))
+    }
+
+    /// Overrides parts of a project's policy.
+    pub async fn update_project_policy(
+        &self,
+        project_id: &str,
+        overrides: PolicyOverrides,
+    ) -> Result<Project, RegistryError> {
+        validate::project_id("project_id", project_id)?;
+        if overrides.is_empty() {
+            return Err(RegistryError::invalid(
+                "policy",
+                "required: set at least one field",
+            ));
+        }
+        validate::policy("policy", &overrides)?;
+        self.store
+            .update_project_policy(project_id, &overrides, now())
+            .await
+    }
+
+    /// Creates a credential and its first secret.
+    pub async fn create_credential(
+        &self,
+        input: CreateCredential,
+    ) -> Result<CreatedCredential, RegistryError> {
+        validate::project_id("project_id", &input.project_id)?;
+        validate::owner("owner", &input.owner)?;
+        let generate_name = input.name.is_empty();
+        if !generate_name {
+            validate::credential_name("name", &input.name)?;
+        }
+        validate::free_text(
+            "description",
+            &input.description,
+            validate::MAX_DESCRIPTION_LEN,
+        )?;
+        let allowed_apis = validate::allowed_apis("allowed_apis", &input.allowed_apis)?;
+        let allowed_ips = validate::allowed_ips("allowed_ips", &input.allowed_ips)?;
+        let at = now();
+        let expire_time = validate::expire_time("expire_time", input.expire_time, at)?;
+
+        let client_secret = CLIENT_SECRET.generate();
+        let mut new = NewCredential {
+            credential: Credential {
+                id: uuid::Uuid::now_v7().to_string(),
+                project_id: input.project_id,
+                owner: input.owner,
+                name: if generate_name {
+                    generated_name()
+                } else {
+                    input.name
+                },
+                description: input.description,
+                client_id: CLIENT_ID.generate(),
+                allowed_apis,
+                allowed_ips,
+                state: CredentialState::Active,
+                expire_time,
+                create_time: at,
+                update_time: at,
+                last_use: None,
+            },
+            secret: StoredSecret {
+                hash: self.hash_key.hash(&client_secret),
+                create_time: at,
+                expire_time: None,
+            },
+        };
+        let mut attempts = 1;
+        loop {
+            match self.store.create_credential(&new).await {
+                Ok(credential) => {
+                    return Ok(CreatedCredential {
+                        credential,
+                        client_secret,
+                    });
+                }
+                // A generated name collided: draw another, the user asked for none.
+                Err(RegistryError::AlreadyExists(_))
+                    if generate_name && attempts < GENERATED_NAME_ATTEMPTS =>
+                {
+                    attempts += 1;
+                    new.credential.name = generated_name();
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Reads a credential.
+    pub async fn get_credential(&self, credential_id: &str) -> Result<Credential, RegistryError> {
+        validate::credential_id("credential_id", credential_id)?;
+        self.store.get_credential(credential_id).await
+    }
+
+    /// Lists a project's credentials.
+    pub async fn list_credentials(
+        &self,
+        input: ListCredentials,
+    ) -> Result<(Vec<Credential>, String), RegistryError> {
+        validate::project_id("project_id", &input.project_id)?;
+        let owner = input.owner.filter(|owner| !owner.is_empty());
+        if let Some(owner) = &owner {
+            validate::owner("owner", owner)?;
+        }
+        let filter = format!("{}\n{}", input.project_id, owner.as_deref().unwrap_or(""));
+        let request = PageToken::request(input.page_size, &input.page_token, &filter)?;
+        let page = self
+            .store
+            .list_credentials(&input.project_id, owner.as_deref(), &request)
+            .await?;
+        Ok(finish_page(page, &filter))
+    }
+
+    /// Changes the fields present in `input`.
+    pub async fn update_credential(
+        &self,
+        credential_id: &str,
+        input: UpdateCredential,
+    ) -> Result<Credential, RegistryError> {
+        validate::credential_id("credential.id", credential_id)?;
+        let at = now();
+        let update = CredentialUpdate {
+            name: match input.name {
+                Some(name) => {
+                    validate::credential_name("credential.name", &name)?;
+                    Some(name)
+                }
+                None => None,
+            },
+            description: match input.description {
+                Some(text) => {
+                    validate::free_text(
+                        "credential.description",
+                        &text,
+                        validate::MAX_DESCRIPTION_LEN,
+                    )?;
+                    Some(text)
+                }
+                None => None,
+            },
+            allowed_apis: input
+                .allowed_apis
+                .map(|apis| validate::allowed_apis("credential.allowed_apis", &apis))
+                .transpose()?,
+            allowed_ips: input
+                .allowed_ips
+                .map(|ips| validate::allowed_ips("credential.allowed_ips", &ips))
+                .transpose()?,
+            expire_time: input
+                .expire_time
+                .map(|expiry| validate::expire_time("credential.expire_time", expiry, at))
+                .transpose()?,
+        };
+        if update.is_empty() {
+            return Err(RegistryError::invalid(
+                "update_mask",
+                "required: name at least one field",
+            ));
+        }
+        self.store
+            .update_credential(credential_id, &update, at)
+            .await
+    }
+
+    /// Deletes a credential if `confirm_name` is its name.
+    pub async fn delete_credential(
+        &self,
+        credential_id: &str,
+        confirm_name: &str,
+    ) -> Result<(), RegistryError> {
+        validate::credential_id("credential_id", credential_id)?;
+        if confirm_name.is_empty() {
+            return Err(RegistryError::invalid(
+                "confirm_name",
+                "required: repeat the credential's name to confirm",
+            ));
+        }
+        self.store
+            .delete_credential(credential_id, confirm_name)
+            .await
+    }
+
+    /// Disables or enables a credential.
+    pub async fn set_credential_state(
+        &self,
+        credential_id: &str,
+        state: CredentialState,
+    ) -> Result<Credential, RegistryError> {
+        validate::credential_id("credential_id", credential_id)?;
+        self.store
+            .set_credential_state(credential_id, state, now())
+            .await
+    }
+
+    /// Replaces a credential's secret, keeping older ones for a grace period.
+    pub async fn rotate_secret(&self, input: RotateSecret) -> Result<RotatedSecret, RegistryError> {
+        validate::credential_id("credential_id", &input.credential_id)?;
+        if input.grace_period_seconds > validate::MAX_GRACE_PERIOD_SECONDS {
+            return Err(RegistryError::invalid(
+                "grace_period_seconds",
+                format!("at most {}", validate::MAX_GRACE_PERIOD_SECONDS),
+            ));
+        }
+        let at = now();
+        let client_secret = CLIENT_SECRET.generate();
+        let secret = StoredSecret {
+            hash: self.hash_key.hash(&client_secret),
+            create_time: at,
+            expire_time: None,
+        };
+        let previous_secret_expire_time = (input.grace_period_seconds > 0)
+            .then(|| at + Duration::seconds(i64::from(input.grace_period_seconds)));
+        let credential = self
+            .store
+            .rotate_secret(
+                &input.credential_id,
+                &secret,
+                previous_secret_expire_time,
+                at,
+            )
+            .await?;
+        Ok(RotatedSecret {
+            credential,
+            client_secret,
+            previous_secret_expire_time,
+        })
+    }
+}
+
+fn generated_name() -> String {
+    format!("credential-{}", random_string(NAME_ALPHABET, 4))
+}
+
+fn finish_page<T>(page: Page<T>, filter: &str) -> (Vec<T>, String) {
+    let token = page
+        .next
+        .map(|position| PageToken::encode(&position, filter))
+        .unwrap_or_default();
+    (page.items, token)
+}

@@ -1,0 +1,111 @@
+//! The storage interface of the registry.
+//!
+//! Implementations translate their driver's errors into [`RegistryError`]s:
+//! a unique violation becomes `AlreadyExists`, a lost connection
+//! `Unavailable`. Every method is atomic: on error nothing was written.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::RegistryError;
+use crate::model::{
+    Credential, CredentialState, CredentialUpdate, NewCredential, PolicyOverrides, Project,
+    ProjectPolicy, StoredSecret,
+};
+use crate::page::{Page, PageRequest};
+
+/// What client authentication needs, read in one call.
+#[derive(Debug, Clone)]
+pub struct AuthenticationRecord {
+    /// The credential.
+    pub credential: Credential,
+    /// Its secrets that have not been purged (some may be expired).
+    pub secrets: Vec<StoredSecret>,
+    /// The effective policy of its project.
+    pub policy: ProjectPolicy,
+}
+
+/// Persistent storage of projects and credentials.
+#[async_trait]
+pub trait CredentialStore: Debug + Send + Sync + 'static {
+    /// The policy defaults the store resolves project overrides against.
+    fn policy_defaults(&self) -> &ProjectPolicy;
+
+    /// Inserts a project; `AlreadyExists` if the ID is taken.
+    async fn create_project(&self, project: &Project) -> Result<(), RegistryError>;
+
+    /// Reads a project; `NotFound` if unknown.
+    async fn get_project(&self, project_id: &str) -> Result<Project, RegistryError>;
+
+    /// Lists projects in creation order.
+    async fn list_projects(&self, page: &PageRequest) -> Result<Page<Project>, RegistryError>;
+
+    /// Merges `overrides` into the project's policy.
+    async fn update_project_policy(
+        &self,
+        project_id: &str,
+        overrides: &PolicyOverrides,
+        now: DateTime<Utc>,
+    ) -> Result<Project, RegistryError>;
+
+    /// Inserts a credential with its first secret, enforcing the project's
+    /// `max_credentials` and `max_credentials_per_owner` atomically against
+    /// concurrent creates. `NotFound` if the project is unknown,
+    /// `AlreadyExists` if the name is taken, `QuotaExceeded` past a limit.
+    async fn create_credential(&self, new: &NewCredential) -> Result<Credential, RegistryError>;
+
+    /// Reads a credential; `NotFound` if unknown.
+    async fn get_credential(&self, credential_id: &str) -> Result<Credential, RegistryError>;
+
+    /// Lists a project's credentials in creation order, optionally only one
+    /// owner's. `NotFound` if the project is unknown.
+    async fn list_credentials(
+        &self,
+        project_id: &str,
+        owner: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Credential>, RegistryError>;
+
+    /// Applies a partial update; `AlreadyExists` if a new name is taken.
+    async fn update_credential(
+        &self,
+        credential_id: &str,
+        update: &CredentialUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Credential, RegistryError>;
+
+    /// Sets the credential's state.
+    async fn set_credential_state(
+        &self,
+        credential_id: &str,
+        state: CredentialState,
+        now: DateTime<Utc>,
+    ) -> Result<Credential, RegistryError>;
+
+    /// Deletes the credential and its secrets if its name equals
+    /// `confirm_name`; otherwise `FailedPrecondition` and nothing changes.
+    async fn delete_credential(
+        &self,
+        credential_id: &str,
+        confirm_name: &str,
+    ) -> Result<(), RegistryError>;
+
+    /// Adds `secret` as the credential's current secret. Older secrets stop
+    /// working at `previous_expire_time` (or at once when it is `None`); an
+    /// older secret already ending earlier keeps its earlier end.
+    async fn rotate_secret(
+        &self,
+        credential_id: &str,
+        secret: &StoredSecret,
+        previous_expire_time: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Credential, RegistryError>;
+
+    /// Reads what authenticating `client_id` needs; `None` if unknown.
+    async fn authentication_record(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<AuthenticationRecord>, RegistryError>;
+}

@@ -1,0 +1,13 @@
+//! What every Latchkey service does the same way at start-up and shutdown:
+//! layered configuration, logging, the standard gRPC services (health,
+//! reflection) and signal handling.
+
+mod config;
+mod grpc;
+mod shutdown;
+mod telemetry;
+
+pub use config::{ConfigError, load_config};
+pub use grpc::{health_service, reflection_service};
+pub use shutdown::{Shutdown, shutdown_on_signals};
+pub use telemetry::{LogFormat, TelemetryGuard, init_telemetry};

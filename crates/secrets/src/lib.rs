@@ -1,0 +1,16 @@
+//! Latchkey's secret material: client IDs, client secrets and (later) access
+//! tokens.
+//!
+//! Every value is drawn from a ChaCha20 generator seeded from the operating
+//! system, carries a readable prefix and a CRC32 checksum (like GitHub's
+//! `ghp_…` tokens) so secret scanners can spot leaks and malformed input is
+//! refused before any store is touched, and is stored only as a keyed BLAKE3
+//! hash compared in constant time.
+
+mod format;
+mod hash;
+mod random;
+
+pub use format::{CLIENT_ID, CLIENT_SECRET, MalformedToken, TokenFormat};
+pub use hash::{HashKey, InvalidHashKey, SecretHash};
+pub use random::random_string;

@@ -1,0 +1,67 @@
+# Helpers that make the test dependencies available on 127.0.0.1, sourced by
+# scripts/test. Each one does nothing when the service already answers.
+
+POSTGRES_TEST_URL="postgres://postgres:postgres@127.0.0.1:5432/test"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  log "installing $*"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for() {
+  local what=$1; shift
+  for _ in $(seq 1 60); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  log "$what did not come up"; return 1
+}
+
+postgres_answers() {
+  PGPASSWORD=postgres PGCONNECT_TIMEOUT=2 psql "$POSTGRES_TEST_URL" -Atc 'select 1' >/dev/null 2>&1
+}
+
+ensure_postgres() {
+  if command -v psql >/dev/null && postgres_answers; then return 0; fi
+  if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    apt_install postgresql postgresql-client
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  if ! as_root pg_ctlcluster "$version" main status >/dev/null 2>&1; then
+    log "starting PostgreSQL $version"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  fi
+  wait_for "PostgreSQL" as_root su postgres -c "psql -Atc 'select 1'"
+  # The suite connects as postgres/postgres over TCP; a fresh install has
+  # neither the password nor the database.
+  as_root su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\""
+  if ! as_root su postgres -c "psql -Atc \"select 1 from pg_database where datname = 'test'\"" | grep -q 1; then
+    as_root su postgres -c "createdb test"
+  fi
+  wait_for "PostgreSQL on 127.0.0.1:5432" postgres_answers
+}
+
+redis_answers() {
+  [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]
+}
+
+ensure_redis() {
+  if command -v redis-cli >/dev/null && redis_answers; then return 0; fi
+  if ! command -v redis-server >/dev/null; then
+    apt_install redis-server
+  fi
+  log "starting Redis"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/latchkey-test.log
+  wait_for "Redis on 127.0.0.1:6379" redis_answers
+}

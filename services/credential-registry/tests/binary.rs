@@ -1,0 +1,187 @@
+//! Black-box tests of the `credential-registry` binary: the embedded default
+//! starts from nothing, bad configuration exits 64 naming the key, SIGTERM
+//! shuts down cleanly.
+
+#![allow(unused_crate_dependencies, clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_credential-registry");
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary in `directory` with a clean `LATCHKEY_*` environment.
+fn registry_command(directory: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .current_dir(directory)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LATCHKEY_") || key == "DATABASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_until_serving(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the registry exited during start-up"
+        );
+        if let Ok(channel) =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                .unwrap()
+                .connect()
+                .await
+        {
+            let answer = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await;
+            if answer.is_ok_and(|response| response.get_ref().status == 1) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "not serving after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "did not exit within {timeout:?}");
+        // An async sleep keeps this runtime's client connections polled, so
+        // they can answer the server's GOAWAY and let it drain.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn embedded_default_starts_from_nothing_and_stops_on_sigterm() {
+    let directory = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = registry_command(directory.path())
+        .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    wait_until_serving(port, &mut running.0).await;
+
+    let data = directory.path().join("latchkey-data");
+    assert!(
+        data.join("registry.db").exists(),
+        "SQLite file created on first start"
+    );
+    let key_file = data.join("hash.key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key.trim().len(), 64, "a generated 32-byte hex key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the hash key is readable by its owner only"
+        );
+    }
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &running.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = wait_with_timeout(&mut running.0, Duration::from_secs(15)).await;
+    assert!(status.success(), "clean exit after SIGTERM, got {status:?}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(running.0.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(
+        !log.contains(key.trim()),
+        "the hash key never reaches the log"
+    );
+    assert!(
+        log.contains("credential registry stopped"),
+        "drained before the grace period: {log}"
+    );
+
+    // A restart keeps the same key, so existing secrets still verify.
+    let port = free_port();
+    let child = registry_command(directory.path())
+        .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .spawn()
+        .unwrap();
+    let mut again = Running(child);
+    wait_until_serving(port, &mut again.0).await;
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+}
+
+#[test]
+fn bad_configuration_exits_64_and_names_the_key() {
+    let directory = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "LATCHKEY_POLICY_DEFAULTS__TOKEN_TTL_SECONDS",
+            "5",
+            "token_ttl_seconds",
+        ),
+        ("LATCHKEY_LISTEN_ADDR", "not-an-address", "listen_addr"),
+        (
+            "DATABASE_URL",
+            "postgres://postgres:hunter2@127.0.0.1/test",
+            "hash_key",
+        ),
+        ("LATCHKEY_HASH_KEY", "abc", "hash_key"),
+    ];
+    for (variable, value, key) in cases {
+        let output = registry_command(directory.path())
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{variable}={value}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            message.contains(key),
+            "{variable}: {message:?} should name {key}"
+        );
+        assert!(
+            !message.contains("hunter2"),
+            "the DSN's password is never printed"
+        );
+    }
+    let missing_file = registry_command(directory.path())
+        .args(["--config", "does-not-exist.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing_file.status.code(), Some(64));
+}

@@ -1,0 +1,13 @@
+//! Fixtures for Latchkey's integration tests: real services on ephemeral
+//! ports, called through the generated clients, on SQLite or a real
+//! PostgreSQL. A test that needs PostgreSQL fails loudly when it is not
+//! reachable; it never passes by skipping.
+
+// The package's dependencies serve its test binaries too.
+#![allow(unused_crate_dependencies)]
+
+mod postgres;
+mod registry;
+
+pub use postgres::{TestSchema, postgres_url};
+pub use registry::{Backend, RegistryFixture};
