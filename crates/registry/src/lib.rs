@@ -6,7 +6,6 @@
 //! messages into the input types below, and the storage crate turns database
 //! errors into [`RegistryError`]s.
 
-mod allowlist;
 mod authenticate;
 mod error;
 mod model;
@@ -15,7 +14,7 @@ mod service;
 mod store;
 pub mod validate;
 
-pub use allowlist::IpAllowlist;
+pub use latchkey_net::IpAllowlist;
 pub use authenticate::{AuthenticateError, AuthenticatedCredential, Refusal};
 pub use error::{BoxError, QuotaLimit, RegistryError};
 pub use model::{

@@ -6,7 +6,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use latchkey_secrets::SecretHash;
 use serde::Deserialize;
 
-use crate::allowlist::IpAllowlist;
+use latchkey_net::IpAllowlist;
 
 /// The current time at the precision the stores keep (microseconds), so a
 /// value written and read back compares equal.

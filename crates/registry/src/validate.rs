@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::allowlist::IpAllowlist;
+use latchkey_net::IpAllowlist;
 use crate::error::RegistryError;
 use crate::model::{PolicyOverrides, ProjectPolicy};
 

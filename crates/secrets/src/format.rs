@@ -23,6 +23,13 @@ pub const CLIENT_ID: TokenFormat = TokenFormat::new("lkc", 22);
 /// Client secrets: 43 base62 characters (256 bits).
 pub const CLIENT_SECRET: TokenFormat = TokenFormat::new("lks", 43);
 
+/// Access tokens: the 22-character key of their credential, then 43 random
+/// base62 characters (256 bits).
+pub const ACCESS_TOKEN: TokenFormat = TokenFormat::new("lkt", 22 + 43);
+
+/// The base62 alphabet of every format's body.
+pub const BASE62_ALPHABET: &[u8] = BASE62;
+
 /// A value that does not have the expected format. Carries no part of the
 /// value, so it is safe to log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -54,20 +61,41 @@ impl TokenFormat {
 
     /// Draws a new random value.
     pub fn generate(&self) -> String {
+        self.generate_with_head("")
+    }
+
+    /// Draws a new value whose body starts with `head` (base62, shorter than
+    /// the body) and continues with random characters. Access tokens carry
+    /// their credential's key this way.
+    pub fn generate_with_head(&self, head: &str) -> String {
+        debug_assert!(head.len() < self.body_len && head.bytes().all(|b| BASE62.contains(&b)));
         let mut value = String::with_capacity(self.len());
         value.push_str(self.prefix);
         value.push('_');
-        value.push_str(&random_string(BASE62, self.body_len));
+        value.push_str(head);
+        value.push_str(&random_string(BASE62, self.body_len - head.len()));
         let checksum = checksum(value.as_bytes());
         value.push_str(&checksum);
         value
     }
 
+    /// The error for a value that is not of this format.
+    pub fn malformed(&self) -> MalformedToken {
+        MalformedToken {
+            prefix: self.prefix,
+        }
+    }
+
+    /// The body of a well-formed value (between the prefix and the
+    /// checksum).
+    pub fn body<'a>(&self, value: &'a str) -> Result<&'a str, MalformedToken> {
+        self.check(value)?;
+        Ok(&value[self.prefix.len() + 1..value.len() - CHECKSUM_LEN])
+    }
+
     /// Checks prefix, length, alphabet and checksum.
     pub fn check(&self, value: &str) -> Result<(), MalformedToken> {
-        let malformed = MalformedToken {
-            prefix: self.prefix,
-        };
+        let malformed = self.malformed();
         if value.len() != self.len() {
             return Err(malformed);
         }
@@ -125,6 +153,16 @@ mod tests {
         // Multi-byte characters must not panic the byte slicing.
         let unicode = format!("lkc_{}", "é".repeat(14));
         assert!(CLIENT_ID.check(&unicode).is_err());
+    }
+
+    #[test]
+    fn a_head_is_kept_and_checked_with_the_rest() {
+        let token = ACCESS_TOKEN.generate_with_head("0123456789abcdefghijkl");
+        assert!(token.starts_with("lkt_0123456789abcdefghijkl"));
+        let body = ACCESS_TOKEN.body(&token).unwrap();
+        assert_eq!(body.len(), 65);
+        assert!(body.starts_with("0123456789abcdefghijkl"));
+        assert!(ACCESS_TOKEN.body("lkt_nope").is_err());
     }
 
     #[test]

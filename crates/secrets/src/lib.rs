@@ -11,6 +11,8 @@ mod format;
 mod hash;
 mod random;
 
-pub use format::{CLIENT_ID, CLIENT_SECRET, MalformedToken, TokenFormat};
+pub use format::{
+    ACCESS_TOKEN, BASE62_ALPHABET, CLIENT_ID, CLIENT_SECRET, MalformedToken, TokenFormat,
+};
 pub use hash::{HashKey, InvalidHashKey, SecretHash};
 pub use random::random_string;

@@ -1,0 +1,51 @@
+//! Errors of the token side.
+
+/// A boxed driver error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a token store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenStoreError {
+    /// The credential already holds its maximum of live tokens.
+    #[error("token limit reached ({0} live tokens)")]
+    LimitReached(u32),
+    /// The store holds a newer policy than the one presented: the credential
+    /// changed after the caller read it.
+    #[error("credential policy changed meanwhile")]
+    StalePolicy,
+    /// The store cannot be reached; nothing was changed.
+    #[error("token store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Corrupt data or a bug; logged, never returned.
+    #[error("token store error")]
+    Internal(#[source] BoxError),
+}
+
+/// Why a token was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// The request is malformed (`field` names what).
+    #[error("{field}: {reason}")]
+    InvalidRequest {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Wrong, unknown, disabled, expired or IP-refused client. The reason is
+    /// logged by the registry; the caller learns nothing more.
+    #[error("client credentials are invalid")]
+    InvalidClient,
+    /// A requested scope is not among the credential's allowed APIs.
+    #[error("scope {0:?} is not allowed for this client")]
+    InvalidScope(String),
+    /// The credential holds its maximum of live tokens (policy `REJECT`).
+    #[error("the client already holds its maximum of {0} live tokens")]
+    TokenLimitReached(u32),
+    /// The registry or the token store cannot be reached.
+    #[error("{0} unavailable")]
+    Unavailable(&'static str, #[source] BoxError),
+    /// A bug or corrupt data.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}

@@ -1,0 +1,240 @@
+//! The client-credentials grant and token revocation.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use latchkey_secrets::HashKey;
+
+use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
+use crate::error::{IssueError, TokenStoreError};
+use crate::key::{CredentialKey, new_token, parse_token};
+use crate::model::{TokenRecord, unix_now};
+use crate::scope::{MAX_SCOPES, check_scope_syntax};
+use crate::store::{NewToken, TokenStore};
+use crate::usage::UsageTracker;
+
+/// A token request, however it arrived (gRPC or `/oauth2/token`).
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// The presented client ID.
+    pub client_id: String,
+    /// The presented client secret.
+    pub client_secret: String,
+    /// Requested scopes; empty = every allowed API.
+    pub scopes: Vec<String>,
+    /// The caller's address, after trusted-proxy resolution.
+    pub client_ip: IpAddr,
+}
+
+/// A freshly issued token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The bearer token. Shown to the client only.
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: u32,
+    /// The scopes it grants.
+    pub scopes: Vec<String>,
+    /// The credential it belongs to.
+    pub credential_id: String,
+}
+
+/// Issues, introspects and revokes tokens.
+#[derive(Debug, Clone)]
+pub struct TokenService {
+    pub(crate) store: Arc<dyn TokenStore>,
+    authenticator: Arc<dyn ClientAuthenticator>,
+    pub(crate) hash_key: HashKey,
+    pub(crate) usage: Arc<UsageTracker>,
+}
+
+/// How often an issuance re-authenticates after the credential changed
+/// under it before giving up.
+const STALE_RETRIES: usize = 2;
+
+impl TokenService {
+    /// A service over `store`, checking clients with `authenticator`.
+    pub fn new(
+        store: Arc<dyn TokenStore>,
+        authenticator: Arc<dyn ClientAuthenticator>,
+        hash_key: HashKey,
+        usage: Arc<UsageTracker>,
+    ) -> Self {
+        Self {
+            store,
+            authenticator,
+            hash_key,
+            usage,
+        }
+    }
+
+    /// The token store, for health checks and administration.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.store
+    }
+
+    /// The client-credentials grant: authenticate, check scopes, store.
+    pub async fn issue(&self, request: IssueRequest) -> Result<IssuedToken, IssueError> {
+        if request.scopes.len() > MAX_SCOPES {
+            return Err(IssueError::InvalidRequest {
+                field: "scope",
+                reason: format!("at most {MAX_SCOPES} scopes"),
+            });
+        }
+        for scope in &request.scopes {
+            check_scope_syntax(scope).map_err(|reason| IssueError::InvalidRequest {
+                field: "scope",
+                reason,
+            })?;
+        }
+        if request.client_id.is_empty() {
+            return Err(IssueError::InvalidRequest {
+                field: "client_id",
+                reason: "required".into(),
+            });
+        }
+        for _ in 0..=STALE_RETRIES {
+            let client = self
+                .authenticator
+                .authenticate(&request.client_id, &request.client_secret, request.client_ip)
+                .await?;
+            if let Some(issued) = self.store_token(&client, &request).await? {
+                return Ok(issued);
+            }
+            // The credential changed between authentication and storing:
+            // ask the registry again, which answers with the new state.
+        }
+        Err(IssueError::Unavailable(
+            "credential policy",
+            "the credential kept changing during issuance".into(),
+        ))
+    }
+
+    /// Stores a token for an authenticated client; `None` when the store
+    /// holds a newer policy than the one authenticated.
+    async fn store_token(
+        &self,
+        client: &AuthenticatedClient,
+        request: &IssueRequest,
+    ) -> Result<Option<IssuedToken>, IssueError> {
+        let scopes = granted_scopes(&client.policy.allowed_apis, &request.scopes)?;
+        let credential = CredentialKey::from_credential_id(&client.credential_id)
+            .ok_or_else(|| IssueError::Internal("registry returned a malformed credential ID".into()))?;
+        let now = unix_now();
+        let mut expires_at = now + i64::from(client.token_ttl_seconds);
+        // A token never outlives its credential.
+        if let Some(credential_expiry) = client.policy.expire_time {
+            expires_at = expires_at.min(credential_expiry);
+        }
+        let record = TokenRecord {
+            issued_at: now,
+            expires_at,
+            scopes,
+        };
+        let (access_token, parsed) = new_token(credential, &self.hash_key);
+        let new = NewToken {
+            credential,
+            hash: parsed.hash,
+            record: &record,
+            policy: &client.policy,
+            limit: client.limit,
+            now,
+        };
+        match self.store.issue(&new).await {
+            Ok(evicted) => {
+                if evicted > 0 {
+                    tracing::info!(credential_id = %client.credential_id, evicted, "oldest token evicted at the limit");
+                }
+            }
+            Err(TokenStoreError::LimitReached(max)) => return Err(IssueError::TokenLimitReached(max)),
+            Err(TokenStoreError::StalePolicy) => return Ok(None),
+            Err(TokenStoreError::Unavailable(source)) => {
+                return Err(IssueError::Unavailable("token store", source));
+            }
+            Err(TokenStoreError::Internal(source)) => return Err(IssueError::Internal(source)),
+        }
+        self.usage.record(&client.credential_id, now, request.client_ip);
+        Ok(Some(IssuedToken {
+            access_token,
+            expires_in: u32::try_from(expires_at - now).unwrap_or(0),
+            scopes: record.scopes,
+            credential_id: client.credential_id.clone(),
+        }))
+    }
+
+    /// Revokes `token` for the client that presents `client_id` and
+    /// `client_secret` (RFC 7009: a client may only revoke its own tokens;
+    /// an unknown or foreign token is ignored, as the RFC asks).
+    pub async fn revoke(
+        &self,
+        token: &str,
+        client_id: &str,
+        client_secret: &str,
+        client_ip: IpAddr,
+    ) -> Result<(), IssueError> {
+        let client = self
+            .authenticator
+            .authenticate(client_id, client_secret, client_ip)
+            .await?;
+        let Ok(parsed) = parse_token(token, &self.hash_key) else {
+            return Ok(());
+        };
+        if parsed.credential.credential_id() != client.credential_id {
+            tracing::info!(credential_id = %client.credential_id, "revocation of another client's token ignored");
+            return Ok(());
+        }
+        match self.store.revoke(parsed.credential, &parsed.hash).await {
+            Ok(revoked) => {
+                if revoked {
+                    tracing::info!(credential_id = %client.credential_id, "token revoked");
+                }
+                Ok(())
+            }
+            Err(TokenStoreError::Unavailable(source)) => {
+                Err(IssueError::Unavailable("token store", source))
+            }
+            Err(other) => Err(IssueError::Internal(Box::new(other))),
+        }
+    }
+}
+
+/// The scopes a token gets: the requested ones if all are allowed, every
+/// allowed API if none was requested.
+fn granted_scopes(allowed: &[String], requested: &[String]) -> Result<Vec<String>, IssueError> {
+    if requested.is_empty() {
+        return Ok(allowed.to_vec());
+    }
+    let mut granted: Vec<String> = Vec::with_capacity(requested.len());
+    for scope in requested {
+        if !allowed.contains(scope) {
+            return Err(IssueError::InvalidScope(scope.clone()));
+        }
+        if !granted.contains(scope) {
+            granted.push(scope.clone());
+        }
+    }
+    Ok(granted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn scopes_default_to_all_allowed_and_must_be_a_subset() {
+        let allowed = strings(&["a.read", "a.write"]);
+        assert_eq!(granted_scopes(&allowed, &[]).unwrap(), allowed);
+        assert_eq!(
+            granted_scopes(&allowed, &strings(&["a.read", "a.read"])).unwrap(),
+            ["a.read"]
+        );
+        assert!(matches!(
+            granted_scopes(&allowed, &strings(&["a.read", "b.admin"])),
+            Err(IssueError::InvalidScope(scope)) if scope == "b.admin"
+        ));
+    }
+}

@@ -1,0 +1,27 @@
+//! The token issuer's domain.
+//!
+//! An access token names its credential (so every store key of one
+//! credential shares a Redis Cluster hash tag) and is kept only under its
+//! keyed hash. Beside a credential's tokens the store keeps the credential's
+//! [`CredentialPolicy`] once, so introspection reads token and policy in one
+//! round trip and a policy change reaches every live token at once.
+
+mod authenticator;
+mod error;
+mod introspect;
+mod issue;
+mod key;
+mod model;
+mod scope;
+mod store;
+mod usage;
+
+pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
+pub use error::{BoxError, IssueError, TokenStoreError};
+pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
+pub use issue::{IssueRequest, IssuedToken, TokenService};
+pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};
+pub use model::{CredentialPolicy, LimitPolicy, PolicyState, TokenRecord, unix_now};
+pub use scope::{MAX_SCOPE_LEN, MAX_SCOPES, check_scope_syntax, parse_scope_list};
+pub use store::{Lookup, NewToken, TokenStore};
+pub use usage::{Usage, UsageTracker};

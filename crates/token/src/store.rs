@@ -1,0 +1,79 @@
+//! The token store interface. Implementations: Redis (production) and an
+//! in-process map (embedded default); one conformance suite checks both.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::error::TokenStoreError;
+use crate::key::{CredentialKey, TokenHash};
+use crate::model::{CredentialPolicy, LimitPolicy, TokenRecord};
+
+/// A token to store, with the policy it was issued under.
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    /// The credential.
+    pub credential: CredentialKey,
+    /// The token's hash.
+    pub hash: TokenHash,
+    /// What the token grants.
+    pub record: &'a TokenRecord,
+    /// The credential's policy as the registry just reported it.
+    pub policy: &'a CredentialPolicy,
+    /// The project's limit.
+    pub limit: LimitPolicy,
+    /// Now (Unix seconds); tokens expired by then no longer count.
+    pub now: i64,
+}
+
+/// What one introspection read returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lookup {
+    /// The token, if the store has it.
+    pub token: Option<TokenRecord>,
+    /// The credential's policy, if the store has it.
+    pub policy: Option<CredentialPolicy>,
+}
+
+/// Storage of access tokens and their credentials' policies.
+///
+/// Every method touches the keys of one credential only (one Redis Cluster
+/// slot) and is atomic.
+#[async_trait]
+pub trait TokenStore: Debug + Send + Sync + 'static {
+    /// Stores a token and the policy it was issued under, enforcing the
+    /// limit atomically: past it, `LimitReached` (nothing written) or, with
+    /// `evict_oldest`, the live token closest to expiry is revoked. Refuses
+    /// with `StalePolicy` when the store holds a newer policy version (the
+    /// credential changed after it was authenticated) or a deleted one of the
+    /// same version. Returns how many tokens were evicted.
+    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError>;
+
+    /// Reads a token and its credential's policy together (one round trip).
+    async fn lookup(
+        &self,
+        credential: CredentialKey,
+        hash: &TokenHash,
+    ) -> Result<Lookup, TokenStoreError>;
+
+    /// Revokes one token; `false` if it did not exist.
+    async fn revoke(
+        &self,
+        credential: CredentialKey,
+        hash: &TokenHash,
+    ) -> Result<bool, TokenStoreError>;
+
+    /// Stores `policy` unless a newer version is stored; live tokens follow
+    /// it from now on. With `revoke_tokens`, also revokes every token of the
+    /// credential (whatever the version comparison). Returns how many tokens
+    /// were revoked.
+    async fn apply_policy(
+        &self,
+        credential: CredentialKey,
+        policy: &CredentialPolicy,
+        revoke_tokens: bool,
+    ) -> Result<u32, TokenStoreError>;
+
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<(), TokenStoreError>;
+}

@@ -1,0 +1,2 @@
+//! Token store conformance suite (being written).
+#![allow(unused_crate_dependencies)]
