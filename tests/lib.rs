@@ -6,8 +6,14 @@
 // The package's dependencies serve its test binaries too.
 #![allow(unused_crate_dependencies)]
 
+mod issuer;
 mod postgres;
+mod redis;
 mod registry;
+mod stack;
 
+pub use issuer::{IssuerFixture, IssuerListeners, TokenBackend};
 pub use postgres::{TestSchema, postgres_url};
+pub use redis::{TestRedis, redis_url};
 pub use registry::{Backend, RegistryFixture};
+pub use stack::{Stack, StackBackend};

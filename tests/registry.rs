@@ -79,6 +79,8 @@ impl RegistryFixture {
             database: database.clone(),
             hash_key: Some(hash_key.to_hex()),
             shutdown_grace_seconds: 2,
+            // Registry-only tests run without a token issuer.
+            token_issuer_url: String::new(),
             ..RegistryConfig::default()
         };
         customize(&mut config);

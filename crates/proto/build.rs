@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 const PROTO_FILES: &[&str] = &[
     "latchkey/registry/v1/registry.proto",
     "latchkey/registry/v1/client_authentication.proto",
+    "latchkey/registry/v1/usage.proto",
+    "latchkey/token/v1/token.proto",
+    "latchkey/token/v1/introspection.proto",
+    "latchkey/token/v1/token_admin.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

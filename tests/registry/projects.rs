@@ -140,7 +140,7 @@ async fn update_project_policy_merges_overrides(backend: Backend) {
             project_id: "ops".into(),
             policy: Some(pb::ProjectPolicy {
                 max_credentials: Some(5),
-                token_ttl_seconds: Some(5),
+                token_ttl_seconds: Some(86_401),
                 ..Default::default()
             }),
         })

@@ -1,2 +1,40 @@
-//! Token store conformance suite (being written).
+//! The token store conformance suite: one set of tests run against the
+//! in-process store and against Redis (standalone, or a cluster named by
+//! `LATCHKEY_TEST_REDIS_CLUSTER_URLS`), plus what only Redis has. A test
+//! that needs Redis fails loudly when it is not reachable.
+
+// Test binaries share the package's dependency list.
 #![allow(unused_crate_dependencies)]
+// Integration tests panic on the unexpected, like unit tests.
+#![allow(clippy::unwrap_used)]
+
+/// Runs each listed `async fn(Store)` once on the in-process store and once
+/// on Redis (keys under a prefix of its own), as `memory::name` and
+/// `redis::name`.
+macro_rules! on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::support::memory_store()).await;
+                }
+            )+
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let redis = crate::support::RedisFixture::start().await;
+                    super::$name(redis.store()).await;
+                }
+            )+
+        }
+    };
+}
+
+mod limits;
+mod policies;
+mod redis_only;
+mod support;
+mod tokens;

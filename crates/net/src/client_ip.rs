@@ -107,7 +107,10 @@ mod tests {
     }
 
     fn proxies() -> TrustedProxies {
-        TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()])
+        TrustedProxies::new(vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ])
     }
 
     #[test]
@@ -134,8 +137,11 @@ mod tests {
 
     #[test]
     fn several_trusted_hops_are_walked() {
-        let client =
-            proxies().client_ip(ip("10.0.0.1"), [], ["1.1.1.1, 198.51.100.7, 10.2.2.2", "10.3.3.3"]);
+        let client = proxies().client_ip(
+            ip("10.0.0.1"),
+            [],
+            ["1.1.1.1, 198.51.100.7, 10.2.2.2", "10.3.3.3"],
+        );
         assert_eq!(client, ip("198.51.100.7"));
     }
 

@@ -14,6 +14,14 @@ pub mod registry {
     }
 }
 
+/// `latchkey.token.v1`: the token issuer's public and internal APIs.
+pub mod token {
+    /// Version 1 of the token API.
+    pub mod v1 {
+        tonic::include_proto!("latchkey.token.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every Latchkey proto and its imports, for
 /// gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -56,6 +56,7 @@ impl ClientAuthentication for ClientAuthenticationService {
                 project_id: credential.project_id,
                 owner: credential.owner,
                 allowed_apis: credential.allowed_apis,
+                policy_version: credential.policy_version,
             }),
         }))
     }

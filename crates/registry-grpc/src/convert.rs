@@ -38,8 +38,11 @@ pub(crate) fn credential_state(state: CredentialState) -> pb::CredentialState {
     }
 }
 
-pub(crate) fn credential(value: Credential) -> pb::Credential {
+/// The wire form of a credential; `token_endpoint` is the configured URL
+/// clients exchange their secret at.
+pub(crate) fn credential(value: Credential, token_endpoint: &str) -> pb::Credential {
     pb::Credential {
+        token_endpoint: token_endpoint.to_owned(),
         state: credential_state(value.state).into(),
         allowed_ips: value.allowed_ips.to_strings(),
         expire_time: value.expire_time.map(timestamp),

@@ -17,12 +17,21 @@ use crate::status::to_status;
 #[derive(Debug, Clone)]
 pub struct CredentialRegistryService {
     registry: Registry,
+    token_endpoint: String,
 }
 
 impl CredentialRegistryService {
-    /// A service over `registry`.
-    pub fn new(registry: Registry) -> Self {
-        Self { registry }
+    /// A service over `registry`; credentials in answers name
+    /// `token_endpoint` (empty when not configured).
+    pub fn new(registry: Registry, token_endpoint: String) -> Self {
+        Self {
+            registry,
+            token_endpoint,
+        }
+    }
+
+    fn credential_message(&self, credential: latchkey_registry::Credential) -> pb::Credential {
+        convert::credential(credential, &self.token_endpoint)
     }
 
     /// The tonic server for this service.
@@ -66,7 +75,7 @@ impl CredentialRegistry for CredentialRegistryService {
             "credential created"
         );
         Ok(Response::new(pb::CreateCredentialResponse {
-            credential: Some(convert::credential(created.credential)),
+            credential: Some(self.credential_message(created.credential)),
             client_secret: created.client_secret,
         }))
     }
@@ -81,7 +90,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::GetCredentialResponse {
-            credential: Some(convert::credential(credential)),
+            credential: Some(self.credential_message(credential)),
         }))
     }
 
@@ -101,7 +110,10 @@ impl CredentialRegistry for CredentialRegistryService {
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ListCredentialsResponse {
-            credentials: credentials.into_iter().map(convert::credential).collect(),
+            credentials: credentials
+                .into_iter()
+                .map(|c| self.credential_message(c))
+                .collect(),
             next_page_token,
         }))
     }
@@ -123,7 +135,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .map_err(to_status)?;
         tracing::info!(credential_id = %updated.id, "credential updated");
         Ok(Response::new(pb::UpdateCredentialResponse {
-            credential: Some(convert::credential(updated)),
+            credential: Some(self.credential_message(updated)),
         }))
     }
 
@@ -156,7 +168,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .map_err(to_status)?;
         tracing::info!(credential_id = %rotated.credential.id, "credential secret rotated");
         Ok(Response::new(pb::RotateCredentialSecretResponse {
-            credential: Some(convert::credential(rotated.credential)),
+            credential: Some(self.credential_message(rotated.credential)),
             client_secret: rotated.client_secret,
             previous_secret_expire_time: rotated
                 .previous_secret_expire_time
@@ -175,7 +187,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .map_err(to_status)?;
         tracing::info!(credential_id = %credential.id, "credential disabled");
         Ok(Response::new(pb::DisableCredentialResponse {
-            credential: Some(convert::credential(credential)),
+            credential: Some(self.credential_message(credential)),
         }))
     }
 
@@ -190,7 +202,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .map_err(to_status)?;
         tracing::info!(credential_id = %credential.id, "credential enabled");
         Ok(Response::new(pb::EnableCredentialResponse {
-            credential: Some(convert::credential(credential)),
+            credential: Some(self.credential_message(credential)),
         }))
     }
 

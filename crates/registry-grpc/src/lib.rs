@@ -13,6 +13,10 @@ mod client_authentication;
 mod convert;
 mod credential_registry;
 mod status;
+mod token_sync;
+mod usage_sink;
 
 pub use client_authentication::ClientAuthenticationService;
 pub use credential_registry::CredentialRegistryService;
+pub use token_sync::TokenAdminSync;
+pub use usage_sink::UsageSinkService;

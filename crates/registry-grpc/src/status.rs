@@ -23,6 +23,10 @@ pub(crate) fn to_status(error: RegistryError) -> Status {
             tracing::warn!(error = %source, "credential store unavailable");
             Status::unavailable("credential store unavailable")
         }
+        RegistryError::TokenIssuerUnavailable(source) => {
+            tracing::warn!(error = %source, "token issuer unavailable: change rolled back");
+            Status::unavailable("token issuer unavailable: the change was not applied")
+        }
         RegistryError::Internal(source) => {
             tracing::error!(error = %source, "internal error");
             Status::internal("internal error")

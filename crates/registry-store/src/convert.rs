@@ -112,6 +112,7 @@ pub(crate) fn credential_from_row(row: credential::Model) -> Result<Credential, 
         create_time: time(row.create_time)?,
         update_time: time(row.update_time)?,
         last_use,
+        policy_version: row.policy_version,
     })
 }
 

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use latchkey_registry::{
     AuthenticationRecord, Credential, CredentialState, CredentialStore, CredentialUpdate,
-    NewCredential, Page, PageRequest, PolicyOverrides, Position, Project, ProjectPolicy,
-    QuotaLimit, RegistryError, StoredSecret,
+    CredentialUse, NewCredential, Page, PageRequest, PolicyChange, PolicyOverrides, Position,
+    Project, ProjectPolicy, QuotaLimit, RegistryError, StoredSecret, TokenSync,
 };
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
@@ -248,6 +248,7 @@ impl CredentialStore for SqlCredentialStore {
             update_time: Set(micros(value.update_time)),
             last_used_time: Set(None),
             last_used_ip: Set(None),
+            policy_version: Set(value.policy_version),
         };
         if let Err(error) = credential::Entity::insert(row).exec(&transaction).await {
             return Err(if is_unique_violation(&error) {
@@ -309,13 +310,16 @@ impl CredentialStore for SqlCredentialStore {
         credential_id: &str,
         update: &CredentialUpdate,
         now: DateTime<Utc>,
+        sync: &dyn TokenSync,
     ) -> Result<Credential, RegistryError> {
         let transaction = self.begin().await?;
         let row = credential_for_update(&transaction, credential_id).await?;
         let mut current = credential_from_row(row.clone())?;
         update.apply_to(&mut current);
         current.update_time = now;
+        current.policy_version += 1;
         let mut active = row.into_active_model();
+        active.policy_version = Set(current.policy_version);
         active.name = Set(current.name.clone());
         active.description = Set(current.description.clone());
         active.allowed_apis = Set(join_list(&current.allowed_apis));
@@ -327,6 +331,12 @@ impl CredentialStore for SqlCredentialStore {
             Err(error) if is_unique_violation(&error) => return Err(name_taken(&current.name)),
             Err(error) => return Err(from_db(error)),
         }
+        sync.apply(PolicyChange {
+            credential: &current,
+            deleted: false,
+            revoke_tokens: false,
+        })
+        .await?;
         transaction.commit().await.map_err(from_db)?;
         Ok(current)
     }
@@ -336,16 +346,25 @@ impl CredentialStore for SqlCredentialStore {
         credential_id: &str,
         state: CredentialState,
         now: DateTime<Utc>,
+        sync: &dyn TokenSync,
     ) -> Result<Credential, RegistryError> {
         let transaction = self.begin().await?;
         let row = credential_for_update(&transaction, credential_id).await?;
         let mut current = credential_from_row(row.clone())?;
         current.state = state;
         current.update_time = now;
+        current.policy_version += 1;
         let mut active = row.into_active_model();
         active.state = Set(state_text(state).to_owned());
         active.update_time = Set(micros(now));
+        active.policy_version = Set(current.policy_version);
         active.update(&transaction).await.map_err(from_db)?;
+        sync.apply(PolicyChange {
+            credential: &current,
+            deleted: false,
+            revoke_tokens: false,
+        })
+        .await?;
         transaction.commit().await.map_err(from_db)?;
         Ok(current)
     }
@@ -354,6 +373,7 @@ impl CredentialStore for SqlCredentialStore {
         &self,
         credential_id: &str,
         confirm_name: &str,
+        sync: &dyn TokenSync,
     ) -> Result<(), RegistryError> {
         let transaction = self.begin().await?;
         let row = credential_for_update(&transaction, credential_id).await?;
@@ -362,6 +382,8 @@ impl CredentialStore for SqlCredentialStore {
                 "confirm_name does not match the credential's name; nothing was deleted".to_owned(),
             ));
         }
+        let mut deleted = credential_from_row(row)?;
+        deleted.policy_version += 1;
         credential_secret::Entity::delete_many()
             .filter(credential_secret::Column::CredentialId.eq(credential_id))
             .exec(&transaction)
@@ -371,6 +393,12 @@ impl CredentialStore for SqlCredentialStore {
             .exec(&transaction)
             .await
             .map_err(from_db)?;
+        sync.apply(PolicyChange {
+            credential: &deleted,
+            deleted: true,
+            revoke_tokens: true,
+        })
+        .await?;
         transaction.commit().await.map_err(from_db)
     }
 
@@ -380,6 +408,8 @@ impl CredentialStore for SqlCredentialStore {
         secret: &StoredSecret,
         previous_expire_time: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
+        revoke_tokens: bool,
+        sync: &dyn TokenSync,
     ) -> Result<Credential, RegistryError> {
         let transaction = self.begin().await?;
         let row = credential_for_update(&transaction, credential_id).await?;
@@ -420,11 +450,48 @@ impl CredentialStore for SqlCredentialStore {
         insert_secret(&transaction, credential_id, secret).await?;
         let mut current = credential_from_row(row.clone())?;
         current.update_time = now;
+        if revoke_tokens {
+            // A new version also refuses issuances still in flight with the
+            // old secret's authentication.
+            current.policy_version += 1;
+        }
         let mut active = row.into_active_model();
         active.update_time = Set(micros(now));
+        active.policy_version = Set(current.policy_version);
         active.update(&transaction).await.map_err(from_db)?;
+        if revoke_tokens {
+            sync.apply(PolicyChange {
+                credential: &current,
+                deleted: false,
+                revoke_tokens: true,
+            })
+            .await?;
+        }
         transaction.commit().await.map_err(from_db)?;
         Ok(current)
+    }
+
+    async fn record_usage(&self, uses: &[CredentialUse]) -> Result<(), RegistryError> {
+        let transaction = self.begin().await?;
+        for credential_use in uses {
+            let at = micros(credential_use.last_use.time);
+            credential::Entity::update_many()
+                .col_expr(credential::Column::LastUsedTime, Expr::value(at))
+                .col_expr(
+                    credential::Column::LastUsedIp,
+                    Expr::value(credential_use.last_use.ip.to_string()),
+                )
+                .filter(credential::Column::Id.eq(credential_use.credential_id.as_str()))
+                .filter(
+                    Condition::any()
+                        .add(credential::Column::LastUsedTime.is_null())
+                        .add(credential::Column::LastUsedTime.lt(at)),
+                )
+                .exec(&transaction)
+                .await
+                .map_err(from_db)?;
+        }
+        transaction.commit().await.map_err(from_db)
     }
 
     async fn authentication_record(

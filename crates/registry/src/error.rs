@@ -61,6 +61,10 @@ pub enum RegistryError {
     /// The store cannot be reached; the operation changed nothing.
     #[error("credential store unavailable")]
     Unavailable(#[source] BoxError),
+    /// The token issuer did not confirm a change tokens must follow; the
+    /// change was rolled back.
+    #[error("token issuer unavailable: the change was not applied")]
+    TokenIssuerUnavailable(#[source] BoxError),
     /// A bug or corrupt data; details are logged, never returned.
     #[error("internal error")]
     Internal(#[source] BoxError),

@@ -12,14 +12,15 @@ mod model;
 mod page;
 mod service;
 mod store;
+mod sync;
 pub mod validate;
 
-pub use latchkey_net::IpAllowlist;
 pub use authenticate::{AuthenticateError, AuthenticatedCredential, Refusal};
 pub use error::{BoxError, QuotaLimit, RegistryError};
+pub use latchkey_net::IpAllowlist;
 pub use model::{
-    Credential, CredentialState, CredentialUpdate, LastUse, NewCredential, OnTokenLimit,
-    PolicyOverrides, Project, ProjectPolicy, StoredSecret, now,
+    Credential, CredentialState, CredentialUpdate, CredentialUse, LastUse, NewCredential,
+    OnTokenLimit, PolicyOverrides, Project, ProjectPolicy, StoredSecret, now,
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageToken, Position};
 pub use service::{
@@ -27,3 +28,4 @@ pub use service::{
     RotatedSecret, UpdateCredential,
 };
 pub use store::{AuthenticationRecord, CredentialStore};
+pub use sync::{NoTokenSync, PolicyChange, TokenSync};

@@ -168,6 +168,10 @@ pub struct Credential {
     pub update_time: DateTime<Utc>,
     /// Last use, if any.
     pub last_use: Option<LastUse>,
+    /// Increases with every change of what the token side enforces (allowed
+    /// APIs and IPs, state, expiry, deletion, revocation), so a late write
+    /// there can never undo a newer one.
+    pub policy_version: i64,
 }
 
 /// One stored secret of a credential: only its keyed hash.
@@ -236,4 +240,13 @@ impl CredentialUpdate {
             credential.expire_time = expiry;
         }
     }
+}
+
+/// One credential's latest use, as a token issuer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialUse {
+    /// The credential.
+    pub credential_id: String,
+    /// When and from where.
+    pub last_use: LastUse,
 }

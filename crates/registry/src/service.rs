@@ -11,11 +11,12 @@ use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET, HashKey, random_string};
 
 use crate::error::RegistryError;
 use crate::model::{
-    Credential, CredentialState, CredentialUpdate, NewCredential, PolicyOverrides, Project,
-    ProjectPolicy, StoredSecret, now,
+    Credential, CredentialState, CredentialUpdate, CredentialUse, NewCredential, PolicyOverrides,
+    Project, ProjectPolicy, StoredSecret, now,
 };
 use crate::page::{Page, PageToken};
 use crate::store::CredentialStore;
+use crate::sync::TokenSync;
 use crate::validate;
 
 /// How many generated names to try before giving up on a crowded project.
@@ -116,12 +117,22 @@ pub struct UpdateCredential {
 pub struct Registry {
     store: Arc<dyn CredentialStore>,
     hash_key: HashKey,
+    token_sync: Arc<dyn TokenSync>,
 }
 
 impl Registry {
-    /// A registry over `store`, hashing secrets with `hash_key`.
-    pub fn new(store: Arc<dyn CredentialStore>, hash_key: HashKey) -> Self {
-        Self { store, hash_key }
+    /// A registry over `store`, hashing secrets with `hash_key` and telling
+    /// `token_sync` about every change tokens must follow.
+    pub fn new(
+        store: Arc<dyn CredentialStore>,
+        hash_key: HashKey,
+        token_sync: Arc<dyn TokenSync>,
+    ) -> Self {
+        Self {
+            store,
+            hash_key,
+            token_sync,
+        }
     }
 
     pub(crate) fn store(&self) -> &dyn CredentialStore {
@@ -240,6 +251,7 @@ impl Registry {
                 create_time: at,
                 update_time: at,
                 last_use: None,
+                policy_version: 1,
             },
             secret: StoredSecret {
                 hash: self.hash_key.hash(&client_secret),
@@ -340,7 +352,7 @@ impl Registry {
             ));
         }
         self.store
-            .update_credential(credential_id, &update, at)
+            .update_credential(credential_id, &update, at, self.token_sync.as_ref())
             .await
     }
 
@@ -358,7 +370,7 @@ impl Registry {
             ));
         }
         self.store
-            .delete_credential(credential_id, confirm_name)
+            .delete_credential(credential_id, confirm_name, self.token_sync.as_ref())
             .await
     }
 
@@ -370,7 +382,7 @@ impl Registry {
     ) -> Result<Credential, RegistryError> {
         validate::credential_id("credential_id", credential_id)?;
         self.store
-            .set_credential_state(credential_id, state, now())
+            .set_credential_state(credential_id, state, now(), self.token_sync.as_ref())
             .await
     }
 
@@ -399,6 +411,8 @@ impl Registry {
                 &secret,
                 previous_secret_expire_time,
                 at,
+                input.revoke_tokens,
+                self.token_sync.as_ref(),
             )
             .await?;
         Ok(RotatedSecret {
@@ -408,6 +422,28 @@ impl Registry {
         })
     }
 }
+
+impl Registry {
+    /// Records credentials' latest uses reported by a token issuer.
+    pub async fn record_usage(&self, uses: Vec<CredentialUse>) -> Result<(), RegistryError> {
+        if uses.len() > MAX_USES_PER_BATCH {
+            return Err(RegistryError::invalid(
+                "uses",
+                format!("at most {MAX_USES_PER_BATCH} per batch"),
+            ));
+        }
+        for (index, credential_use) in uses.iter().enumerate() {
+            validate::credential_id(
+                &format!("uses[{index}].credential_id"),
+                &credential_use.credential_id,
+            )?;
+        }
+        self.store.record_usage(&uses).await
+    }
+}
+
+/// Most uses in one `UsageSink.Record` batch.
+const MAX_USES_PER_BATCH: usize = 10_000;
 
 fn generated_name() -> String {
     format!("credential-{}", random_string(NAME_ALPHABET, 4))

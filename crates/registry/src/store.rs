@@ -11,10 +11,11 @@ use chrono::{DateTime, Utc};
 
 use crate::error::RegistryError;
 use crate::model::{
-    Credential, CredentialState, CredentialUpdate, NewCredential, PolicyOverrides, Project,
-    ProjectPolicy, StoredSecret,
+    Credential, CredentialState, CredentialUpdate, CredentialUse, NewCredential, PolicyOverrides,
+    Project, ProjectPolicy, StoredSecret,
 };
 use crate::page::{Page, PageRequest};
+use crate::sync::TokenSync;
 
 /// What client authentication needs, read in one call.
 #[derive(Debug, Clone)]
@@ -69,39 +70,53 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
     ) -> Result<Page<Credential>, RegistryError>;
 
     /// Applies a partial update; `AlreadyExists` if a new name is taken.
+    /// The credential's policy version increases and `sync` is told before
+    /// the change commits; if it fails, nothing changes.
     async fn update_credential(
         &self,
         credential_id: &str,
         update: &CredentialUpdate,
         now: DateTime<Utc>,
+        sync: &dyn TokenSync,
     ) -> Result<Credential, RegistryError>;
 
-    /// Sets the credential's state.
+    /// Sets the credential's state, telling `sync` before committing.
     async fn set_credential_state(
         &self,
         credential_id: &str,
         state: CredentialState,
         now: DateTime<Utc>,
+        sync: &dyn TokenSync,
     ) -> Result<Credential, RegistryError>;
 
     /// Deletes the credential and its secrets if its name equals
-    /// `confirm_name`; otherwise `FailedPrecondition` and nothing changes.
+    /// `confirm_name` (otherwise `FailedPrecondition` and nothing changes),
+    /// having `sync` purge its tokens before committing.
     async fn delete_credential(
         &self,
         credential_id: &str,
         confirm_name: &str,
+        sync: &dyn TokenSync,
     ) -> Result<(), RegistryError>;
 
     /// Adds `secret` as the credential's current secret. Older secrets stop
     /// working at `previous_expire_time` (or at once when it is `None`); an
-    /// older secret already ending earlier keeps its earlier end.
+    /// older secret already ending earlier keeps its earlier end. With
+    /// `revoke_tokens`, the policy version increases and `sync` purges the
+    /// credential's tokens before the rotation commits.
     async fn rotate_secret(
         &self,
         credential_id: &str,
         secret: &StoredSecret,
         previous_expire_time: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
+        revoke_tokens: bool,
+        sync: &dyn TokenSync,
     ) -> Result<Credential, RegistryError>;
+
+    /// Records the latest uses reported by token issuers; a use older than
+    /// the one stored, or of an unknown credential, is ignored.
+    async fn record_usage(&self, uses: &[CredentialUse]) -> Result<(), RegistryError>;
 
     /// Reads what authenticating `client_id` needs; `None` if unknown.
     async fn authentication_record(

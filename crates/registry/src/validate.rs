@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use latchkey_net::IpAllowlist;
 use crate::error::RegistryError;
 use crate::model::{PolicyOverrides, ProjectPolicy};
+use latchkey_net::IpAllowlist;
 
 /// Longest credential name.
 pub const MAX_NAME_LEN: usize = 64;
@@ -20,7 +20,7 @@ pub const MAX_API_LEN: usize = 128;
 /// Most entries in `allowed_apis` or `allowed_ips`.
 pub const MAX_LIST_ENTRIES: usize = 64;
 /// Shortest token lifetime a policy may set.
-pub const MIN_TOKEN_TTL_SECONDS: u32 = 60;
+pub const MIN_TOKEN_TTL_SECONDS: u32 = 1;
 /// Longest token lifetime a policy may set.
 pub const MAX_TOKEN_TTL_SECONDS: u32 = 86_400;
 /// Most live tokens per credential a policy may set.
@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn policy_ranges_are_checked_per_field() {
         let bad_ttl = PolicyOverrides {
-            token_ttl_seconds: Some(10),
+            token_ttl_seconds: Some(0),
             ..Default::default()
         };
         assert_eq!(

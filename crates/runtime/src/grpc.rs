@@ -25,10 +25,17 @@ pub fn reflection_service() -> (
     (v1, v1alpha)
 }
 
-/// `grpc.health.v1.Health` and the reporter that sets its statuses.
-pub fn health_service() -> (
+/// `grpc.health.v1.Health` and the reporter that sets its statuses. The
+/// whole server ("") starts NOT_SERVING (tonic-health would start it
+/// SERVING): the service's readiness check flips it once its store answers
+/// and every named service is reported.
+pub async fn health_service() -> (
     HealthReporter,
     tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
 ) {
-    tonic_health::server::health_reporter()
+    let (reporter, server) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    (reporter, server)
 }

@@ -4,10 +4,12 @@
 
 mod config;
 mod grpc;
+mod hash_key;
 mod shutdown;
 mod telemetry;
 
 pub use config::{ConfigError, load_config};
 pub use grpc::{health_service, reflection_service};
+pub use hash_key::HashKeySource;
 pub use shutdown::{Shutdown, shutdown_on_signals};
 pub use telemetry::{LogFormat, TelemetryGuard, init_telemetry};

@@ -1,1 +1,29 @@
-//! Token stores (being written).
+//! Token stores: [`RedisTokenStore`] for production (standalone Redis or
+//! Redis Cluster) and [`MemoryTokenStore`] for the embedded default. Both
+//! implement [`latchkey_token::TokenStore`] with the same semantics, which
+//! one conformance suite (`tests/token_store`) checks.
+
+mod memory;
+mod redis;
+
+pub use self::memory::MemoryTokenStore;
+pub use self::redis::{RedisConfig, RedisTokenStore};
+
+use latchkey_token::{NewToken, TokenStoreError};
+
+/// How long a credential's policy outlives its last write when no token
+/// needs it longer. A day covers the longest token lifetime the registry
+/// allows, so a late issuance still meets the policy (or tombstone) that
+/// refuses it.
+const POLICY_RETENTION_SECS: i64 = 86_400;
+
+/// Refuses a token that is already expired: storing it would only take a
+/// place under the limit. The issuer never asks for one, so this is a bug.
+fn check_not_expired(token: &NewToken<'_>) -> Result<(), TokenStoreError> {
+    if token.record.expires_at <= token.now {
+        return Err(TokenStoreError::Internal(
+            "refusing to store a token that is already expired".into(),
+        ));
+    }
+    Ok(())
+}

@@ -82,15 +82,19 @@ impl TokenService {
             return Ok(Inactive(InactiveReason::Malformed));
         };
         let lookup = self.store.lookup(parsed.credential, &parsed.hash).await?;
+        // The credential's state first: a deleted credential's tokens are
+        // gone from the store, and "revoked" says more than "unknown".
+        match lookup.policy.as_ref().map(|policy| policy.state) {
+            Some(PolicyState::Deleted) => return Ok(Inactive(InactiveReason::Revoked)),
+            Some(PolicyState::Disabled) => {
+                return Ok(Inactive(InactiveReason::CredentialDisabled));
+            }
+            Some(PolicyState::Active) | None => {}
+        }
         let (Some(token), Some(policy)) = (lookup.token, lookup.policy) else {
             return Ok(Inactive(InactiveReason::Unknown));
         };
         let now = unix_now();
-        match policy.state {
-            PolicyState::Active => {}
-            PolicyState::Disabled => return Ok(Inactive(InactiveReason::CredentialDisabled)),
-            PolicyState::Deleted => return Ok(Inactive(InactiveReason::Revoked)),
-        }
         if token.expires_at <= now {
             return Ok(Inactive(InactiveReason::Expired));
         }
@@ -112,12 +116,17 @@ impl TokenService {
             .into_iter()
             .filter(|scope| policy.allowed_apis.contains(scope))
             .collect();
-        if !request.required_scopes.iter().all(|required| scopes.contains(required)) {
+        if !request
+            .required_scopes
+            .iter()
+            .all(|required| scopes.contains(required))
+        {
             return Ok(Inactive(InactiveReason::ScopeNotAllowed));
         }
         let credential_id = parsed.credential.credential_id();
         if let Some(ip) = request.client_ip {
-            self.usage.record(&credential_id, now, ip);
+            self.usage
+                .record(&credential_id, std::time::SystemTime::now(), ip);
         }
         Ok(Introspection::Active(TokenInfo {
             client_id: policy.client_id,

@@ -96,7 +96,11 @@ impl TokenService {
         for _ in 0..=STALE_RETRIES {
             let client = self
                 .authenticator
-                .authenticate(&request.client_id, &request.client_secret, request.client_ip)
+                .authenticate(
+                    &request.client_id,
+                    &request.client_secret,
+                    request.client_ip,
+                )
                 .await?;
             if let Some(issued) = self.store_token(&client, &request).await? {
                 return Ok(issued);
@@ -118,13 +122,19 @@ impl TokenService {
         request: &IssueRequest,
     ) -> Result<Option<IssuedToken>, IssueError> {
         let scopes = granted_scopes(&client.policy.allowed_apis, &request.scopes)?;
-        let credential = CredentialKey::from_credential_id(&client.credential_id)
-            .ok_or_else(|| IssueError::Internal("registry returned a malformed credential ID".into()))?;
+        let credential =
+            CredentialKey::from_credential_id(&client.credential_id).ok_or_else(|| {
+                IssueError::Internal("registry returned a malformed credential ID".into())
+            })?;
         let now = unix_now();
         let mut expires_at = now + i64::from(client.token_ttl_seconds);
         // A token never outlives its credential.
         if let Some(credential_expiry) = client.policy.expire_time {
             expires_at = expires_at.min(credential_expiry);
+        }
+        if expires_at <= now {
+            // The credential expires within this second: nothing to issue.
+            return Err(IssueError::InvalidClient);
         }
         let record = TokenRecord {
             issued_at: now,
@@ -146,14 +156,20 @@ impl TokenService {
                     tracing::info!(credential_id = %client.credential_id, evicted, "oldest token evicted at the limit");
                 }
             }
-            Err(TokenStoreError::LimitReached(max)) => return Err(IssueError::TokenLimitReached(max)),
+            Err(TokenStoreError::LimitReached(max)) => {
+                return Err(IssueError::TokenLimitReached(max));
+            }
             Err(TokenStoreError::StalePolicy) => return Ok(None),
             Err(TokenStoreError::Unavailable(source)) => {
                 return Err(IssueError::Unavailable("token store", source));
             }
             Err(TokenStoreError::Internal(source)) => return Err(IssueError::Internal(source)),
         }
-        self.usage.record(&client.credential_id, now, request.client_ip);
+        self.usage.record(
+            &client.credential_id,
+            std::time::SystemTime::now(),
+            request.client_ip,
+        );
         Ok(Some(IssuedToken {
             access_token,
             expires_in: u32::try_from(expires_at - now).unwrap_or(0),

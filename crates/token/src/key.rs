@@ -19,7 +19,9 @@ pub struct CredentialKey(u128);
 impl CredentialKey {
     /// The key of a credential ID (a UUID in any standard text form).
     pub fn from_credential_id(credential_id: &str) -> Option<Self> {
-        Uuid::try_parse(credential_id).ok().map(|id| Self(id.as_u128()))
+        Uuid::try_parse(credential_id)
+            .ok()
+            .map(|id| Self(id.as_u128()))
     }
 
     /// The credential ID (hyphenated UUID) this key stands for.
@@ -125,7 +127,11 @@ mod tests {
         assert_eq!(CredentialKey::decode(&key.encoded()), Some(key));
         let max = CredentialKey(u128::MAX);
         assert_eq!(CredentialKey::decode(&max.encoded()), Some(max));
-        assert_eq!(CredentialKey::decode("zzzzzzzzzzzzzzzzzzzzzz"), None, "overflow");
+        assert_eq!(
+            CredentialKey::decode("zzzzzzzzzzzzzzzzzzzzzz"),
+            None,
+            "overflow"
+        );
     }
 
     #[test]

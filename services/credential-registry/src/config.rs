@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use latchkey_registry::{ProjectPolicy, validate};
 use latchkey_registry_store::DatabaseConfig;
-use latchkey_runtime::{ConfigError, LogFormat, load_config};
-use latchkey_secrets::HashKey;
+use latchkey_runtime::{ConfigError, HashKeySource, LogFormat, load_config};
 use serde::Deserialize;
 
 /// Everything the credential registry can be configured with. See
@@ -29,6 +28,12 @@ pub struct RegistryConfig {
     pub hash_key_file: Option<PathBuf>,
     /// Policy of projects that do not override it.
     pub policy_defaults: ProjectPolicy,
+    /// gRPC URL of the token issuers' `TokenAdmin` (their load balancer).
+    /// Every credential change is applied there before it commits. Empty
+    /// only for a registry that runs without any token issuer.
+    pub token_issuer_url: String,
+    /// The OAuth token endpoint shown beside every credential.
+    pub token_endpoint: String,
     /// Log line format.
     pub log_format: LogFormat,
     /// How long in-flight calls may take to finish after SIGTERM.
@@ -44,6 +49,8 @@ impl Default for RegistryConfig {
             hash_key: None,
             hash_key_file: None,
             policy_defaults: ProjectPolicy::default(),
+            token_issuer_url: "http://127.0.0.1:50052".to_owned(),
+            token_endpoint: "http://127.0.0.1:8080/oauth2/token".to_owned(),
             log_format: LogFormat::default(),
             shutdown_grace_seconds: 10,
         }
@@ -60,6 +67,8 @@ impl std::fmt::Debug for RegistryConfig {
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
             .field("hash_key_file", &self.hash_key_file)
             .field("policy_defaults", &self.policy_defaults)
+            .field("token_issuer_url", &self.token_issuer_url)
+            .field("token_endpoint", &self.token_endpoint)
             .field("log_format", &self.log_format)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .finish()
@@ -94,69 +103,22 @@ impl RegistryConfig {
                 "database.url: must start with sqlite: or postgres:",
             ));
         }
-        if self.hash_key.is_some() && self.hash_key_file.is_some() {
-            return Err(ConfigError::new("set hash_key or hash_key_file, not both"));
-        }
-        if let Some(key) = &self.hash_key {
-            HashKey::from_hex(key)
-                .map_err(|error| ConfigError::new(format!("hash_key: {error}")))?;
-        }
-        if self.hash_key.is_none()
-            && self.hash_key_file.is_none()
-            && self.database.backend_name() == "postgres"
-        {
+        self.hash_key_source()
+            .validate(self.database.backend_name() == "postgres")?;
+        if !self.token_issuer_url.is_empty() && !self.token_issuer_url.starts_with("http") {
             return Err(ConfigError::new(
-                "hash_key (or hash_key_file) is required with PostgreSQL: every replica must hash secrets with the same key",
+                "token_issuer_url: must be an http:// or https:// URL",
             ));
         }
         Ok(())
     }
 
-    /// The hash key: configured, read from its file, or (embedded default)
-    /// read from `data_dir/hash.key`, created on first start.
-    pub fn resolve_hash_key(&self) -> Result<HashKey, ConfigError> {
-        if let Some(key) = &self.hash_key {
-            return HashKey::from_hex(key)
-                .map_err(|error| ConfigError::new(format!("hash_key: {error}")));
+    /// Where the hash key comes from.
+    pub fn hash_key_source(&self) -> HashKeySource<'_> {
+        HashKeySource {
+            value: self.hash_key.as_deref(),
+            file: self.hash_key_file.as_deref(),
+            data_dir: &self.data_dir,
         }
-        if let Some(path) = &self.hash_key_file {
-            return read_key_file(path);
-        }
-        let path = self.data_dir.join("hash.key");
-        if path.exists() {
-            return read_key_file(&path);
-        }
-        let key = HashKey::generate();
-        write_key_file(&path, &key)?;
-        tracing::info!(path = %path.display(), "generated a new secret hash key");
-        Ok(key)
     }
-}
-
-fn read_key_file(path: &Path) -> Result<HashKey, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| ConfigError::new(format!("hash key file {}: {error}", path.display())))?;
-    HashKey::from_hex(&text)
-        .map_err(|error| ConfigError::new(format!("hash key file {}: {error}", path.display())))
-}
-
-fn write_key_file(path: &Path, key: &HashKey) -> Result<(), ConfigError> {
-    let fail = |error: std::io::Error| {
-        ConfigError::new(format!(
-            "cannot write hash key file {}: {error}",
-            path.display()
-        ))
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(fail)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(fail)?;
-    std::io::Write::write_all(&mut file, format!("{}\n", key.to_hex()).as_bytes()).map_err(fail)
 }

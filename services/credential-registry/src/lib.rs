@@ -11,12 +11,16 @@ use std::time::Duration;
 
 use latchkey_proto::registry::v1::client_authentication_server::ClientAuthenticationServer;
 use latchkey_proto::registry::v1::credential_registry_server::CredentialRegistryServer;
+use latchkey_proto::registry::v1::usage_sink_server::UsageSinkServer;
 use latchkey_registry::Registry;
-use latchkey_registry_grpc::{ClientAuthenticationService, CredentialRegistryService};
+use latchkey_registry::{NoTokenSync, TokenSync};
+use latchkey_registry_grpc::{
+    ClientAuthenticationService, CredentialRegistryService, TokenAdminSync, UsageSinkService,
+};
 use latchkey_runtime::{Shutdown, health_service, reflection_service};
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Endpoint, Server};
 
 pub use config::RegistryConfig;
 
@@ -47,14 +51,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
-    let hash_key = config.resolve_hash_key()?;
+    let hash_key = config.hash_key_source().resolve()?;
     let store = latchkey_registry_store::connect(&config.database, config.policy_defaults)
         .await
         .map_err(ServeError::Store)?;
     let store = Arc::new(store);
-    let registry = Registry::new(store.clone(), hash_key);
+    let registry = Registry::new(store.clone(), hash_key, token_sync(&config)?);
 
-    let (health_reporter, health) = health_service();
+    let (health_reporter, health) = health_service().await;
     readiness::spawn(store.clone(), health_reporter, shutdown.clone());
     let (reflection_v1, reflection_v1alpha) = reflection_service();
 
@@ -63,8 +67,12 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(CredentialRegistryService::new(registry.clone()).into_server())
-        .add_service(ClientAuthenticationService::new(registry).into_server());
+        .add_service(
+            CredentialRegistryService::new(registry.clone(), config.token_endpoint.clone())
+                .into_server(),
+        )
+        .add_service(ClientAuthenticationService::new(registry.clone()).into_server())
+        .add_service(UsageSinkService::new(registry).into_server());
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let stop = shutdown.clone();
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
@@ -89,6 +97,22 @@ pub async fn serve(
     outcome
 }
 
+/// How credential changes reach the token issuers.
+fn token_sync(config: &RegistryConfig) -> Result<Arc<dyn TokenSync>, ServeError> {
+    if config.token_issuer_url.is_empty() {
+        tracing::warn!(
+            "no token_issuer_url: credential changes are not applied to any token issuer"
+        );
+        return Ok(Arc::new(NoTokenSync));
+    }
+    let channel = Endpoint::from_shared(config.token_issuer_url.clone())
+        .map_err(|_| latchkey_runtime::ConfigError::new("token_issuer_url: not a valid URL"))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+        .connect_lazy();
+    Ok(Arc::new(TokenAdminSync::new(channel)))
+}
+
 fn finish(
     result: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
 ) -> Result<(), ServeError> {
@@ -106,4 +130,5 @@ fn finish(
 pub const SERVICE_NAMES: &[&str] = &[
     <CredentialRegistryServer<CredentialRegistryService> as tonic::server::NamedService>::NAME,
     <ClientAuthenticationServer<ClientAuthenticationService> as tonic::server::NamedService>::NAME,
+    <UsageSinkServer<UsageSinkService> as tonic::server::NamedService>::NAME,
 ];

@@ -152,7 +152,7 @@ fn bad_configuration_exits_64_and_names_the_key() {
     let cases: [(&str, &str, &str); 4] = [
         (
             "LATCHKEY_POLICY_DEFAULTS__TOKEN_TTL_SECONDS",
-            "5",
+            "0",
             "token_ttl_seconds",
         ),
         ("LATCHKEY_LISTEN_ADDR", "not-an-address", "listen_addr"),

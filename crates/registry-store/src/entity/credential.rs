@@ -21,6 +21,7 @@ pub struct Model {
     pub update_time: i64,
     pub last_used_time: Option<i64>,
     pub last_used_ip: Option<String>,
+    pub policy_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,19 @@
+//! gRPC transport of the token issuer: the `TokenService`, `Introspection`
+//! and `TokenAdmin` services over the domain [`TokenService`], and the
+//! issuer's clients of the registry (`ClientAuthentication`, `UsageSink`).
+//!
+//! [`TokenService`]: latchkey_token::TokenService
+
+mod convert;
+mod introspection;
+mod peer;
+mod registry_client;
+mod status;
+mod token_admin;
+mod token_service;
+
+pub use introspection::IntrospectionService;
+pub use peer::client_ip;
+pub use registry_client::{RegistryAuthenticator, UsageReporter};
+pub use token_admin::TokenAdminService;
+pub use token_service::TokenGrpcService;

@@ -1,0 +1,66 @@
+//! `latchkey.token.v1.TokenAdmin`: the registry keeps tokens in step.
+
+use latchkey_proto::token::v1 as pb;
+use latchkey_proto::token::v1::token_admin_server::{TokenAdmin, TokenAdminServer};
+use latchkey_token::{CredentialKey, TokenService};
+use tonic::{Request, Response, Status};
+
+use crate::convert::credential_policy;
+use crate::status::store_status;
+
+/// Applies the registry's policy changes to the token store.
+#[derive(Debug, Clone)]
+pub struct TokenAdminService {
+    tokens: TokenService,
+}
+
+impl TokenAdminService {
+    /// A service over `tokens`.
+    pub fn new(tokens: TokenService) -> Self {
+        Self { tokens }
+    }
+
+    /// The tonic server for this service.
+    pub fn into_server(self) -> TokenAdminServer<Self> {
+        TokenAdminServer::new(self)
+    }
+
+    async fn apply(
+        &self,
+        policy: Option<pb::CredentialPolicy>,
+        revoke: bool,
+    ) -> Result<u32, Status> {
+        let (credential_id, policy) = credential_policy(policy)?;
+        let credential = CredentialKey::from_credential_id(&credential_id)
+            .ok_or_else(|| Status::invalid_argument("policy.credential_id: not a credential ID"))?;
+        let revoked = self
+            .tokens
+            .store()
+            .apply_policy(credential, &policy, revoke)
+            .await
+            .map_err(store_status)?;
+        tracing::info!(%credential_id, version = policy.version, revoke, revoked, "credential policy applied");
+        Ok(revoked)
+    }
+}
+
+#[tonic::async_trait]
+impl TokenAdmin for TokenAdminService {
+    async fn purge_credential(
+        &self,
+        request: Request<pb::PurgeCredentialRequest>,
+    ) -> Result<Response<pb::PurgeCredentialResponse>, Status> {
+        let revoked_tokens = self.apply(request.into_inner().policy, true).await?;
+        Ok(Response::new(pb::PurgeCredentialResponse {
+            revoked_tokens,
+        }))
+    }
+
+    async fn sync_policy(
+        &self,
+        request: Request<pb::SyncPolicyRequest>,
+    ) -> Result<Response<pb::SyncPolicyResponse>, Status> {
+        self.apply(request.into_inner().policy, false).await?;
+        Ok(Response::new(pb::SyncPolicyResponse {}))
+    }
+}

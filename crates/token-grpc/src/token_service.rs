@@ -1,0 +1,77 @@
+//! `latchkey.token.v1.TokenService`: the client-credentials grant over gRPC.
+
+use latchkey_net::TrustedProxies;
+use latchkey_proto::token::v1 as pb;
+use latchkey_proto::token::v1::token_service_server::{
+    TokenService as TokenRpc, TokenServiceServer,
+};
+use latchkey_token::{IssueRequest, TokenService};
+use tonic::{Request, Response, Status};
+
+use crate::peer::client_ip;
+use crate::status::issue_status;
+
+/// Issues and revokes tokens.
+#[derive(Debug, Clone)]
+pub struct TokenGrpcService {
+    tokens: TokenService,
+    proxies: TrustedProxies,
+}
+
+impl TokenGrpcService {
+    /// A service over `tokens`, believing forwarding metadata from `proxies`.
+    pub fn new(tokens: TokenService, proxies: TrustedProxies) -> Self {
+        Self { tokens, proxies }
+    }
+
+    /// The tonic server for this service.
+    pub fn into_server(self) -> TokenServiceServer<Self> {
+        TokenServiceServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl TokenRpc for TokenGrpcService {
+    async fn issue_token(
+        &self,
+        request: Request<pb::IssueTokenRequest>,
+    ) -> Result<Response<pb::IssueTokenResponse>, Status> {
+        let client_ip = client_ip(&request, &self.proxies);
+        let request = request.into_inner();
+        let issued = self
+            .tokens
+            .issue(IssueRequest {
+                client_id: request.client_id,
+                client_secret: request.client_secret,
+                scopes: request.scopes,
+                client_ip,
+            })
+            .await
+            .map_err(issue_status)?;
+        tracing::info!(credential_id = %issued.credential_id, "token issued");
+        Ok(Response::new(pb::IssueTokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: issued.expires_in,
+            scopes: issued.scopes,
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+        let client_ip = client_ip(&request, &self.proxies);
+        let request = request.get_ref();
+        self.tokens
+            .revoke(
+                &request.token,
+                &request.client_id,
+                &request.client_secret,
+                client_ip,
+            )
+            .await
+            .map_err(issue_status)?;
+        Ok(Response::new(pb::RevokeTokenResponse {}))
+    }
+}

@@ -1,0 +1,333 @@
+//! The in-process token store of the embedded default.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use latchkey_token::{
+    CredentialKey, CredentialPolicy, LimitPolicy, Lookup, NewToken, PolicyState, TokenHash,
+    TokenRecord, TokenStore, TokenStoreError, unix_now,
+};
+
+use crate::{POLICY_RETENTION_SECS, check_not_expired};
+
+/// Independent locks, so requests for different credentials rarely wait on
+/// each other. Every operation touches one credential, hence one shard.
+const SHARDS: usize = 16;
+
+/// Tokens and policies in this process's memory, lost on restart.
+///
+/// Expired tokens are dropped when their credential is next touched;
+/// [`MemoryTokenStore::sweep`], called periodically, drops the rest and
+/// forgets policies no token needs any more, so memory stays bounded.
+pub struct MemoryTokenStore {
+    shards: Box<[Mutex<HashMap<CredentialKey, Stored>>]>,
+    hasher: RandomState,
+}
+
+/// What is kept for one credential.
+struct Stored {
+    policy: CredentialPolicy,
+    /// When `policy` was last written (Unix seconds).
+    written_at: i64,
+    tokens: HashMap<TokenHash, TokenRecord>,
+}
+
+impl Stored {
+    fn new(policy: &CredentialPolicy, now: i64) -> Self {
+        Self {
+            policy: policy.clone(),
+            written_at: now,
+            tokens: HashMap::new(),
+        }
+    }
+
+    /// Replaces the policy (reusing its allocations).
+    fn write_policy(&mut self, policy: &CredentialPolicy, now: i64) {
+        self.policy.clone_from(policy);
+        self.written_at = now;
+    }
+
+    /// Drops the tokens expired by `now`.
+    fn drop_expired(&mut self, now: i64) {
+        self.tokens.retain(|_, record| record.expires_at > now);
+    }
+
+    /// Whether the entry must be kept at `now`: it has live tokens, or its
+    /// policy is recent enough to refuse a late issuance.
+    fn is_needed(&self, now: i64) -> bool {
+        !self.tokens.is_empty() || now < self.written_at.saturating_add(POLICY_RETENTION_SECS)
+    }
+
+    /// Revokes the `count` tokens closest to expiry (ties broken by hash, so
+    /// the choice does not depend on map order).
+    fn evict_oldest(&mut self, count: usize) {
+        let mut by_expiry: Vec<(i64, TokenHash)> = self
+            .tokens
+            .iter()
+            .map(|(hash, record)| (record.expires_at, *hash))
+            .collect();
+        by_expiry.sort_unstable_by_key(|&(expires_at, hash)| (expires_at, hash.0));
+        for (_, hash) in by_expiry.into_iter().take(count) {
+            self.tokens.remove(&hash);
+        }
+    }
+}
+
+impl fmt::Debug for MemoryTokenStore {
+    // Not the contents: a log line must not dump every token and policy.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryTokenStore")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MemoryTokenStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryTokenStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Drops every token expired by `now` and every policy no longer needed:
+    /// without live tokens and last written more than a day before `now`.
+    pub fn sweep(&self, now: i64) {
+        for shard in &self.shards {
+            lock(shard).retain(|_, stored| {
+                stored.drop_expired(now);
+                stored.is_needed(now)
+            });
+        }
+    }
+
+    fn shard(&self, credential: CredentialKey) -> MutexGuard<'_, HashMap<CredentialKey, Stored>> {
+        // The modulo keeps the value below SHARDS, so the cast cannot truncate.
+        let index = (self.hasher.hash_one(credential) % SHARDS as u64) as usize;
+        lock(&self.shards[index])
+    }
+}
+
+/// Locks a shard. A panic while holding it cannot leave an entry half
+/// written (every critical section only moves whole values in and out of
+/// maps), so a poisoned lock is still safe to use.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Frees a place under `limit` by evicting the tokens closest to expiry,
+/// or refuses; returns how many were evicted.
+fn make_room(stored: &mut Stored, limit: LimitPolicy) -> Result<u32, TokenStoreError> {
+    let max = limit.max_tokens as usize;
+    let live = stored.tokens.len();
+    if live < max {
+        return Ok(0);
+    }
+    if !limit.evict_oldest || max == 0 {
+        return Err(TokenStoreError::LimitReached(limit.max_tokens));
+    }
+    let excess = live - max + 1;
+    stored.evict_oldest(excess);
+    // `excess` is at most `live`, itself bounded by earlier limits (u32).
+    Ok(u32::try_from(excess).unwrap_or(u32::MAX))
+}
+
+/// Whether a stored policy refuses an issuance under `presented`: it is
+/// newer, or it is the same version's tombstone.
+fn refuses(stored: &CredentialPolicy, presented: &CredentialPolicy) -> bool {
+    stored.version > presented.version
+        || (stored.version == presented.version && stored.state == PolicyState::Deleted)
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokenStore {
+    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError> {
+        check_not_expired(token)?;
+        let now = token.now;
+        let mut shard = self.shard(token.credential);
+        let mut evicted = 0;
+        if let Some(stored) = shard.get_mut(&token.credential) {
+            if refuses(&stored.policy, token.policy) {
+                return Err(TokenStoreError::StalePolicy);
+            }
+            stored.drop_expired(now);
+            evicted = make_room(stored, token.limit)?;
+        } else if token.limit.max_tokens == 0 {
+            return Err(TokenStoreError::LimitReached(0));
+        }
+        let stored = shard
+            .entry(token.credential)
+            .or_insert_with(|| Stored::new(token.policy, now));
+        stored.tokens.insert(token.hash, token.record.clone());
+        // Not refused, so the presented version is at least the stored one.
+        stored.write_policy(token.policy, now);
+        Ok(evicted)
+    }
+
+    async fn lookup(
+        &self,
+        credential: CredentialKey,
+        hash: &TokenHash,
+    ) -> Result<Lookup, TokenStoreError> {
+        let now = unix_now();
+        let mut shard = self.shard(credential);
+        let Some(stored) = shard.get_mut(&credential) else {
+            return Ok(Lookup::default());
+        };
+        let token = match stored.tokens.get(hash) {
+            Some(record) if record.expires_at > now => Some(record.clone()),
+            Some(_) => {
+                stored.tokens.remove(hash);
+                None
+            }
+            None => None,
+        };
+        Ok(Lookup {
+            token,
+            policy: Some(stored.policy.clone()),
+        })
+    }
+
+    async fn revoke(
+        &self,
+        credential: CredentialKey,
+        hash: &TokenHash,
+    ) -> Result<bool, TokenStoreError> {
+        let now = unix_now();
+        let mut shard = self.shard(credential);
+        let removed = shard
+            .get_mut(&credential)
+            .and_then(|stored| stored.tokens.remove(hash));
+        Ok(removed.is_some_and(|record| record.expires_at > now))
+    }
+
+    async fn apply_policy(
+        &self,
+        credential: CredentialKey,
+        policy: &CredentialPolicy,
+        revoke_tokens: bool,
+    ) -> Result<u32, TokenStoreError> {
+        let now = unix_now();
+        let mut shard = self.shard(credential);
+        let Some(stored) = shard.get_mut(&credential) else {
+            shard.insert(credential, Stored::new(policy, now));
+            return Ok(0);
+        };
+        let mut revoked = 0;
+        if revoke_tokens {
+            stored.drop_expired(now);
+            revoked = stored.tokens.len();
+            stored.tokens.clear();
+        }
+        if policy.version >= stored.policy.version {
+            stored.write_policy(policy, now);
+        }
+        Ok(u32::try_from(revoked).unwrap_or(u32::MAX))
+    }
+
+    async fn ping(&self) -> Result<(), TokenStoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential() -> CredentialKey {
+        CredentialKey::from_credential_id("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").unwrap()
+    }
+
+    fn policy() -> CredentialPolicy {
+        CredentialPolicy {
+            version: 1,
+            state: PolicyState::Active,
+            client_id: "lkc_client".to_owned(),
+            project_id: "acme".to_owned(),
+            owner: "alice".to_owned(),
+            allowed_apis: vec!["read".to_owned()],
+            allowed_ips: Default::default(),
+            expire_time: None,
+        }
+    }
+
+    async fn issue(store: &MemoryTokenStore, hash: u8, now: i64, expires_at: i64) {
+        let record = TokenRecord {
+            issued_at: now,
+            expires_at,
+            scopes: vec!["read".to_owned()],
+        };
+        let policy = policy();
+        let token = NewToken {
+            credential: credential(),
+            hash: TokenHash([hash; 16]),
+            record: &record,
+            policy: &policy,
+            limit: LimitPolicy {
+                max_tokens: 10,
+                evict_oldest: false,
+            },
+            now,
+        };
+        store.issue(&token).await.unwrap();
+    }
+
+    fn tokens_held(store: &MemoryTokenStore) -> usize {
+        store
+            .shards
+            .iter()
+            .map(|shard| {
+                lock(shard)
+                    .values()
+                    .map(|stored| stored.tokens.len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    fn credentials_held(store: &MemoryTokenStore) -> usize {
+        store.shards.iter().map(|shard| lock(shard).len()).sum()
+    }
+
+    #[tokio::test]
+    async fn sweep_drops_expired_tokens_then_idle_policies() {
+        let store = MemoryTokenStore::new();
+        let t0 = 1_800_000_000;
+        issue(&store, 1, t0, t0 + 60).await;
+        issue(&store, 2, t0, t0 + 600).await;
+
+        store.sweep(t0 + 59);
+        assert_eq!(tokens_held(&store), 2);
+        store.sweep(t0 + 60);
+        assert_eq!(tokens_held(&store), 1, "the first token expired");
+        store.sweep(t0 + 600);
+        assert_eq!(tokens_held(&store), 0);
+        assert_eq!(credentials_held(&store), 1, "the policy is kept a day");
+
+        store.sweep(t0 + POLICY_RETENTION_SECS - 1);
+        assert_eq!(credentials_held(&store), 1);
+        store.sweep(t0 + POLICY_RETENTION_SECS);
+        assert_eq!(credentials_held(&store), 0, "an idle policy is forgotten");
+    }
+
+    #[tokio::test]
+    async fn sweep_keeps_a_policy_while_a_token_needs_it() {
+        let store = MemoryTokenStore::new();
+        let t0 = 1_800_000_000;
+        issue(&store, 1, t0, t0 + 2 * POLICY_RETENTION_SECS).await;
+        store.sweep(t0 + POLICY_RETENTION_SECS + 1);
+        assert_eq!(credentials_held(&store), 1);
+        assert_eq!(tokens_held(&store), 1);
+    }
+}

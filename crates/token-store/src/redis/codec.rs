@@ -1,0 +1,320 @@
+//! Key names and stored values of the Redis token store.
+//!
+//! Every key of one credential carries the hash tag `{<credential key>}`, so
+//! all of them live in one Cluster slot and each operation is a single-slot
+//! command or script:
+//!
+//! - `<prefix>{K}:p`: the credential's policy, compact JSON;
+//! - `<prefix>{K}:t:<hash>`: one token (the 16 raw hash bytes), expiring
+//!   with it;
+//! - `<prefix>{K}:z`: the credential's token hashes scored by expiry, for
+//!   the limit, eviction and revoking them all.
+
+use std::fmt::Write as _;
+
+use latchkey_net::IpAllowlist;
+use latchkey_token::{
+    CredentialKey, CredentialPolicy, PolicyState, TOKEN_HASH_LEN, TokenHash, TokenRecord,
+    TokenStoreError,
+};
+use serde::{Deserialize, Serialize};
+
+/// The key names of one credential.
+#[derive(Debug)]
+pub(super) struct CredentialKeys {
+    /// `<prefix>{K}:`, the part every key shares.
+    base: Vec<u8>,
+}
+
+impl CredentialKeys {
+    pub(super) fn new(prefix: &str, credential: CredentialKey) -> Self {
+        let encoded = credential.encoded();
+        // Room for the longest key: `{` `}` `:` `t:` and a hash.
+        let mut base = Vec::with_capacity(prefix.len() + encoded.len() + 5 + TOKEN_HASH_LEN);
+        base.extend_from_slice(prefix.as_bytes());
+        base.push(b'{');
+        base.extend_from_slice(encoded.as_bytes());
+        base.extend_from_slice(b"}:");
+        Self { base }
+    }
+
+    /// The policy's key.
+    pub(super) fn policy(&self) -> Vec<u8> {
+        self.with_suffix(b"p")
+    }
+
+    /// The sorted set of token hashes.
+    pub(super) fn index(&self) -> Vec<u8> {
+        self.with_suffix(b"z")
+    }
+
+    /// What a token's key starts with; the scripts append the hashes they
+    /// find in the index to reach those tokens.
+    pub(super) fn token_prefix(&self) -> Vec<u8> {
+        self.with_suffix(b"t:")
+    }
+
+    /// One token's key.
+    pub(super) fn token(&self, hash: &TokenHash) -> Vec<u8> {
+        let mut key = self.token_prefix();
+        key.extend_from_slice(&hash.0);
+        key
+    }
+
+    fn with_suffix(&self, suffix: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.base.len() + suffix.len() + TOKEN_HASH_LEN);
+        key.extend_from_slice(&self.base);
+        key.extend_from_slice(suffix);
+        key
+    }
+}
+
+/// A token's stored value: `<issued_at>:<lifetime>:<scopes>`, scopes
+/// space-separated as in OAuth. The lifetime (seconds) is shorter to write
+/// than the expiry, and values of at most 28 bytes fit Redis's smallest
+/// string allocation class, which matters at millions of tokens.
+pub(super) fn encode_token(record: &TokenRecord) -> Vec<u8> {
+    let lifetime = record.expires_at.saturating_sub(record.issued_at);
+    let scopes_len: usize = record.scopes.iter().map(|scope| scope.len() + 1).sum();
+    let mut value = String::with_capacity(24 + scopes_len);
+    // Writing to a String cannot fail.
+    let _ = write!(value, "{}:{lifetime}:", record.issued_at);
+    for (index, scope) in record.scopes.iter().enumerate() {
+        if index > 0 {
+            value.push(' ');
+        }
+        value.push_str(scope);
+    }
+    value.into_bytes()
+}
+
+/// Reads a value written by [`encode_token`].
+pub(super) fn decode_token(value: &[u8]) -> Result<TokenRecord, TokenStoreError> {
+    let corrupt = || TokenStoreError::Internal("malformed token record in Redis".into());
+    let text = std::str::from_utf8(value).map_err(|_| corrupt())?;
+    // Scopes may contain ':', so they are whatever follows the second one.
+    let mut parts = text.splitn(3, ':');
+    let (Some(issued_at), Some(lifetime), Some(scopes)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(corrupt());
+    };
+    let issued_at: i64 = issued_at.parse().map_err(|_| corrupt())?;
+    let lifetime: i64 = lifetime.parse().map_err(|_| corrupt())?;
+    Ok(TokenRecord {
+        issued_at,
+        expires_at: issued_at.checked_add(lifetime).ok_or_else(corrupt)?,
+        scopes: scopes.split_ascii_whitespace().map(str::to_owned).collect(),
+    })
+}
+
+/// A policy's state as stored. The scripts compare against `"deleted"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StoredState {
+    Active,
+    Disabled,
+    Deleted,
+}
+
+impl From<PolicyState> for StoredState {
+    fn from(state: PolicyState) -> Self {
+        match state {
+            PolicyState::Active => Self::Active,
+            PolicyState::Disabled => Self::Disabled,
+            PolicyState::Deleted => Self::Deleted,
+        }
+    }
+}
+
+impl From<StoredState> for PolicyState {
+    fn from(state: StoredState) -> Self {
+        match state {
+            StoredState::Active => Self::Active,
+            StoredState::Disabled => Self::Disabled,
+            StoredState::Deleted => Self::Deleted,
+        }
+    }
+}
+
+/// A policy as written: one-letter names keep the JSON compact. The scripts
+/// read `v` (version) and `s` (state).
+#[derive(Serialize)]
+struct PolicyOut<'a> {
+    #[serde(rename = "v")]
+    version: i64,
+    #[serde(rename = "s")]
+    state: StoredState,
+    #[serde(rename = "c")]
+    client_id: &'a str,
+    #[serde(rename = "p")]
+    project_id: &'a str,
+    #[serde(rename = "o")]
+    owner: &'a str,
+    #[serde(rename = "a")]
+    allowed_apis: &'a [String],
+    #[serde(rename = "i")]
+    allowed_ips: Vec<String>,
+    #[serde(rename = "e", skip_serializing_if = "Option::is_none")]
+    expire_time: Option<i64>,
+}
+
+/// A policy as read. Unknown fields are ignored, so a newer writer may add
+/// some during a rolling upgrade.
+#[derive(Deserialize)]
+struct PolicyIn {
+    #[serde(rename = "v")]
+    version: i64,
+    #[serde(rename = "s")]
+    state: StoredState,
+    #[serde(rename = "c")]
+    client_id: String,
+    #[serde(rename = "p")]
+    project_id: String,
+    #[serde(rename = "o")]
+    owner: String,
+    #[serde(rename = "a", default)]
+    allowed_apis: Vec<String>,
+    #[serde(rename = "i", default)]
+    allowed_ips: Vec<String>,
+    #[serde(rename = "e", default)]
+    expire_time: Option<i64>,
+}
+
+/// The largest integer the scripts (Lua numbers are doubles) compare
+/// exactly.
+const MAX_SCRIPT_INTEGER: i64 = 1 << 53;
+
+/// A policy's stored value.
+pub(super) fn encode_policy(policy: &CredentialPolicy) -> Result<Vec<u8>, TokenStoreError> {
+    if !(-MAX_SCRIPT_INTEGER..=MAX_SCRIPT_INTEGER).contains(&policy.version) {
+        return Err(TokenStoreError::Internal(
+            "policy version out of the range the Redis scripts compare exactly".into(),
+        ));
+    }
+    serde_json::to_vec(&PolicyOut {
+        version: policy.version,
+        state: policy.state.into(),
+        client_id: &policy.client_id,
+        project_id: &policy.project_id,
+        owner: &policy.owner,
+        allowed_apis: &policy.allowed_apis,
+        allowed_ips: policy.allowed_ips.to_strings(),
+        expire_time: policy.expire_time,
+    })
+    .map_err(|error| TokenStoreError::Internal(Box::new(error)))
+}
+
+/// Reads a value written by [`encode_policy`].
+pub(super) fn decode_policy(value: &[u8]) -> Result<CredentialPolicy, TokenStoreError> {
+    let stored: PolicyIn = serde_json::from_slice(value)
+        .map_err(|error| TokenStoreError::Internal(Box::new(error)))?;
+    let allowed_ips = IpAllowlist::parse(&stored.allowed_ips).map_err(|invalid| {
+        TokenStoreError::Internal(
+            format!(
+                "malformed allowed IP in a stored policy: {}",
+                invalid.reason
+            )
+            .into(),
+        )
+    })?;
+    Ok(CredentialPolicy {
+        version: stored.version,
+        state: stored.state.into(),
+        client_id: stored.client_id,
+        project_id: stored.project_id,
+        owner: stored.owner,
+        allowed_apis: stored.allowed_apis,
+        allowed_ips,
+        expire_time: stored.expire_time,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential() -> CredentialKey {
+        CredentialKey::from_credential_id("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").unwrap()
+    }
+
+    #[test]
+    fn keys_share_the_credential_hash_tag() {
+        let keys = CredentialKeys::new("lk:", credential());
+        let tag = format!("{{{}}}", credential().encoded());
+        let hash = TokenHash([0xab; TOKEN_HASH_LEN]);
+        assert_eq!(keys.policy(), format!("lk:{tag}:p").into_bytes());
+        assert_eq!(keys.index(), format!("lk:{tag}:z").into_bytes());
+        let mut token = format!("lk:{tag}:t:").into_bytes();
+        token.extend_from_slice(&hash.0);
+        assert_eq!(keys.token(&hash), token);
+        assert!(keys.token(&hash).starts_with(&keys.token_prefix()));
+    }
+
+    #[test]
+    fn tokens_round_trip_compactly() {
+        let record = TokenRecord {
+            issued_at: 1_800_000_000,
+            expires_at: 1_800_003_600,
+            scopes: vec!["orders.read".to_owned(), "urn:api:write".to_owned()],
+        };
+        let value = encode_token(&record);
+        assert_eq!(value, b"1800000000:3600:orders.read urn:api:write");
+        assert_eq!(decode_token(&value).unwrap(), record);
+
+        let no_scopes = TokenRecord {
+            scopes: Vec::new(),
+            ..record
+        };
+        assert_eq!(decode_token(&encode_token(&no_scopes)).unwrap(), no_scopes);
+    }
+
+    #[test]
+    fn malformed_tokens_are_internal_errors() {
+        for value in [&b""[..], b"12", b"x:1:read", b"1:y:read", b"\xff:1:a"] {
+            assert!(
+                matches!(decode_token(value), Err(TokenStoreError::Internal(_))),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn policies_round_trip() {
+        let policy = CredentialPolicy {
+            version: 7,
+            state: PolicyState::Disabled,
+            client_id: "lkc_abc".to_owned(),
+            project_id: "acme".to_owned(),
+            owner: "alice@example.com".to_owned(),
+            allowed_apis: vec!["orders.read".to_owned()],
+            allowed_ips: IpAllowlist::parse(&["10.0.0.0/8", "192.0.2.1"]).unwrap(),
+            expire_time: Some(1_900_000_000),
+        };
+        let value = encode_policy(&policy).unwrap();
+        assert!(value.starts_with(br#"{"v":7,"s":"disabled","#), "{value:?}");
+        assert_eq!(decode_policy(&value).unwrap(), policy);
+
+        let open = CredentialPolicy {
+            state: PolicyState::Deleted,
+            allowed_ips: IpAllowlist::default(),
+            expire_time: None,
+            ..policy
+        };
+        assert_eq!(decode_policy(&encode_policy(&open).unwrap()).unwrap(), open);
+    }
+
+    #[test]
+    fn malformed_policies_are_internal_errors() {
+        for value in [
+            &b"{}"[..],
+            b"not json",
+            br#"{"v":1,"s":"active","c":"","p":"","o":"","i":["nope"]}"#,
+        ] {
+            assert!(
+                matches!(decode_policy(value), Err(TokenStoreError::Internal(_))),
+                "{value:?}"
+            );
+        }
+    }
+}

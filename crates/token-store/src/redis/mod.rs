@@ -1,0 +1,206 @@
+//! The Redis token store, for standalone Redis and Redis Cluster.
+//!
+//! Each operation is one round trip on one Cluster slot (see [`codec`] for
+//! the key layout): a script for the writes, which must be atomic, and a
+//! plain `MGET` for the introspection hot path. The store expects Redis 6.2
+//! or later (`SET … EXAT`) and `maxmemory-policy noeviction`: an evicted
+//! token would be a silent revocation, an evicted policy a forgotten
+//! tombstone.
+
+mod codec;
+mod config;
+mod connection;
+mod scripts;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use latchkey_token::{
+    CredentialKey, CredentialPolicy, Lookup, NewToken, TokenHash, TokenStore, TokenStoreError,
+    unix_now,
+};
+use redis::RedisResult;
+
+use self::codec::CredentialKeys;
+pub use self::config::RedisConfig;
+use self::connection::{Connection, from_redis};
+use self::scripts::{Scripts, issue_status};
+use crate::{POLICY_RETENTION_SECS, check_not_expired};
+
+/// Tokens and policies in Redis, shared by every replica of the service.
+///
+/// Fails closed: when Redis cannot answer within the configured timeout,
+/// every operation returns [`TokenStoreError::Unavailable`] and changes
+/// nothing it reports as changed. Reconnects by itself when Redis returns.
+pub struct RedisTokenStore {
+    connection: Connection,
+    scripts: Scripts,
+    key_prefix: String,
+    /// Bound on one whole operation: a connection attempt, then the answer.
+    deadline: Duration,
+}
+
+impl fmt::Debug for RedisTokenStore {
+    // The connection's Debug would show the URLs, which may carry passwords.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisTokenStore")
+            .field("mode", &self.connection.mode_name())
+            .field("key_prefix", &self.key_prefix)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisTokenStore {
+    /// Prepares the store. Connections are made on first use and remade
+    /// after failures, so an unreachable Redis does not fail this (it is
+    /// logged, and [`TokenStore::ping`] reports it); only an invalid
+    /// configuration does.
+    pub async fn connect(config: &RedisConfig) -> Result<Self, TokenStoreError> {
+        if let Some(problem) = config.problem() {
+            return Err(TokenStoreError::Internal(
+                format!("invalid Redis configuration: {problem}").into(),
+            ));
+        }
+        let connection =
+            Connection::open(config).map_err(|error| TokenStoreError::Internal(Box::new(error)))?;
+        let store = Self {
+            connection,
+            scripts: Scripts::new(),
+            key_prefix: config.key_prefix.clone(),
+            deadline: config.response_timeout().saturating_mul(2),
+        };
+        match store.ping().await {
+            Ok(()) => tracing::info!(mode = config.mode_name(), "Redis token store connected"),
+            Err(error) => tracing::warn!(
+                mode = config.mode_name(),
+                error = ?error,
+                "Redis token store not reachable yet; token operations fail until it answers"
+            ),
+        }
+        Ok(store)
+    }
+
+    fn keys(&self, credential: CredentialKey) -> CredentialKeys {
+        CredentialKeys::new(&self.key_prefix, credential)
+    }
+
+    /// Runs one Redis operation within the deadline, classifying failures.
+    async fn run<T>(
+        &self,
+        operation: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, TokenStoreError> {
+        match tokio::time::timeout(self.deadline, operation).await {
+            Ok(result) => result.map_err(from_redis),
+            Err(_) => Err(TokenStoreError::Unavailable(
+                format!("Redis did not answer within {:?}", self.deadline).into(),
+            )),
+        }
+    }
+}
+
+/// A count from a script as `u32`.
+fn count(value: i64) -> Result<u32, TokenStoreError> {
+    u32::try_from(value).map_err(|_| {
+        TokenStoreError::Internal(format!("unexpected count {value} from a Redis script").into())
+    })
+}
+
+#[async_trait]
+impl TokenStore for RedisTokenStore {
+    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError> {
+        check_not_expired(token)?;
+        let keys = self.keys(token.credential);
+        let mut invocation = self.scripts.issue.prepare_invoke();
+        invocation
+            .key(keys.policy())
+            .key(keys.index())
+            .key(keys.token(&token.hash))
+            .arg(keys.token_prefix())
+            .arg(token.now)
+            .arg(&token.hash.0[..])
+            .arg(token.record.expires_at)
+            .arg(codec::encode_token(token.record))
+            .arg(token.policy.version)
+            .arg(codec::encode_policy(token.policy)?)
+            .arg(token.limit.max_tokens)
+            .arg(if token.limit.evict_oldest { "1" } else { "0" })
+            .arg(POLICY_RETENTION_SECS);
+        let mut connection = self.connection.clone();
+        let (status, evicted): (i64, i64) =
+            self.run(invocation.invoke_async(&mut connection)).await?;
+        match status {
+            issue_status::STORED => count(evicted),
+            issue_status::LIMIT_REACHED => {
+                Err(TokenStoreError::LimitReached(token.limit.max_tokens))
+            }
+            issue_status::STALE_POLICY => Err(TokenStoreError::StalePolicy),
+            other => Err(TokenStoreError::Internal(
+                format!("unexpected status {other} from the issue script").into(),
+            )),
+        }
+    }
+
+    async fn lookup(
+        &self,
+        credential: CredentialKey,
+        hash: &TokenHash,
+    ) -> Result<Lookup, TokenStoreError> {
+        let keys = self.keys(credential);
+        let mut command = redis::cmd("MGET");
+        command.arg(keys.token(hash)).arg(keys.policy());
+        let mut connection = self.connection.clone();
+        let (token, policy): (Option<Vec<u8>>, Option<Vec<u8>>) =
+            self.run(command.query_async(&mut connection)).await?;
+        Ok(Lookup {
+            token: token.as_deref().map(codec::decode_token).transpose()?,
+            policy: policy.as_deref().map(codec::decode_policy).transpose()?,
+        })
+    }
+
+    async fn revoke(
+        &self,
+        credential: CredentialKey,
+        hash: &TokenHash,
+    ) -> Result<bool, TokenStoreError> {
+        let keys = self.keys(credential);
+        let mut invocation = self.scripts.revoke.prepare_invoke();
+        invocation
+            .key(keys.index())
+            .key(keys.token(hash))
+            .arg(&hash.0[..]);
+        let mut connection = self.connection.clone();
+        let deleted: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn apply_policy(
+        &self,
+        credential: CredentialKey,
+        policy: &CredentialPolicy,
+        revoke_tokens: bool,
+    ) -> Result<u32, TokenStoreError> {
+        let keys = self.keys(credential);
+        let mut invocation = self.scripts.apply_policy.prepare_invoke();
+        invocation
+            .key(keys.policy())
+            .key(keys.index())
+            .arg(keys.token_prefix())
+            .arg(unix_now())
+            .arg(policy.version)
+            .arg(codec::encode_policy(policy)?)
+            .arg(if revoke_tokens { "1" } else { "0" })
+            .arg(POLICY_RETENTION_SECS);
+        let mut connection = self.connection.clone();
+        let revoked: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        count(revoked)
+    }
+
+    async fn ping(&self) -> Result<(), TokenStoreError> {
+        let mut connection = self.connection.clone();
+        self.run(redis::cmd("PING").query_async::<()>(&mut connection))
+            .await
+    }
+}

@@ -1,0 +1,154 @@
+//! `latchkey dev`: the registry and the token issuer in one process, on the
+//! embedded defaults (a SQLite file and the in-process token store under a
+//! data directory), still talking to each other over gRPC.
+
+// Dev-dependencies serve the black-box test; the lint cannot tell targets apart.
+#![cfg_attr(test, allow(unused_crate_dependencies))]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use credential_registry::RegistryConfig;
+use latchkey_runtime::{LogFormat, Shutdown, init_telemetry, shutdown_on_signals};
+use token_issuer::{IssuerConfig, Listeners};
+use tokio::net::TcpListener;
+
+/// Latchkey: client credentials, access tokens and gateway checks.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs both services in this process on the embedded defaults.
+    Dev(DevArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DevArgs {
+    /// Where the SQLite file and the hash key live.
+    #[arg(long, default_value = "latchkey-data")]
+    data_dir: PathBuf,
+    /// The registry's gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    registry_addr: SocketAddr,
+    /// The issuer's gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    issuer_addr: SocketAddr,
+    /// The issuer's HTTP address (OAuth endpoints).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Command::Dev(args) = Cli::parse().command;
+    let _telemetry = init_telemetry(LogFormat::Text, "info");
+    match dev(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!(error = %message, "latchkey dev failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dev(args: DevArgs) -> Result<(), String> {
+    let bind = |address: SocketAddr| async move {
+        TcpListener::bind(address)
+            .await
+            .map_err(|error| format!("cannot listen on {address}: {error}"))
+    };
+    let registry_listener = bind(args.registry_addr).await?;
+    let issuer_listeners = Listeners {
+        grpc: bind(args.issuer_addr).await?,
+        http: bind(args.http_addr).await?,
+    };
+    let http_url = format!("http://{}", args.http_addr);
+    let registry = RegistryConfig {
+        listen_addr: args.registry_addr,
+        data_dir: args.data_dir.clone(),
+        token_issuer_url: format!("http://{}", args.issuer_addr),
+        token_endpoint: format!("{http_url}/oauth2/token"),
+        ..RegistryConfig::default()
+    };
+    let mut registry = registry;
+    registry.database.url = registry.embedded_database_url();
+    let issuer = IssuerConfig {
+        listen_addr: args.issuer_addr,
+        http_listen_addr: args.http_addr,
+        public_url: http_url.clone(),
+        registry_url: format!("http://{}", args.registry_addr),
+        data_dir: args.data_dir.clone(),
+        ..IssuerConfig::default()
+    };
+    registry.validate().map_err(|error| error.to_string())?;
+    issuer.validate().map_err(|error| error.to_string())?;
+
+    let shutdown = Shutdown::new();
+    shutdown_on_signals(shutdown.clone());
+    let registry_task = tokio::spawn(credential_registry::serve(
+        registry,
+        registry_listener,
+        shutdown.clone(),
+    ));
+    let issuer_task = tokio::spawn(token_issuer::serve(
+        issuer,
+        issuer_listeners,
+        shutdown.clone(),
+    ));
+    print_getting_started(&args, &http_url);
+
+    let (registry_outcome, issuer_outcome) = tokio::join!(
+        stop_all_on_exit(registry_task, shutdown.clone()),
+        stop_all_on_exit(issuer_task, shutdown)
+    );
+    registry_outcome.and(issuer_outcome)
+}
+
+/// Waits for one service; when it ends (for whatever reason) the other is
+/// stopped too, so the process never keeps half of Latchkey running.
+async fn stop_all_on_exit<E: std::fmt::Display>(
+    task: tokio::task::JoinHandle<Result<(), E>>,
+    shutdown: Shutdown,
+) -> Result<(), String> {
+    let outcome = match task.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(error) => Err(format!("service task failed: {error}")),
+    };
+    shutdown.trigger();
+    outcome
+}
+
+#[allow(clippy::print_stdout)] // This is the command's output for its user.
+fn print_getting_started(args: &DevArgs, http_url: &str) {
+    let registry = args.registry_addr;
+    println!(
+        r#"
+Latchkey is running on the embedded defaults (data in {data}).
+
+  credential registry (gRPC)   {registry}
+  token issuer (gRPC)          {issuer}
+  token issuer (HTTP, OAuth)   {http_url}
+
+Try it (grpcurl needs no proto files: reflection is on):
+
+  grpcurl -plaintext -d '{{"project_id":"demo"}}' {registry} latchkey.registry.v1.CredentialRegistry/CreateProject
+  grpcurl -plaintext -d '{{"project_id":"demo","owner":"me","allowed_apis":["demo.read"]}}' \
+      {registry} latchkey.registry.v1.CredentialRegistry/CreateCredential
+  # copy credential.clientId and clientSecret from the answer (the secret is shown once), then:
+  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials {http_url}/oauth2/token
+  curl -s -d "token=$ACCESS_TOKEN" -d client_ip=127.0.0.1 {http_url}/oauth2/introspect
+
+Stop with Ctrl-C.
+"#,
+        data = args.data_dir.display(),
+        issuer = args.issuer_addr,
+    );
+}

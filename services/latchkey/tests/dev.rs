@@ -1,0 +1,148 @@
+//! `latchkey dev` as a newcomer runs it: one command, both services, a
+//! token issued over HTTP with the printed recipe.
+
+#![allow(unused_crate_dependencies, clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use latchkey_proto::registry::v1 as pb;
+use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_runs_both_services_and_issues_a_token() {
+    let directory = tempfile::tempdir().unwrap();
+    let (registry, issuer, http) = (free_port(), free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .current_dir(directory.path())
+        .args([
+            "dev",
+            "--registry-addr",
+            &format!("127.0.0.1:{registry}"),
+            "--issuer-addr",
+            &format!("127.0.0.1:{issuer}"),
+            "--http-addr",
+            &format!("127.0.0.1:{http}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut admin = loop {
+        assert!(
+            running.0.try_wait().unwrap().is_none(),
+            "latchkey dev exited"
+        );
+        if let Ok(channel) =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry}"))
+                .unwrap()
+                .connect()
+                .await
+        {
+            break CredentialRegistryClient::new(channel);
+        }
+        assert!(Instant::now() < deadline, "registry not up after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    admin
+        .create_project(pb::CreateProjectRequest {
+            project_id: "demo".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let created = admin
+        .create_credential(pb::CreateCredentialRequest {
+            project_id: "demo".into(),
+            owner: "me".into(),
+            allowed_apis: vec!["demo.read".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let credential = created.credential.unwrap();
+    assert_eq!(
+        credential.token_endpoint,
+        format!("http://127.0.0.1:{http}/oauth2/token")
+    );
+
+    let http_client = reqwest::Client::new();
+    let token: serde_json::Value = loop {
+        let response = http_client
+            .post(&credential.token_endpoint)
+            .basic_auth(&credential.client_id, Some(&created.client_secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await;
+        if let Ok(response) = response {
+            assert_eq!(response.status().as_u16(), 200);
+            break response.json().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "issuer not up after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(token["scope"], "demo.read");
+    let introspection: serde_json::Value = http_client
+        .post(format!("http://127.0.0.1:{http}/oauth2/introspect"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token={}&client_ip=127.0.0.1",
+            token["access_token"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspection["active"], true);
+    assert!(directory.path().join("latchkey-data/registry.db").exists());
+
+    // SIGTERM stops both services and the process exits cleanly.
+    let pid = running.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let mut printed = String::new();
+    std::io::Read::read_to_string(running.0.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    assert!(
+        printed.contains("oauth2/token"),
+        "the getting-started recipe is printed: {printed}"
+    );
+}

@@ -1,0 +1,127 @@
+//! The token issuer's configuration: one typed struct, loaded in layers
+//! (defaults → TOML file → `LATCHKEY_*` → `REDIS_URL`) and validated before
+//! any port is bound.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use latchkey_runtime::{ConfigError, HashKeySource, LogFormat, load_config};
+use latchkey_token_store::RedisConfig;
+use serde::Deserialize;
+
+/// Everything the token issuer can be configured with. See
+/// `docs/configuration.md` for each key.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// gRPC listen address (TokenService, Introspection, TokenAdmin).
+    pub listen_addr: SocketAddr,
+    /// HTTP listen address (OAuth endpoints).
+    pub http_listen_addr: SocketAddr,
+    /// The URL clients reach the HTTP endpoints at (named in the metadata
+    /// document).
+    pub public_url: String,
+    /// gRPC URL of the credential registry.
+    pub registry_url: String,
+    /// Directory of the embedded defaults (generated hash key).
+    pub data_dir: PathBuf,
+    /// Key of the token hashes, 64 hex digits. Required with Redis (every
+    /// replica must share it); generated into `data_dir` otherwise.
+    pub hash_key: Option<String>,
+    /// File holding the hash key, as an alternative to `hash_key`.
+    pub hash_key_file: Option<PathBuf>,
+    /// The Redis token store; absent = the in-process store (one replica).
+    pub redis: Option<RedisConfig>,
+    /// Networks of proxies whose `Forwarded`/`X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How often last uses are sent to the registry.
+    pub usage_flush_interval_ms: u64,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// How long in-flight calls may take to finish after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for IssuerConfig {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            http_listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            registry_url: "http://127.0.0.1:50051".to_owned(),
+            data_dir: PathBuf::from("latchkey-data"),
+            hash_key: None,
+            hash_key_file: None,
+            redis: None,
+            trusted_proxies: Vec::new(),
+            usage_flush_interval_ms: 1000,
+            log_format: LogFormat::default(),
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+impl std::fmt::Debug for IssuerConfig {
+    // Never print the hash key; RedisConfig's Debug hides its URLs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerConfig")
+            .field("listen_addr", &self.listen_addr)
+            .field("http_listen_addr", &self.http_listen_addr)
+            .field("public_url", &self.public_url)
+            .field("registry_url", &self.registry_url)
+            .field("data_dir", &self.data_dir)
+            .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
+            .field("hash_key_file", &self.hash_key_file)
+            .field("redis", &self.redis)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("usage_flush_interval_ms", &self.usage_flush_interval_ms)
+            .field("log_format", &self.log_format)
+            .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .finish()
+    }
+}
+
+impl IssuerConfig {
+    /// Loads the configuration from `file` and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let config: Self = load_config(file, &[("REDIS_URL", "redis.url")])?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, url) in [
+            ("registry_url", &self.registry_url),
+            ("public_url", &self.public_url),
+        ] {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(ConfigError::new(format!(
+                    "{key}: must be an http:// or https:// URL"
+                )));
+            }
+        }
+        if let Some(redis) = &self.redis
+            && redis.url.is_empty()
+            && redis.cluster_urls.is_empty()
+        {
+            return Err(ConfigError::new("redis.url: required when [redis] is set"));
+        }
+        if self.usage_flush_interval_ms == 0 {
+            return Err(ConfigError::new(
+                "usage_flush_interval_ms: must be positive",
+            ));
+        }
+        self.hash_key_source().validate(self.redis.is_some())
+    }
+
+    /// Where the hash key comes from.
+    pub fn hash_key_source(&self) -> HashKeySource<'_> {
+        HashKeySource {
+            value: self.hash_key.as_deref(),
+            file: self.hash_key_file.as_deref(),
+            data_dir: &self.data_dir,
+        }
+    }
+}

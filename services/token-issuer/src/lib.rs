@@ -1,0 +1,165 @@
+//! The token issuer service: builds its parts from an [`IssuerConfig`] and
+//! serves gRPC and HTTP until shutdown. `main.rs` only parses the command
+//! line; tests and `latchkey dev` call [`serve`] with pre-bound listeners.
+
+mod background;
+mod config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_net::TrustedProxies;
+use latchkey_proto::token::v1::introspection_server::IntrospectionServer;
+use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
+use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
+use latchkey_runtime::{Shutdown, health_service, reflection_service};
+use latchkey_token::{TokenService, TokenStore, UsageTracker};
+use latchkey_token_grpc::{
+    IntrospectionService, RegistryAuthenticator, TokenAdminService, TokenGrpcService, UsageReporter,
+};
+use latchkey_token_http::HttpState;
+use latchkey_token_store::{MemoryTokenStore, RedisTokenStore};
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Endpoint, Server};
+
+pub use config::IssuerConfig;
+
+// Used by the binary only; the lint cannot tell a package's targets apart.
+use clap as _;
+
+/// Why the issuer could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad configuration (exit code 64).
+    #[error(transparent)]
+    Config(#[from] latchkey_runtime::ConfigError),
+    /// The token store could not be reached at start-up.
+    #[error("cannot open the token store: {0}")]
+    Store(#[source] latchkey_token::TokenStoreError),
+    /// The gRPC server failed.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The HTTP server failed.
+    #[error("HTTP server failed: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+/// The listeners the issuer serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC (TokenService, Introspection, TokenAdmin, health, reflection).
+    pub grpc: TcpListener,
+    /// HTTP (OAuth endpoints).
+    pub http: TcpListener,
+}
+
+/// Serves the issuer until `shutdown` fires, then drains in-flight calls for
+/// at most `shutdown_grace_seconds` and flushes the last usage reports.
+pub async fn serve(
+    config: IssuerConfig,
+    listeners: Listeners,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
+    let hash_key = config.hash_key_source().resolve()?;
+    let (store, memory): (Arc<dyn TokenStore>, Option<Arc<MemoryTokenStore>>) = match &config.redis
+    {
+        Some(redis) => (
+            Arc::new(
+                RedisTokenStore::connect(redis)
+                    .await
+                    .map_err(ServeError::Store)?,
+            ),
+            None,
+        ),
+        None => {
+            let memory = Arc::new(MemoryTokenStore::default());
+            (memory.clone(), Some(memory))
+        }
+    };
+    let registry = Endpoint::from_shared(config.registry_url.clone())
+        .map_err(|_| latchkey_runtime::ConfigError::new("registry_url: not a valid URL"))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    let usage = Arc::new(UsageTracker::default());
+    let tokens = TokenService::new(
+        store.clone(),
+        Arc::new(RegistryAuthenticator::new(registry.clone())),
+        hash_key,
+        usage.clone(),
+    );
+    let proxies = TrustedProxies::new(config.trusted_proxies.clone());
+
+    let (health_reporter, health) = health_service().await;
+    let (reflection_v1, reflection_v1alpha) = reflection_service();
+    let mut background = background::spawn(background::Tasks {
+        store,
+        memory,
+        health: health_reporter,
+        usage,
+        reporter: UsageReporter::new(registry),
+        flush_interval: Duration::from_millis(config.usage_flush_interval_ms),
+        shutdown: shutdown.clone(),
+    });
+
+    let grpc_address = listeners.grpc.local_addr().ok();
+    let http_address = listeners.http.local_addr().ok();
+    let router = Server::builder()
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(TokenGrpcService::new(tokens.clone(), proxies.clone()).into_server())
+        .add_service(IntrospectionService::new(tokens.clone()).into_server())
+        .add_service(TokenAdminService::new(tokens.clone()).into_server());
+    let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
+    let stop = shutdown.clone();
+    let grpc = router.serve_with_incoming_shutdown(incoming, async move { stop.wait().await });
+
+    let http_app = latchkey_token_http::router(HttpState {
+        tokens,
+        proxies,
+        public_url: config.public_url.clone(),
+    });
+    let stop = shutdown.clone();
+    let http = axum::serve(
+        listeners.http,
+        http_app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.wait().await });
+
+    tracing::info!(
+        grpc = ?grpc_address,
+        http = ?http_address,
+        store = if config.redis.is_some() { "redis" } else { "memory" },
+        "token issuer serving"
+    );
+    let servers = async {
+        let (grpc, http) = tokio::join!(grpc, http);
+        grpc?;
+        http.map_err(ServeError::Http)
+    };
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let outcome = tokio::select! {
+        outcome = servers => outcome,
+        () = async { shutdown.wait().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_seconds = config.shutdown_grace_seconds, "drain timed out, closing remaining calls");
+            Ok(())
+        }
+    };
+    // Stop the background tasks too (the servers may have ended on an
+    // error); the flush task sends the last usage reports before it ends.
+    shutdown.trigger();
+    let _ = (&mut background).await;
+    tracing::info!("token issuer stopped");
+    outcome
+}
+
+/// Names of the services health answers for, besides the whole server ("").
+pub const SERVICE_NAMES: &[&str] = &[
+    <TokenServiceServer<TokenGrpcService> as tonic::server::NamedService>::NAME,
+    <IntrospectionServer<IntrospectionService> as tonic::server::NamedService>::NAME,
+    <TokenAdminServer<TokenAdminService> as tonic::server::NamedService>::NAME,
+];

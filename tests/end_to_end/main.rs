@@ -1,0 +1,36 @@
+//! The full life of a credential through both services, in-process on
+//! ephemeral ports, each test on the embedded stack (SQLite + in-process
+//! tokens) and the production stack (PostgreSQL + Redis): create, issue,
+//! introspect, narrow, rotate, disable, delete, with every token following
+//! its credential at once.
+
+#![allow(unused_crate_dependencies, clippy::unwrap_used)]
+
+/// Runs each listed `async fn(StackBackend)` on both stacks, as
+/// `embedded::name` and `production::name`.
+macro_rules! on_both_stacks {
+    ($($name:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(latchkey_tests::StackBackend::Embedded).await;
+                }
+            )+
+        }
+        mod production {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(latchkey_tests::StackBackend::Production).await;
+                }
+            )+
+        }
+    };
+}
+
+mod consistency;
+mod http;
+mod lifecycle;
+mod limits;
+mod support;

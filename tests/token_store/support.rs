@@ -1,0 +1,333 @@
+//! Stores under test and small helpers that keep the tests short.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use latchkey_net::IpAllowlist;
+use latchkey_secrets::HashKey;
+use latchkey_token::{
+    CredentialKey, CredentialPolicy, LimitPolicy, NewToken, PolicyState, TokenHash, TokenRecord,
+    TokenStore, TokenStoreError, new_token,
+};
+use latchkey_token_store::{MemoryTokenStore, RedisConfig, RedisTokenStore};
+use redis::aio::MultiplexedConnection;
+use uuid::Uuid;
+
+/// A store as the service holds it.
+pub(crate) type Store = Arc<dyn TokenStore>;
+
+/// A fresh in-process store.
+pub(crate) fn memory_store() -> Store {
+    Arc::new(MemoryTokenStore::new())
+}
+
+/// The test Redis: `LATCHKEY_TEST_REDIS_URL`, or the local default that
+/// `scripts/test` provides.
+pub(crate) fn redis_url() -> String {
+    std::env::var("LATCHKEY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Seed nodes of a test Redis Cluster, from the comma-separated
+/// `LATCHKEY_TEST_REDIS_CLUSTER_URLS`. When set, every Redis test runs in
+/// cluster mode against it instead of the standalone server.
+pub(crate) fn redis_cluster_urls() -> Vec<String> {
+    std::env::var("LATCHKEY_TEST_REDIS_CLUSTER_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A Redis store whose keys all start with a prefix of its own, so tests run
+/// in parallel on one server. Its keys are deleted when it drops.
+pub(crate) struct RedisFixture {
+    store: Arc<RedisTokenStore>,
+    prefix: String,
+}
+
+impl RedisFixture {
+    /// A store with a unique `test:<uuid>:` prefix. Panics when Redis does
+    /// not answer: a Redis test never passes by skipping.
+    pub(crate) async fn start() -> Self {
+        Self::with_prefix(format!("test:{}:", Uuid::now_v7().simple())).await
+    }
+
+    /// A store with the given (unique) key prefix.
+    pub(crate) async fn with_prefix(prefix: String) -> Self {
+        let config = RedisConfig {
+            url: redis_url(),
+            cluster_urls: redis_cluster_urls(),
+            key_prefix: prefix.clone(),
+            ..RedisConfig::default()
+        };
+        let store = RedisTokenStore::connect(&config)
+            .await
+            .unwrap_or_else(|error| panic!("Redis store refused {config:?}: {error:?}"));
+        if let Err(error) = store.ping().await {
+            panic!(
+                "Redis is not reachable ({config:?}, LATCHKEY_TEST_REDIS_URL={}): {error:?}; \
+                 run scripts/test, which starts it",
+                redis_url()
+            );
+        }
+        Self {
+            store: Arc::new(store),
+            prefix,
+        }
+    }
+
+    /// The store, as the service holds it.
+    pub(crate) fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// The key prefix of this fixture.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+impl Drop for RedisFixture {
+    fn drop(&mut self) {
+        let prefix = self.prefix.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on;
+        // a short-lived thread with its own runtime does the clean-up.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(delete_keys(&prefix));
+        })
+        .join();
+    }
+}
+
+/// Direct connections to every Redis node under test (each cluster seed,
+/// else the standalone server), for inspection and clean-up.
+pub(crate) async fn redis_nodes() -> Vec<MultiplexedConnection> {
+    let mut urls = redis_cluster_urls();
+    if urls.is_empty() {
+        urls.push(redis_url());
+    }
+    let mut nodes = Vec::with_capacity(urls.len());
+    for url in urls {
+        let client = redis::Client::open(url.as_str()).expect("Redis URL");
+        nodes.push(
+            client
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap_or_else(|error| panic!("Redis node not reachable: {error}")),
+        );
+    }
+    nodes
+}
+
+/// Every key under `prefix`, on every node.
+pub(crate) async fn keys_under(prefix: &str) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    for mut node in redis_nodes().await {
+        let mut cursor = 0;
+        loop {
+            let (next, mut batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .cursor_arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut node)
+                .await
+                .expect("SCAN");
+            keys.append(&mut batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    keys
+}
+
+/// Deletes every key under `prefix`.
+pub(crate) async fn delete_keys(prefix: &str) {
+    for mut node in redis_nodes().await {
+        let mut cursor = 0;
+        loop {
+            let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .cursor_arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut node)
+                .await
+                .expect("SCAN");
+            // One UNLINK per key: in a cluster, keys of different slots
+            // cannot share a command.
+            if !batch.is_empty() {
+                let mut pipeline = redis::pipe();
+                for key in &batch {
+                    pipeline.cmd("UNLINK").arg(key).ignore();
+                }
+                let () = pipeline.query_async(&mut node).await.expect("UNLINK");
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+}
+
+static HASH_KEY: LazyLock<HashKey> = LazyLock::new(HashKey::generate);
+
+/// A new credential.
+pub(crate) fn new_credential() -> CredentialKey {
+    CredentialKey::from_credential_id(&Uuid::now_v7().to_string()).unwrap()
+}
+
+/// A new token's hash for `credential`.
+pub(crate) fn new_hash(credential: CredentialKey) -> TokenHash {
+    new_token(credential, &HASH_KEY).1.hash
+}
+
+/// An active policy of `version`.
+pub(crate) fn active(version: i64) -> CredentialPolicy {
+    CredentialPolicy {
+        version,
+        state: PolicyState::Active,
+        client_id: "lkc_4vJq0cZbW3mKx9TnR2pLs8aQ1fYhD6".to_owned(),
+        project_id: "acme".to_owned(),
+        owner: "alice@example.com".to_owned(),
+        allowed_apis: vec!["orders.read".to_owned(), "orders.write".to_owned()],
+        allowed_ips: IpAllowlist::parse(&["10.0.0.0/8"]).unwrap(),
+        expire_time: None,
+    }
+}
+
+/// The tombstone a deletion of `version` leaves.
+pub(crate) fn deleted(version: i64) -> CredentialPolicy {
+    CredentialPolicy {
+        state: PolicyState::Deleted,
+        ..active(version)
+    }
+}
+
+/// At most `max_tokens`, refusing past them.
+pub(crate) fn reject(max_tokens: u32) -> LimitPolicy {
+    LimitPolicy {
+        max_tokens,
+        evict_oldest: false,
+    }
+}
+
+/// At most `max_tokens`, evicting the oldest past them.
+pub(crate) fn evict(max_tokens: u32) -> LimitPolicy {
+    LimitPolicy {
+        max_tokens,
+        evict_oldest: true,
+    }
+}
+
+/// One issuance request, with defaults the tests override.
+#[derive(Debug, Clone)]
+pub(crate) struct Issue {
+    pub(crate) credential: CredentialKey,
+    pub(crate) policy: CredentialPolicy,
+    pub(crate) limit: LimitPolicy,
+    /// What the store is told the time is.
+    pub(crate) now: i64,
+    pub(crate) expires_at: i64,
+}
+
+impl Issue {
+    /// A one-hour token under policy version 1, limit 10 (reject).
+    pub(crate) fn new(credential: CredentialKey) -> Self {
+        let now = latchkey_token::unix_now();
+        Self {
+            credential,
+            policy: active(1),
+            limit: reject(10),
+            now,
+            expires_at: now + 3600,
+        }
+    }
+
+    /// The record this request stores.
+    pub(crate) fn record(&self) -> TokenRecord {
+        TokenRecord {
+            issued_at: self.now,
+            expires_at: self.expires_at,
+            scopes: vec!["orders.read".to_owned()],
+        }
+    }
+
+    /// Issues a new token: its hash and what the store answered.
+    pub(crate) async fn run(&self, store: &Store) -> (TokenHash, Result<u32, TokenStoreError>) {
+        let hash = new_hash(self.credential);
+        let record = self.record();
+        let result = store
+            .issue(&NewToken {
+                credential: self.credential,
+                hash,
+                record: &record,
+                policy: &self.policy,
+                limit: self.limit,
+                now: self.now,
+            })
+            .await;
+        (hash, result)
+    }
+
+    /// Issues a new token that must be accepted; returns its hash.
+    pub(crate) async fn ok(&self, store: &Store) -> TokenHash {
+        let (hash, result) = self.run(store).await;
+        result.unwrap_or_else(|error| panic!("issue refused: {error:?}"));
+        hash
+    }
+}
+
+/// Whether the store holds `hash` as a live token of `credential`.
+pub(crate) async fn holds(store: &Store, credential: CredentialKey, hash: &TokenHash) -> bool {
+    store
+        .lookup(credential, hash)
+        .await
+        .unwrap()
+        .token
+        .is_some()
+}
+
+/// How many of `hashes` the store holds.
+pub(crate) async fn count_held(
+    store: &Store,
+    credential: CredentialKey,
+    hashes: &[TokenHash],
+) -> usize {
+    let mut held = 0;
+    for hash in hashes {
+        if holds(store, credential, hash).await {
+            held += 1;
+        }
+    }
+    held
+}
+
+/// The stored policy's version, if any.
+pub(crate) async fn stored_version(store: &Store, credential: CredentialKey) -> Option<i64> {
+    let any = new_hash(credential);
+    store
+        .lookup(credential, &any)
+        .await
+        .unwrap()
+        .policy
+        .map(|policy| policy.version)
+}
+
+/// Waits until the wall clock is past `time` (Unix seconds).
+pub(crate) async fn wait_past(time: i64) {
+    while latchkey_token::unix_now() <= time {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
