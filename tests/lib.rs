@@ -7,12 +7,15 @@
 #![allow(unused_crate_dependencies)]
 
 mod issuer;
+mod nginx;
 mod postgres;
 mod redis;
 mod registry;
 mod stack;
 
 pub use issuer::{IssuerFixture, IssuerListeners, TokenBackend};
+#[allow(unused_imports, unreachable_pub)] // Filled in by the NGINX fixture.
+pub use nginx::*;
 pub use postgres::{TestSchema, postgres_url};
 pub use redis::{TestRedis, redis_url};
 pub use registry::{Backend, RegistryFixture};

@@ -30,7 +30,9 @@ macro_rules! on_both_stacks {
 }
 
 mod consistency;
+mod envoy;
 mod http;
 mod lifecycle;
 mod limits;
+mod nginx;
 mod support;

@@ -10,6 +10,7 @@
 //! Every error is an OAuth error object (`error`, `error_description`) with
 //! the status the RFCs name; no handler panics on any input.
 
+mod auth_check;
 mod client_auth;
 mod error;
 mod form;
@@ -48,6 +49,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/oauth2/token", post(token::issue))
         .route("/oauth2/introspect", post(introspect::introspect))
         .route("/oauth2/revoke", post(revoke::revoke))
+        .route("/auth/check", get(auth_check::check))
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::metadata),

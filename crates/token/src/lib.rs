@@ -8,6 +8,7 @@
 
 mod authenticator;
 mod error;
+mod gateway;
 mod introspect;
 mod issue;
 mod key;
@@ -18,6 +19,7 @@ mod usage;
 
 pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
 pub use error::{BoxError, IssueError, TokenStoreError};
+pub use gateway::{GatewayDecision, bearer_token, headers};
 pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
 pub use issue::{IssueRequest, IssuedToken, TokenService};
 pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};

@@ -18,6 +18,7 @@ use latchkey_token::{TokenService, TokenStore, UsageTracker};
 use latchkey_token_grpc::{
     IntrospectionService, RegistryAuthenticator, TokenAdminService, TokenGrpcService, UsageReporter,
 };
+use latchkey_token_envoy::EnvoyAuthorizationService;
 use latchkey_token_http::HttpState;
 use latchkey_token_store::{MemoryTokenStore, RedisTokenStore};
 use tokio::net::TcpListener;
@@ -113,7 +114,8 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(TokenGrpcService::new(tokens.clone(), proxies.clone()).into_server())
         .add_service(IntrospectionService::new(tokens.clone()).into_server())
-        .add_service(TokenAdminService::new(tokens.clone()).into_server());
+        .add_service(TokenAdminService::new(tokens.clone()).into_server())
+        .add_service(EnvoyAuthorizationService::new(tokens.clone()).into_server());
     let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
     let stop = shutdown.clone();
     let grpc = router.serve_with_incoming_shutdown(incoming, async move { stop.wait().await });

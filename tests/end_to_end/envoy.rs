@@ -1,0 +1,1 @@
+//! Envoy ext_authz end to end (being written).

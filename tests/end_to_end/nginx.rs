@@ -1,0 +1,1 @@
+//! NGINX auth_request end to end (being written).

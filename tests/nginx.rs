@@ -1,0 +1,1 @@
+//! A real NGINX in front of a small upstream (being written).
