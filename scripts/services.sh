@@ -65,3 +65,33 @@ ensure_redis() {
     --appendonly no --dir /var/lib/redis --logfile /var/log/redis/latchkey-test.log
   wait_for "Redis on 127.0.0.1:6379" redis_answers
 }
+
+nginx_binary() {
+  command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; }
+}
+
+# The NGINX end-to-end tests start their own NGINX on ephemeral ports; they
+# only need the binary (with auth_request, which Debian's builds have). The
+# system service is never started.
+ensure_nginx() {
+  if [ -n "${LATCHKEY_TEST_NGINX:-}" ] || nginx_binary >/dev/null; then return 0; fi
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  local package=nginx-light
+  # Debian 13 folded nginx-light into nginx.
+  if ! apt-cache show nginx-light >/dev/null 2>&1; then package=nginx; fi
+  # The package's scripts would start the system NGINX on port 80 where
+  # invoke-rc.d may; a policy-rc.d answering 101 forbids that during the
+  # install (containers usually have one already).
+  local policy=/usr/sbin/policy-rc.d created="" status=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    created=1
+  fi
+  log "installing $package (the binary only: tests start their own NGINX)"
+  as_root apt-get install -y -qq "$package" >/dev/null || status=$?
+  if [ -n "$created" ]; then as_root rm -f "$policy"; fi
+  if [ "$status" -ne 0 ]; then log "installing $package failed"; return "$status"; fi
+  nginx_binary >/dev/null || { log "nginx still missing after installing $package"; return 1; }
+}

@@ -75,13 +75,23 @@ impl IssuerFixture {
         listeners: IssuerListeners,
         registry_address: SocketAddr,
     ) -> Self {
+        Self::start_with(backend, listeners, registry_address, |_| {}).await
+    }
+
+    /// Like [`IssuerFixture::start`], after `customize` adjusts the config.
+    pub async fn start_with(
+        backend: TokenBackend,
+        listeners: IssuerListeners,
+        registry_address: SocketAddr,
+        customize: impl FnOnce(&mut IssuerConfig),
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let redis = match backend {
             TokenBackend::Memory => None,
             TokenBackend::Redis => Some(TestRedis::new()),
         };
         let http_address = listeners.http_address();
-        let config = IssuerConfig {
+        let mut config = IssuerConfig {
             registry_url: format!("http://{registry_address}"),
             public_url: format!("http://{http_address}"),
             data_dir: data_dir.path().to_path_buf(),
@@ -95,6 +105,7 @@ impl IssuerFixture {
             shutdown_grace_seconds: 2,
             ..IssuerConfig::default()
         };
+        customize(&mut config);
         Self::start_with_config(config, listeners, redis, data_dir).await
     }
 

@@ -18,5 +18,5 @@ pub use issuer::{IssuerFixture, IssuerListeners, TokenBackend};
 pub use nginx::*;
 pub use postgres::{TestSchema, postgres_url};
 pub use redis::{TestRedis, redis_url};
-pub use registry::{Backend, RegistryFixture};
-pub use stack::{Stack, StackBackend};
+pub use registry::{Backend, BearerToken, ManagementClient, RegistryFixture};
+pub use stack::{AdminCredential, GatewayIntrospectionClient, Stack, StackBackend};

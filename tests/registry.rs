@@ -11,6 +11,9 @@ use latchkey_runtime::Shutdown;
 use latchkey_secrets::HashKey;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -26,6 +29,40 @@ pub enum Backend {
     Postgres,
 }
 
+/// Adds `authorization: Bearer <token>` to every call, as a management
+/// client does.
+#[derive(Debug, Clone)]
+pub struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl BearerToken {
+    /// The interceptor for `token` (none: calls go without a token).
+    pub fn new(token: Option<&str>) -> Self {
+        Self(token.map(|token| format!("Bearer {token}").parse().expect("ASCII token")))
+    }
+
+    /// Sends `value` as the whole `authorization` header (e.g. Basic).
+    pub fn raw(value: Option<MetadataValue<Ascii>>) -> Self {
+        Self(value)
+    }
+}
+
+impl Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A `CredentialRegistry` client that presents a bearer token.
+pub type ManagementClient = CredentialRegistryClient<InterceptedService<Channel, BearerToken>>;
+
 /// A running registry; stopped when dropped.
 #[derive(Debug)]
 pub struct RegistryFixture {
@@ -33,6 +70,8 @@ pub struct RegistryFixture {
     channel: Channel,
     hash_key: HashKey,
     database: DatabaseConfig,
+    config: RegistryConfig,
+    admin_token: Option<String>,
     shutdown: Shutdown,
     task: JoinHandle<Result<(), ServeError>>,
     // Dropped after the server stops, in field order.
@@ -41,11 +80,6 @@ pub struct RegistryFixture {
 }
 
 impl RegistryFixture {
-    /// Starts a registry with the default configuration on `backend`.
-    pub async fn start(backend: Backend) -> Self {
-        Self::start_with(backend, |_| {}).await
-    }
-
     /// Starts a registry on `backend` after `customize` adjusts the config.
     pub async fn start_with(backend: Backend, customize: impl FnOnce(&mut RegistryConfig)) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary directory");
@@ -79,8 +113,6 @@ impl RegistryFixture {
             database: database.clone(),
             hash_key: Some(hash_key.to_hex()),
             shutdown_grace_seconds: 2,
-            // Registry-only tests run without a token issuer.
-            token_issuer_url: String::new(),
             ..RegistryConfig::default()
         };
         customize(&mut config);
@@ -89,7 +121,7 @@ impl RegistryFixture {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local address");
         let shutdown = Shutdown::new();
-        let task = tokio::spawn(serve(config, listener, shutdown.clone()));
+        let task = tokio::spawn(serve(config.clone(), listener, shutdown.clone()));
         let channel = Endpoint::from_shared(format!("http://{address}"))
             .expect("endpoint")
             .connect_lazy();
@@ -98,6 +130,8 @@ impl RegistryFixture {
             channel,
             hash_key,
             database,
+            config,
+            admin_token: None,
             shutdown,
             task,
             _schema: schema,
@@ -139,9 +173,24 @@ impl RegistryFixture {
         self.channel.clone()
     }
 
-    /// A `CredentialRegistry` client.
-    pub fn client(&self) -> CredentialRegistryClient<Channel> {
-        CredentialRegistryClient::new(self.channel.clone())
+    /// A `CredentialRegistry` client presenting the platform admin's token.
+    pub fn client(&self) -> ManagementClient {
+        self.client_with_token(self.admin_token.as_deref())
+    }
+
+    /// A `CredentialRegistry` client presenting `token` (or none).
+    pub fn client_with_token(&self, token: Option<&str>) -> ManagementClient {
+        CredentialRegistryClient::with_interceptor(self.channel.clone(), BearerToken::new(token))
+    }
+
+    /// The registry's configuration.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// Sets the token `client()` presents.
+    pub fn set_admin_token(&mut self, token: String) {
+        self.admin_token = Some(token);
     }
 
     /// A `ClientAuthentication` client.

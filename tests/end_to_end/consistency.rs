@@ -1,6 +1,8 @@
 //! Rule 3 when the issuer cannot be reached: the registry refuses the change
 //! (UNAVAILABLE) and changes nothing, so no token stays live for a
-//! credential that is gone.
+//! credential that is gone. (With the issuer down the registry cannot even
+//! check the caller's token; `tests/registry/token_sync.rs` covers the
+//! issuer failing after the caller was checked.)
 
 use latchkey_proto::registry::v1 as registry_pb;
 use latchkey_proto::token::v1::InactiveReason;
@@ -51,7 +53,14 @@ async fn with_the_issuer_down_changes_fail_and_change_nothing(backend: StackBack
         .await;
     assert_code(narrow, Code::Unavailable);
 
-    // Nothing changed in the registry.
+    // With the issuer back, the delete goes through and the token dies.
+    let issuer = stack.issuer;
+    stack.issuer = issuer.restart().await;
+    // The in-process store starts empty: the admin needs a new token.
+    stack.renew_admin_token().await;
+    let mut admin = stack.registry.client();
+
+    // Nothing changed in the registry while the issuer was away.
     let unchanged = admin
         .get_credential(registry_pb::GetCredentialRequest {
             credential_id: id.clone(),
@@ -64,9 +73,6 @@ async fn with_the_issuer_down_changes_fail_and_change_nothing(backend: StackBack
     assert_eq!(unchanged.state(), registry_pb::CredentialState::Active);
     assert_eq!(unchanged.allowed_apis, ["a.read"]);
 
-    // With the issuer back, the delete goes through and the token dies.
-    let issuer = stack.issuer;
-    stack.issuer = issuer.restart().await;
     if backend == StackBackend::Production {
         // Redis kept the token across the restart, and it was never revoked.
         assert!(introspect(&stack, &token, "127.0.0.1", &[]).await.active);

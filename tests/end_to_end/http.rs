@@ -135,7 +135,7 @@ async fn introspection_over_http_follows_rfc_7662(backend: StackBackend) {
     let (status, _, active) = post_form(
         &stack,
         "/oauth2/introspect",
-        None,
+        Some(stack.admin.basic()),
         &[
             ("token", &token),
             ("client_ip", "127.0.0.1"),
@@ -161,7 +161,13 @@ async fn introspection_over_http_follows_rfc_7662(backend: StackBackend) {
         ],
         vec![("token", "lkt_nonsense")],
     ] {
-        let (status, _, inactive) = post_form(&stack, "/oauth2/introspect", None, &form).await;
+        let (status, _, inactive) = post_form(
+            &stack,
+            "/oauth2/introspect",
+            Some(stack.admin.basic()),
+            &form,
+        )
+        .await;
         assert_eq!(status, 200);
         assert_eq!(
             inactive,
@@ -380,7 +386,7 @@ async fn malformed_requests_get_precise_oauth_errors(backend: StackBackend) {
     let (status, _, body) = post_form(
         &stack,
         "/oauth2/introspect",
-        None,
+        Some(stack.admin.basic()),
         &[("client_ip", "1.2.3.4")],
     )
     .await;
@@ -392,7 +398,7 @@ async fn malformed_requests_get_precise_oauth_errors(backend: StackBackend) {
     let (status, _, body) = post_form(
         &stack,
         "/oauth2/introspect",
-        None,
+        Some(stack.admin.basic()),
         &[("token", "x"), ("client_ip", "nope")],
     )
     .await;

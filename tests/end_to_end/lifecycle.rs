@@ -93,7 +93,6 @@ async fn issued_tokens_introspect_active_only_for_allowed_callers_and_scopes(
     );
 
     let bad_ip = stack
-        .issuer
         .introspection_client()
         .introspect(token_pb::IntrospectRequest {
             token: issued.access_token.clone(),
@@ -107,7 +106,6 @@ async fn issued_tokens_introspect_active_only_for_allowed_callers_and_scopes(
             .contains("client_ip")
     );
     let oversized = stack
-        .issuer
         .introspection_client()
         .introspect(token_pb::IntrospectRequest {
             token: "x".repeat(100_000),

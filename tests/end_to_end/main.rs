@@ -29,6 +29,8 @@ macro_rules! on_both_stacks {
     };
 }
 
+mod authorization;
+mod brute_force;
 mod consistency;
 mod envoy;
 mod http;

@@ -93,7 +93,6 @@ pub(crate) async fn introspect(
     required: &[&str],
 ) -> token_pb::IntrospectResponse {
     stack
-        .issuer
         .introspection_client()
         .introspect(token_pb::IntrospectRequest {
             token: token.to_owned(),

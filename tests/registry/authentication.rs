@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use latchkey_proto::registry::v1 as pb;
-use latchkey_tests::{Backend, RegistryFixture};
+use latchkey_tests::{Backend, Stack};
 use prost_types::Timestamp;
 use tonic::Code;
 
@@ -19,7 +19,8 @@ fn request(client_id: &str, secret: &str, ip: &str) -> pb::AuthenticateRequest {
 }
 
 async fn the_right_secret_from_an_allowed_ip_authenticates(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     let mut authentication = registry.authentication_client();
     create_project_with(
@@ -67,7 +68,8 @@ async fn the_right_secret_from_an_allowed_ip_authenticates(backend: Backend) {
 }
 
 async fn every_refusal_says_only_invalid_client(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     let mut authentication = registry.authentication_client();
     create_project_with(&mut client, "acme", None).await;
@@ -153,7 +155,8 @@ async fn every_refusal_says_only_invalid_client(backend: Backend) {
 }
 
 async fn an_expired_credential_is_refused(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     let mut authentication = registry.authentication_client();
     create_project_with(&mut client, "acme", None).await;
@@ -190,7 +193,8 @@ async fn an_expired_credential_is_refused(backend: Backend) {
 }
 
 async fn rotation_keeps_the_old_secret_only_for_the_grace_period(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     let mut authentication = registry.authentication_client();
     create_project_with(&mut client, "acme", None).await;

@@ -3,7 +3,7 @@
 //! enable, rotate.
 
 use latchkey_proto::registry::v1 as pb;
-use latchkey_tests::{Backend, RegistryFixture};
+use latchkey_tests::{Backend, Stack};
 use prost_types::{FieldMask, Timestamp};
 use tonic::Code;
 
@@ -26,7 +26,8 @@ fn mask(paths: &[&str]) -> Option<FieldMask> {
 }
 
 async fn create_returns_the_credential_and_its_secret(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
 
@@ -75,7 +76,8 @@ async fn create_returns_the_credential_and_its_secret(backend: Backend) {
 }
 
 async fn a_name_is_generated_when_none_is_given(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
     let (first, _) = create_credential(&mut client, new_credential("acme", "alice")).await;
@@ -97,7 +99,8 @@ async fn a_name_is_generated_when_none_is_given(backend: Backend) {
 }
 
 async fn list_is_paged_in_creation_order_and_filters_by_owner(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
     create_project(&mut client, "other").await;
@@ -182,7 +185,8 @@ async fn list_is_paged_in_creation_order_and_filters_by_owner(backend: Backend) 
 }
 
 async fn update_changes_only_the_masked_fields(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
     let (original, _) = create_credential(
@@ -290,7 +294,8 @@ async fn update_changes_only_the_masked_fields(backend: Backend) {
 }
 
 async fn disable_and_enable_change_the_state(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
     let (credential, _) = create_credential(&mut client, new_credential("acme", "alice")).await;
@@ -342,7 +347,8 @@ async fn disable_and_enable_change_the_state(backend: Backend) {
 }
 
 async fn rotation_returns_a_new_secret_and_the_grace_period_end(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
     let (credential, first_secret) =

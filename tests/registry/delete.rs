@@ -2,13 +2,14 @@
 //! name deletes nothing.
 
 use latchkey_proto::registry::v1 as pb;
-use latchkey_tests::{Backend, RegistryFixture};
+use latchkey_tests::{Backend, Stack};
 use tonic::Code;
 
 use crate::support::{assert_refused, create_credential, create_project, list_all, new_credential};
 
 async fn a_wrong_confirmation_deletes_nothing(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     let mut authentication = registry.authentication_client();
     create_project(&mut client, "acme").await;
@@ -53,7 +54,8 @@ async fn a_wrong_confirmation_deletes_nothing(backend: Backend) {
 }
 
 async fn the_right_confirmation_deletes_and_the_secret_stops_working(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     let mut authentication = registry.authentication_client();
     create_project(&mut client, "acme").await;

@@ -38,4 +38,5 @@ mod quotas;
 mod secrets;
 mod service;
 mod support;
+mod token_sync;
 mod validation;

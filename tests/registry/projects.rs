@@ -1,7 +1,7 @@
 //! Projects and their policies.
 
 use latchkey_proto::registry::v1 as pb;
-use latchkey_tests::{Backend, RegistryFixture};
+use latchkey_tests::{Backend, Stack, TokenBackend};
 use tonic::Code;
 
 use crate::support::{assert_refused, create_project, create_project_with, micros};
@@ -17,7 +17,8 @@ fn defaults() -> pb::ProjectPolicy {
 }
 
 async fn create_get_and_list_projects(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
 
     let acme = create_project(&mut client, "acme").await;
@@ -52,26 +53,31 @@ async fn create_get_and_list_projects(backend: Backend) {
         .project;
     assert_eq!(fetched, Some(intel.clone()));
 
-    let first = client
-        .list_projects(pb::ListProjectsRequest {
-            page_size: 1,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(first.projects, [acme]);
-    assert!(!first.next_page_token.is_empty());
-    let second = client
-        .list_projects(pb::ListProjectsRequest {
-            page_size: 1,
-            page_token: first.next_page_token,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(second.projects, [intel]);
-    assert!(second.next_page_token.is_empty(), "no third page");
+    // The bootstrap created the admins' project first.
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_projects(pb::ListProjectsRequest {
+                page_size: 1,
+                page_token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.projects.len() <= 1);
+        listed.extend(page.projects.into_iter().map(|p| p.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(
+        listed,
+        ["admin", "acme", "intel-cloud"],
+        "creation order, one per page"
+    );
+    let _ = (acme, intel);
 
     let duplicate = client
         .create_project(pb::CreateProjectRequest {
@@ -89,7 +95,8 @@ async fn create_get_and_list_projects(backend: Backend) {
 }
 
 async fn update_project_policy_merges_overrides(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "ops").await;
 
@@ -177,12 +184,17 @@ async fn update_project_policy_merges_overrides(backend: Backend) {
 }
 
 async fn configured_defaults_reach_projects_without_overrides(backend: Backend) {
-    let registry = RegistryFixture::start_with(backend, |config| {
-        config.policy_defaults.max_credentials = 3;
-        config.policy_defaults.token_ttl_seconds = 900;
-    })
+    let stack = Stack::start_with(
+        backend,
+        TokenBackend::Memory,
+        |config| {
+            config.policy_defaults.max_credentials = 3;
+            config.policy_defaults.token_ttl_seconds = 900;
+        },
+        |_| {},
+    )
     .await;
-    let mut client = registry.client();
+    let mut client = stack.registry.client();
     let project = create_project(&mut client, "tenant").await;
     let policy = project.policy.unwrap();
     assert_eq!(policy.max_credentials, Some(3));

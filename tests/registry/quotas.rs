@@ -1,7 +1,7 @@
 //! Rule 6: project quotas hold under concurrency.
 
 use latchkey_proto::registry::v1 as pb;
-use latchkey_tests::{Backend, RegistryFixture};
+use latchkey_tests::{Backend, Stack};
 use tonic::Code;
 
 use crate::support::{
@@ -36,7 +36,8 @@ async fn create_in_parallel(
 }
 
 async fn fifty_parallel_creates_never_pass_max_credentials(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "ops").await; // default max_credentials = 10
 
@@ -57,7 +58,8 @@ async fn fifty_parallel_creates_never_pass_max_credentials(backend: Backend) {
 }
 
 async fn the_per_owner_limit_holds_per_owner(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     // One seed platform: "You can create a maximum of two credentials."
     create_project_with(
@@ -104,7 +106,8 @@ async fn the_per_owner_limit_holds_per_owner(backend: Backend) {
 }
 
 async fn zero_means_unlimited(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     // One seed platform: "There is no limit to the number of API keys".
     create_project_with(
@@ -123,7 +126,8 @@ async fn zero_means_unlimited(backend: Backend) {
 }
 
 async fn lowering_the_limit_stops_new_creates(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
     for _ in 0..3 {

@@ -2,7 +2,7 @@
 //! the store keeps only its keyed hash.
 
 use latchkey_proto::registry::v1 as pb;
-use latchkey_tests::{Backend, RegistryFixture};
+use latchkey_tests::{Backend, Stack};
 use prost::Message;
 use prost_types::FieldMask;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -35,7 +35,7 @@ fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn open_database(registry: &RegistryFixture) -> DatabaseConnection {
+async fn open_database(registry: &latchkey_tests::RegistryFixture) -> DatabaseConnection {
     let mut options = ConnectOptions::new(registry.database().url.clone());
     if let Some(schema) = &registry.database().schema {
         options.set_schema_search_path(schema.clone());
@@ -45,11 +45,15 @@ async fn open_database(registry: &RegistryFixture) -> DatabaseConnection {
         .expect("open the registry's database")
 }
 
-async fn stored_hashes(database: &DatabaseConnection) -> Vec<Vec<u8>> {
-    let statement = Statement::from_string(
-        database.get_database_backend(),
-        "SELECT secret_hash FROM credential_secrets ORDER BY id",
-    );
+async fn stored_hashes(database: &DatabaseConnection, credential_id: &str) -> Vec<Vec<u8>> {
+    let backend = database.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT secret_hash FROM credential_secrets WHERE credential_id = $1 ORDER BY id"
+        }
+        _ => "SELECT secret_hash FROM credential_secrets WHERE credential_id = ? ORDER BY id",
+    };
+    let statement = Statement::from_sql_and_values(backend, sql, [credential_id.into()]);
     database
         .query_all(statement)
         .await
@@ -60,7 +64,8 @@ async fn stored_hashes(database: &DatabaseConnection) -> Vec<Vec<u8>> {
 }
 
 async fn the_secret_is_shown_once_and_never_read_back(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
     let (credential, secret) =
@@ -157,13 +162,15 @@ async fn the_secret_is_shown_once_and_never_read_back(backend: Backend) {
 }
 
 async fn the_store_keeps_only_the_keyed_hash(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
-    let (_, secret) = create_credential(&mut client, new_credential("acme", "alice")).await;
+    let (credential, secret) =
+        create_credential(&mut client, new_credential("acme", "alice")).await;
 
-    let database = open_database(&registry).await;
-    let hashes = stored_hashes(&database).await;
+    let database = open_database(registry).await;
+    let hashes = stored_hashes(&database, &credential.id).await;
     assert_eq!(
         hashes,
         [registry.hash_key().hash(&secret).as_bytes().to_vec()]

@@ -1,7 +1,7 @@
 //! Service hygiene: health, reflection (so grpcurl works without protos),
 //! graceful shutdown.
 
-use latchkey_tests::{Backend, RegistryFixture};
+use latchkey_tests::{Backend, Stack};
 use tokio_stream::StreamExt;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
@@ -11,7 +11,8 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
 async fn health_reports_serving_for_each_service(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut health = HealthClient::new(registry.channel());
     for service in [
         "",
@@ -31,7 +32,8 @@ async fn health_reports_serving_for_each_service(backend: Backend) {
 }
 
 async fn reflection_lists_the_services_and_describes_them(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut reflection = ServerReflectionClient::new(registry.channel());
     let requests = tokio_stream::iter([
         ServerReflectionRequest {
@@ -77,7 +79,8 @@ async fn reflection_lists_the_services_and_describes_them(backend: Backend) {
 }
 
 async fn shutdown_drains_and_stops_serving(backend: Backend) {
-    let mut registry = RegistryFixture::start(backend).await;
+    let mut stack = Stack::for_registry(backend).await;
+    let registry = &mut stack.registry;
     let address = registry.address();
     registry.stop().await.expect("clean shutdown");
     let connect = tonic::transport::Endpoint::from_shared(format!("http://{address}"))

@@ -1,11 +1,9 @@
 //! Small helpers that keep the tests reading like the user's story.
 
 use latchkey_proto::registry::v1 as pb;
-use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-pub(crate) type Client = CredentialRegistryClient<Channel>;
+pub(crate) type Client = latchkey_tests::ManagementClient;
 
 /// Creates a project with the configured default policy.
 pub(crate) async fn create_project(client: &mut Client, project_id: &str) -> pb::Project {

@@ -2,14 +2,15 @@
 //! nothing.
 
 use latchkey_proto::registry::v1 as pb;
-use latchkey_tests::{Backend, RegistryFixture};
+use latchkey_tests::{Backend, Stack};
 use prost_types::{FieldMask, Timestamp};
 use tonic::Code;
 
 use crate::support::{assert_refused, create_credential, create_project, list_all, new_credential};
 
 async fn bad_creates_name_the_field_and_write_nothing(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
     let valid = new_credential("acme", "alice");
@@ -152,7 +153,8 @@ async fn bad_creates_name_the_field_and_write_nothing(backend: Backend) {
 }
 
 async fn a_bad_field_in_an_update_changes_nothing(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     create_project(&mut client, "acme").await;
     let (credential, _) = create_credential(
@@ -203,7 +205,8 @@ async fn a_bad_field_in_an_update_changes_nothing(backend: Backend) {
 }
 
 async fn bad_project_requests_name_the_field(backend: Backend) {
-    let registry = RegistryFixture::start(backend).await;
+    let stack = Stack::for_registry(backend).await;
+    let registry = &stack.registry;
     let mut client = registry.client();
     let cases: Vec<(&str, pb::CreateProjectRequest)> = vec![
         (
@@ -260,7 +263,12 @@ async fn bad_project_requests_name_the_field(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert!(projects.projects.is_empty(), "nothing was written");
+    let ids: Vec<_> = projects.projects.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["admin"],
+        "nothing was written beside the admins' project"
+    );
 
     let negative = client
         .list_projects(pb::ListProjectsRequest {

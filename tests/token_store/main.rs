@@ -33,6 +33,7 @@ macro_rules! on_both_stores {
     };
 }
 
+mod failures;
 mod limits;
 mod policies;
 mod redis_only;

@@ -9,6 +9,7 @@ use latchkey_registry::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::authentication::caller;
 use crate::convert;
 use crate::status::to_status;
 
@@ -53,6 +54,7 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::CreateCredentialRequest>,
     ) -> Answer<pb::CreateCredentialResponse> {
+        let caller = caller(&request)?;
         let request = request.into_inner();
         let input = CreateCredential {
             expire_time: convert::optional_time("expire_time", request.expire_time.as_ref())
@@ -66,7 +68,7 @@ impl CredentialRegistry for CredentialRegistryService {
         };
         let created = self
             .registry
-            .create_credential(input)
+            .create_credential(&caller, input)
             .await
             .map_err(to_status)?;
         tracing::info!(
@@ -84,9 +86,10 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::GetCredentialRequest>,
     ) -> Answer<pb::GetCredentialResponse> {
+        let caller = caller(&request)?;
         let credential = self
             .registry
-            .get_credential(&request.get_ref().credential_id)
+            .get_credential(&caller, &request.get_ref().credential_id)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::GetCredentialResponse {
@@ -98,15 +101,19 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::ListCredentialsRequest>,
     ) -> Answer<pb::ListCredentialsResponse> {
+        let caller = caller(&request)?;
         let request = request.into_inner();
         let (credentials, next_page_token) = self
             .registry
-            .list_credentials(ListCredentials {
-                project_id: request.project_id,
-                owner: Some(request.owner),
-                page_size: request.page_size,
-                page_token: request.page_token,
-            })
+            .list_credentials(
+                &caller,
+                ListCredentials {
+                    project_id: request.project_id,
+                    owner: Some(request.owner),
+                    page_size: request.page_size,
+                    page_token: request.page_token,
+                },
+            )
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ListCredentialsResponse {
@@ -122,6 +129,7 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::UpdateCredentialRequest>,
     ) -> Answer<pb::UpdateCredentialResponse> {
+        let caller = caller(&request)?;
         let request = request.into_inner();
         let Some(credential) = request.credential else {
             return Err(Status::invalid_argument("credential: required"));
@@ -130,7 +138,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .map_err(to_status)?;
         let updated = self
             .registry
-            .update_credential(&credential.id, update)
+            .update_credential(&caller, &credential.id, update)
             .await
             .map_err(to_status)?;
         tracing::info!(credential_id = %updated.id, "credential updated");
@@ -143,9 +151,10 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::DeleteCredentialRequest>,
     ) -> Answer<pb::DeleteCredentialResponse> {
+        let caller = caller(&request)?;
         let request = request.get_ref();
         self.registry
-            .delete_credential(&request.credential_id, &request.confirm_name)
+            .delete_credential(&caller, &request.credential_id, &request.confirm_name)
             .await
             .map_err(to_status)?;
         tracing::info!(credential_id = %request.credential_id, "credential deleted");
@@ -156,14 +165,18 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::RotateCredentialSecretRequest>,
     ) -> Answer<pb::RotateCredentialSecretResponse> {
+        let caller = caller(&request)?;
         let request = request.into_inner();
         let rotated = self
             .registry
-            .rotate_secret(RotateSecret {
-                credential_id: request.credential_id,
-                grace_period_seconds: request.grace_period_seconds,
-                revoke_tokens: request.revoke_tokens,
-            })
+            .rotate_secret(
+                &caller,
+                RotateSecret {
+                    credential_id: request.credential_id,
+                    grace_period_seconds: request.grace_period_seconds,
+                    revoke_tokens: request.revoke_tokens,
+                },
+            )
             .await
             .map_err(to_status)?;
         tracing::info!(credential_id = %rotated.credential.id, "credential secret rotated");
@@ -180,9 +193,14 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::DisableCredentialRequest>,
     ) -> Answer<pb::DisableCredentialResponse> {
+        let caller = caller(&request)?;
         let credential = self
             .registry
-            .set_credential_state(&request.get_ref().credential_id, CredentialState::Disabled)
+            .set_credential_state(
+                &caller,
+                &request.get_ref().credential_id,
+                CredentialState::Disabled,
+            )
             .await
             .map_err(to_status)?;
         tracing::info!(credential_id = %credential.id, "credential disabled");
@@ -195,9 +213,14 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::EnableCredentialRequest>,
     ) -> Answer<pb::EnableCredentialResponse> {
+        let caller = caller(&request)?;
         let credential = self
             .registry
-            .set_credential_state(&request.get_ref().credential_id, CredentialState::Active)
+            .set_credential_state(
+                &caller,
+                &request.get_ref().credential_id,
+                CredentialState::Active,
+            )
             .await
             .map_err(to_status)?;
         tracing::info!(credential_id = %credential.id, "credential enabled");
@@ -210,6 +233,7 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::CreateProjectRequest>,
     ) -> Answer<pb::CreateProjectResponse> {
+        let caller = caller(&request)?;
         let request = request.into_inner();
         let input = CreateProject {
             policy: convert::policy_overrides("policy", request.policy.as_ref())
@@ -219,7 +243,7 @@ impl CredentialRegistry for CredentialRegistryService {
         };
         let project = self
             .registry
-            .create_project(input)
+            .create_project(&caller, input)
             .await
             .map_err(to_status)?;
         tracing::info!(project_id = %project.id, "project created");
@@ -232,9 +256,10 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::GetProjectRequest>,
     ) -> Answer<pb::GetProjectResponse> {
+        let caller = caller(&request)?;
         let project = self
             .registry
-            .get_project(&request.get_ref().project_id)
+            .get_project(&caller, &request.get_ref().project_id)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::GetProjectResponse {
@@ -246,10 +271,11 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::ListProjectsRequest>,
     ) -> Answer<pb::ListProjectsResponse> {
+        let caller = caller(&request)?;
         let request = request.get_ref();
         let (projects, next_page_token) = self
             .registry
-            .list_projects(request.page_size, &request.page_token)
+            .list_projects(&caller, request.page_size, &request.page_token)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ListProjectsResponse {
@@ -265,12 +291,13 @@ impl CredentialRegistry for CredentialRegistryService {
         &self,
         request: Request<pb::UpdateProjectPolicyRequest>,
     ) -> Answer<pb::UpdateProjectPolicyResponse> {
+        let caller = caller(&request)?;
         let request = request.into_inner();
         let overrides =
             convert::policy_overrides("policy", request.policy.as_ref()).map_err(to_status)?;
         let project = self
             .registry
-            .update_project_policy(&request.project_id, overrides)
+            .update_project_policy(&caller, &request.project_id, overrides)
             .await
             .map_err(to_status)?;
         tracing::info!(project_id = %project.id, "project policy updated");

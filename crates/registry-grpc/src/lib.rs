@@ -3,12 +3,15 @@
 //! conversions between wire messages and domain types, and the one mapping
 //! of domain errors to gRPC statuses.
 //!
-//! Handlers only convert and delegate. Authorization (a later issue) plugs
-//! in as a tower layer in front of these services, not as code in each
-//! handler.
+//! Handlers only convert and delegate. Authentication is one tower layer
+//! ([`Authenticated`]) in front of `CredentialRegistry`; it hands each
+//! handler the [`Caller`], whose rights the domain checks.
+//!
+//! [`Caller`]: latchkey_registry::Caller
 //!
 //! [`Registry`]: latchkey_registry::Registry
 
+mod authentication;
 mod client_authentication;
 mod convert;
 mod credential_registry;
@@ -16,6 +19,7 @@ mod status;
 mod token_sync;
 mod usage_sink;
 
+pub use authentication::{Authenticated, CallerVerifier, TokenAdminCallerVerifier};
 pub use client_authentication::ClientAuthenticationService;
 pub use credential_registry::CredentialRegistryService;
 pub use token_sync::TokenAdminSync;

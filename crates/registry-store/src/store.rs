@@ -494,6 +494,31 @@ impl CredentialStore for SqlCredentialStore {
         transaction.commit().await.map_err(from_db)
     }
 
+    async fn credentials_with_api(
+        &self,
+        api: &str,
+        limit: u32,
+    ) -> Result<Vec<Credential>, RegistryError> {
+        // The list is space-separated; LIKE narrows, the exact check decides.
+        let rows = credential::Entity::find()
+            .filter(credential::Column::AllowedApis.contains(api))
+            .order_by_asc(credential::Column::CreateTime)
+            .all(&self.connection)
+            .await
+            .map_err(from_db)?;
+        let mut found = Vec::new();
+        for row in rows {
+            let credential = credential_from_row(row)?;
+            if credential.allowed_apis.iter().any(|held| held == api) {
+                found.push(credential);
+            }
+            if found.len() >= limit as usize {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     async fn authentication_record(
         &self,
         client_id: &str,

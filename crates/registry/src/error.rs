@@ -55,6 +55,9 @@ pub enum RegistryError {
     /// The operation's precondition does not hold (e.g. delete confirmation).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The caller is authenticated but may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// A project quota would be exceeded.
     #[error("{0}")]
     QuotaExceeded(QuotaLimit),

@@ -6,6 +6,7 @@
 //! messages into the input types below, and the storage crate turns database
 //! errors into [`RegistryError`]s.
 
+mod access;
 mod authenticate;
 mod error;
 mod model;
@@ -15,6 +16,7 @@ mod store;
 mod sync;
 pub mod validate;
 
+pub use access::{ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE, Role};
 pub use authenticate::{AuthenticateError, AuthenticatedCredential, Refusal};
 pub use error::{BoxError, QuotaLimit, RegistryError};
 pub use latchkey_net::IpAllowlist;

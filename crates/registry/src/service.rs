@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET, HashKey, random_string};
 
+use crate::access::Caller;
 use crate::error::RegistryError;
 use crate::model::{
     Credential, CredentialState, CredentialUpdate, CredentialUse, NewCredential, PolicyOverrides,
@@ -149,7 +150,12 @@ impl Registry {
     }
 
     /// Creates a project.
-    pub async fn create_project(&self, input: CreateProject) -> Result<Project, RegistryError> {
+    pub async fn create_project(
+        &self,
+        caller: &Caller,
+        input: CreateProject,
+    ) -> Result<Project, RegistryError> {
+        caller.require_admin()?;
         validate::project_id("project_id", &input.project_id)?;
         validate::free_text(
             "display_name",
@@ -175,17 +181,24 @@ impl Registry {
     }
 
     /// Reads a project.
-    pub async fn get_project(&self, project_id: &str) -> Result<Project, RegistryError> {
+    pub async fn get_project(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+    ) -> Result<Project, RegistryError> {
         validate::project_id("project_id", project_id)?;
+        caller.require_project(project_id)?;
         self.store.get_project(project_id).await
     }
 
     /// Lists projects.
     pub async fn list_projects(
         &self,
+        caller: &Caller,
         page_size: i32,
         page_token: &str,
     ) -> Result<(Vec<Project>, String), RegistryError> {
+        caller.require_admin()?;
         let request = PageToken::request(page_size, page_token, "projects")?;
         let page = self.store.list_projects(&request).await?;
         Ok(finish_page(page, "projects"))
@@ -194,9 +207,11 @@ impl Registry {
     /// Overrides parts of a project's policy.
     pub async fn update_project_policy(
         &self,
+        caller: &Caller,
         project_id: &str,
         overrides: PolicyOverrides,
     ) -> Result<Project, RegistryError> {
+        caller.require_admin()?;
         validate::project_id("project_id", project_id)?;
         if overrides.is_empty() {
             return Err(RegistryError::invalid(
@@ -213,9 +228,12 @@ impl Registry {
     /// Creates a credential and its first secret.
     pub async fn create_credential(
         &self,
-        input: CreateCredential,
+        caller: &Caller,
+        mut input: CreateCredential,
     ) -> Result<CreatedCredential, RegistryError> {
         validate::project_id("project_id", &input.project_id)?;
+        caller.require_project(&input.project_id)?;
+        input.owner = caller.owner_for_new_credential(&input.owner)?;
         validate::owner("owner", &input.owner)?;
         let generate_name = input.name.is_empty();
         if !generate_name {
@@ -227,6 +245,7 @@ impl Registry {
             validate::MAX_DESCRIPTION_LEN,
         )?;
         let allowed_apis = validate::allowed_apis("allowed_apis", &input.allowed_apis)?;
+        caller.check_grantable("allowed_apis", &allowed_apis)?;
         let allowed_ips = validate::allowed_ips("allowed_ips", &input.allowed_ips)?;
         let at = now();
         let expire_time = validate::expire_time("expire_time", input.expire_time, at)?;
@@ -280,19 +299,45 @@ impl Registry {
         }
     }
 
-    /// Reads a credential.
-    pub async fn get_credential(&self, credential_id: &str) -> Result<Credential, RegistryError> {
-        validate::credential_id("credential_id", credential_id)?;
-        self.store.get_credential(credential_id).await
+    /// Reads a credential the caller may see; others are `NOT_FOUND`.
+    pub async fn get_credential(
+        &self,
+        caller: &Caller,
+        credential_id: &str,
+    ) -> Result<Credential, RegistryError> {
+        self.accessible("credential_id", caller, credential_id)
+            .await
+    }
+
+    /// The credential, if it exists and `caller` may see it; `NOT_FOUND`
+    /// otherwise, so other owners' credentials do not leak their existence.
+    async fn accessible(
+        &self,
+        field: &str,
+        caller: &Caller,
+        credential_id: &str,
+    ) -> Result<Credential, RegistryError> {
+        validate::credential_id(field, credential_id)?;
+        caller.require_role()?;
+        let credential = self.store.get_credential(credential_id).await?;
+        if caller.can_access(&credential) {
+            Ok(credential)
+        } else {
+            Err(RegistryError::credential_not_found(credential_id))
+        }
     }
 
     /// Lists a project's credentials.
     pub async fn list_credentials(
         &self,
+        caller: &Caller,
         input: ListCredentials,
     ) -> Result<(Vec<Credential>, String), RegistryError> {
         validate::project_id("project_id", &input.project_id)?;
-        let owner = input.owner.filter(|owner| !owner.is_empty());
+        caller.require_project(&input.project_id)?;
+        let owner = caller
+            .owner_filter(input.owner)?
+            .filter(|owner| !owner.is_empty());
         if let Some(owner) = &owner {
             validate::owner("owner", owner)?;
         }
@@ -308,10 +353,12 @@ impl Registry {
     /// Changes the fields present in `input`.
     pub async fn update_credential(
         &self,
+        caller: &Caller,
         credential_id: &str,
         input: UpdateCredential,
     ) -> Result<Credential, RegistryError> {
-        validate::credential_id("credential.id", credential_id)?;
+        self.accessible("credential.id", caller, credential_id)
+            .await?;
         let at = now();
         let update = CredentialUpdate {
             name: match input.name {
@@ -332,10 +379,14 @@ impl Registry {
                 }
                 None => None,
             },
-            allowed_apis: input
-                .allowed_apis
-                .map(|apis| validate::allowed_apis("credential.allowed_apis", &apis))
-                .transpose()?,
+            allowed_apis: match input.allowed_apis {
+                Some(apis) => {
+                    let apis = validate::allowed_apis("credential.allowed_apis", &apis)?;
+                    caller.check_grantable("credential.allowed_apis", &apis)?;
+                    Some(apis)
+                }
+                None => None,
+            },
             allowed_ips: input
                 .allowed_ips
                 .map(|ips| validate::allowed_ips("credential.allowed_ips", &ips))
@@ -359,10 +410,12 @@ impl Registry {
     /// Deletes a credential if `confirm_name` is its name.
     pub async fn delete_credential(
         &self,
+        caller: &Caller,
         credential_id: &str,
         confirm_name: &str,
     ) -> Result<(), RegistryError> {
-        validate::credential_id("credential_id", credential_id)?;
+        self.accessible("credential_id", caller, credential_id)
+            .await?;
         if confirm_name.is_empty() {
             return Err(RegistryError::invalid(
                 "confirm_name",
@@ -377,18 +430,25 @@ impl Registry {
     /// Disables or enables a credential.
     pub async fn set_credential_state(
         &self,
+        caller: &Caller,
         credential_id: &str,
         state: CredentialState,
     ) -> Result<Credential, RegistryError> {
-        validate::credential_id("credential_id", credential_id)?;
+        self.accessible("credential_id", caller, credential_id)
+            .await?;
         self.store
             .set_credential_state(credential_id, state, now(), self.token_sync.as_ref())
             .await
     }
 
     /// Replaces a credential's secret, keeping older ones for a grace period.
-    pub async fn rotate_secret(&self, input: RotateSecret) -> Result<RotatedSecret, RegistryError> {
-        validate::credential_id("credential_id", &input.credential_id)?;
+    pub async fn rotate_secret(
+        &self,
+        caller: &Caller,
+        input: RotateSecret,
+    ) -> Result<RotatedSecret, RegistryError> {
+        self.accessible("credential_id", caller, &input.credential_id)
+            .await?;
         if input.grace_period_seconds > validate::MAX_GRACE_PERIOD_SECONDS {
             return Err(RegistryError::invalid(
                 "grace_period_seconds",
@@ -424,6 +484,16 @@ impl Registry {
 }
 
 impl Registry {
+    /// Credentials holding `api` (e.g. every platform admin), oldest first.
+    pub async fn credentials_with_api(
+        &self,
+        caller: &Caller,
+        api: &str,
+    ) -> Result<Vec<Credential>, RegistryError> {
+        caller.require_admin()?;
+        self.store.credentials_with_api(api, 100).await
+    }
+
     /// Records credentials' latest uses reported by a token issuer.
     pub async fn record_usage(&self, uses: Vec<CredentialUse>) -> Result<(), RegistryError> {
         if uses.len() > MAX_USES_PER_BATCH {

@@ -118,6 +118,14 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
     /// the one stored, or of an unknown credential, is ignored.
     async fn record_usage(&self, uses: &[CredentialUse]) -> Result<(), RegistryError>;
 
+    /// Credentials whose allowed APIs include `api` (e.g. every platform
+    /// admin), oldest first, at most `limit`.
+    async fn credentials_with_api(
+        &self,
+        api: &str,
+        limit: u32,
+    ) -> Result<Vec<Credential>, RegistryError>;
+
     /// Reads what authenticating `client_id` needs; `None` if unknown.
     async fn authentication_record(
         &self,

@@ -2,26 +2,31 @@
 
 use std::net::IpAddr;
 
+use latchkey_net::TrustedProxies;
 use latchkey_proto::token::v1 as pb;
 use latchkey_proto::token::v1::introspection_server::{
     Introspection as IntrospectionRpc, IntrospectionServer,
 };
-use latchkey_token::{Introspection, IntrospectionRequest, TokenService};
+use latchkey_token::{Introspection, IntrospectionRequest, PresentedAuthorization, TokenService};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{inactive_reason, timestamp};
-use crate::status::store_status;
+use crate::peer::client_ip;
+use crate::status::{caller_status, store_status};
 
-/// Answers whether a token is active for a caller and scopes.
+/// Answers whether a token is active for a caller and scopes. Callers
+/// authenticate (RFC 7662 §2.1) with `authorization` metadata: Basic client
+/// credentials or a bearer token, holding `tokens:introspect`.
 #[derive(Debug, Clone)]
 pub struct IntrospectionService {
     tokens: TokenService,
+    proxies: TrustedProxies,
 }
 
 impl IntrospectionService {
-    /// A service over `tokens`.
-    pub fn new(tokens: TokenService) -> Self {
-        Self { tokens }
+    /// A service over `tokens`, believing forwarding metadata from `proxies`.
+    pub fn new(tokens: TokenService, proxies: TrustedProxies) -> Self {
+        Self { tokens, proxies }
     }
 
     /// The tonic server for this service.
@@ -39,6 +44,17 @@ impl IntrospectionRpc for IntrospectionService {
         &self,
         request: Request<pb::IntrospectRequest>,
     ) -> Result<Response<pb::IntrospectResponse>, Status> {
+        let caller_ip = client_ip(&request, &self.proxies);
+        let presented = PresentedAuthorization::parse(
+            request
+                .metadata()
+                .get("authorization")
+                .and_then(|value| value.to_str().ok()),
+        );
+        self.tokens
+            .authorize_introspection_caller(presented.as_caller(), caller_ip)
+            .await
+            .map_err(caller_status)?;
         let request = request.get_ref();
         if request.token.len() > MAX_TOKEN_LEN {
             return Err(Status::invalid_argument(format!(

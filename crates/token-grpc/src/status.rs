@@ -1,6 +1,6 @@
 //! Domain errors → gRPC statuses, in one exhaustive place.
 
-use latchkey_token::{IssueError, TokenStoreError};
+use latchkey_token::{CallerError, IssueError, TokenStoreError};
 use tonic::Status;
 
 /// The status for a failed issuance or revocation.
@@ -16,6 +16,15 @@ pub(crate) fn issue_status(error: IssueError) -> Status {
         IssueError::TokenLimitReached(max) => Status::resource_exhausted(format!(
             "the client already holds its maximum of {max} live tokens"
         )),
+        IssueError::TooManyFailures { retry_after } => {
+            let mut status = Status::resource_exhausted(format!(
+                "too many failed attempts; retry after {retry_after} s"
+            ));
+            if let Ok(value) = retry_after.to_string().parse() {
+                status.metadata_mut().insert("retry-after", value);
+            }
+            status
+        }
         IssueError::Unavailable(what, source) => {
             tracing::warn!(error = %source, what, "dependency unavailable");
             Status::unavailable(format!("{what} unavailable"))
@@ -43,5 +52,18 @@ pub(crate) fn store_status(error: TokenStoreError) -> Status {
             tracing::error!(error = %source, "token store error");
             Status::internal("internal error")
         }
+    }
+}
+
+/// The status for a refused introspection caller.
+pub(crate) fn caller_status(error: CallerError) -> Status {
+    match error {
+        CallerError::Unauthenticated => Status::unauthenticated(
+            "introspection requires client authentication (Basic client credentials or a bearer token with tokens:introspect)",
+        ),
+        CallerError::NotAllowed => {
+            Status::permission_denied("the caller may not introspect (requires tokens:introspect)")
+        }
+        CallerError::Unavailable(what) => Status::unavailable(format!("{what} unavailable")),
     }
 }

@@ -2,7 +2,7 @@
 
 use latchkey_proto::token::v1 as pb;
 use latchkey_proto::token::v1::token_admin_server::{TokenAdmin, TokenAdminServer};
-use latchkey_token::{CredentialKey, TokenService};
+use latchkey_token::{CredentialKey, Introspection, IntrospectionRequest, TokenService};
 use tonic::{Request, Response, Status};
 
 use crate::convert::credential_policy;
@@ -39,6 +39,8 @@ impl TokenAdminService {
             .apply_policy(credential, &policy, revoke)
             .await
             .map_err(store_status)?;
+        // A changed credential may no longer be allowed to introspect.
+        self.tokens.forget_caller(&credential_id);
         tracing::info!(%credential_id, version = policy.version, revoke, revoked, "credential policy applied");
         Ok(revoked)
     }
@@ -53,6 +55,45 @@ impl TokenAdmin for TokenAdminService {
         let revoked_tokens = self.apply(request.into_inner().policy, true).await?;
         Ok(Response::new(pb::PurgeCredentialResponse {
             revoked_tokens,
+        }))
+    }
+
+    async fn check_caller(
+        &self,
+        request: Request<pb::CheckCallerRequest>,
+    ) -> Result<Response<pb::CheckCallerResponse>, Status> {
+        let request = request.get_ref();
+        let client_ip = if request.client_ip.is_empty() {
+            None
+        } else {
+            Some(
+                request
+                    .client_ip
+                    .parse()
+                    .map_err(|_| Status::invalid_argument("client_ip: not an IP address"))?,
+            )
+        };
+        let answer = self
+            .tokens
+            .introspect(&IntrospectionRequest {
+                token: &request.token,
+                client_ip,
+                required_scopes: &[],
+            })
+            .await
+            .map_err(store_status)?;
+        Ok(Response::new(match answer {
+            Introspection::Active(info) => pb::CheckCallerResponse {
+                active: true,
+                credential_id: info.credential_id,
+                project_id: info.project_id,
+                owner: info.owner,
+                scopes: info.scopes,
+            },
+            Introspection::Inactive(reason) => {
+                tracing::info!(?reason, "management token refused");
+                pb::CheckCallerResponse::default()
+            }
         }))
     }
 

@@ -1,8 +1,340 @@
-//! `GET /auth/check` for NGINX `auth_request` and Traefik `forwardAuth`
-//! (being written).
+//! `GET /auth/check`: the authorization subrequest of NGINX `auth_request`
+//! and Traefik `forwardAuth`.
+//!
+//! The gateway forwards the original request's headers; the answer is
+//! [`TokenService::check_gateway_request`](latchkey_token::TokenService::check_gateway_request),
+//! the same decision Envoy's ext_authz gets, so every gateway lets exactly
+//! the same requests through:
+//!
+//! - **200**, empty body, with the identity headers (`x-latchkey-client-id`,
+//!   `-credential-id`, `-project`, `-owner`, `-scopes`) for the gateway to
+//!   copy onto the upstream request;
+//! - **401** (no, bad, expired or revoked token) or **403** (caller address
+//!   or scope refused), with the decision's `WWW-Authenticate` and a tiny
+//!   JSON body (Traefik returns the check's response to the client as is;
+//!   NGINX keeps only the status and the challenge);
+//! - **400** when the required scopes cannot be read, **503** when the token
+//!   store cannot answer. Gateways treat any other status as an error and
+//!   refuse the request (NGINX answers 500), so both fail closed.
+//!
+//! Inputs:
+//!
+//! - the token: the `Authorization` header (`Bearer …`);
+//! - the caller's address: the direct peer, or what a trusted proxy says
+//!   (`X-Real-IP` first, then `Forwarded` / `X-Forwarded-For`); see
+//!   [`gateway_client_ip`];
+//! - the scopes the called API requires: the `scope` query parameter and the
+//!   `X-Latchkey-Scope` header, each space-separated. Both are honoured (an
+//!   extra requirement can only refuse more), and neither means none.
+//!
+//! Traefik also sends the original method and URI as `X-Forwarded-Method`
+//! and `X-Forwarded-Uri`; the decision does not depend on them (a
+//! credential's rules are about who calls and which scopes, not paths), so
+//! they are ignored.
 
-use axum::http::StatusCode;
+use std::net::{IpAddr, SocketAddr};
 
-pub(crate) async fn check() -> StatusCode {
-    StatusCode::NOT_IMPLEMENTED
+use axum::Json;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_net::TrustedProxies;
+use latchkey_token::{GatewayDecision, TokenStoreError, parse_scope_list};
+use serde::Serialize;
+
+use crate::HttpState;
+use crate::client_auth::caller_ip;
+
+/// The header NGINX's `proxy_set_header X-Real-IP $remote_addr` sets.
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// The header a gateway names the location's required scopes in.
+const X_LATCHKEY_SCOPE: HeaderName = HeaderName::from_static("x-latchkey-scope");
+
+/// The body of every refusal: a machine-readable word, nothing that helps
+/// an attacker tell one kind of bad token from another.
+#[derive(Serialize)]
+struct CheckError {
+    error: &'static str,
+}
+
+pub(crate) async fn check(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(required_scopes) = required_scopes(query.as_deref(), &headers) else {
+        // Guessing would risk checking fewer scopes than the location needs.
+        tracing::warn!("gateway check refused: unreadable X-Latchkey-Scope header");
+        return refusal(StatusCode::BAD_REQUEST, None, "invalid_request");
+    };
+    let client_ip = gateway_client_ip(peer, &headers, &state.proxies);
+    // A header that is not visible ASCII cannot hold a bearer token; it is
+    // treated as absent, which is refused as "no token".
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let decision = state
+        .tokens
+        .check_gateway_request(authorization, client_ip, &required_scopes)
+        .await;
+    match decision {
+        Ok(GatewayDecision::Allow(identity)) => allowed(identity, client_ip),
+        Ok(GatewayDecision::Deny {
+            status,
+            www_authenticate,
+            reason,
+        }) => {
+            tracing::debug!(reason, status, %client_ip, "gateway check denied");
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+            let error = if status == StatusCode::UNAUTHORIZED {
+                "unauthorized"
+            } else {
+                "forbidden"
+            };
+            refusal(status, Some(www_authenticate), error)
+        }
+        Err(error) => store_failed(&error),
+    }
+}
+
+/// The caller's address as a gateway reports it.
+///
+/// `X-Real-IP` is the single address the proxy itself saw (NGINX sets it
+/// from `$remote_addr`, Traefik's entry point from the connection), so when
+/// present it wins over `Forwarded` / `X-Forwarded-For`, which carry
+/// whatever the client sent before the proxy appended to them. Its values
+/// are read as a chain (normally of one address) by the same rules as those
+/// headers: believed only when the direct peer is a trusted proxy, and an
+/// unparsable value stops at the proxy's own address, never at a forged
+/// one.
+fn gateway_client_ip(peer: SocketAddr, headers: &HeaderMap, proxies: &TrustedProxies) -> IpAddr {
+    let real_ip: Vec<&str> = headers
+        .get_all(X_REAL_IP)
+        .iter()
+        // An unreadable value still counts as "present" so that it ends the
+        // walk rather than letting X-Forwarded-For decide.
+        .map(|value| value.to_str().unwrap_or_default())
+        .collect();
+    if real_ip.is_empty() {
+        caller_ip(peer, headers, proxies)
+    } else {
+        proxies.client_ip(peer.ip(), [], real_ip)
+    }
+}
+
+/// The union of the `scope` query parameters and `X-Latchkey-Scope`
+/// headers, sorted and deduplicated; `None` when a header is not readable
+/// text (the caller fails closed).
+fn required_scopes(query: Option<&str>, headers: &HeaderMap) -> Option<Vec<String>> {
+    let mut scopes: Vec<String> = query
+        .map(|query| {
+            form_urlencoded::parse(query.as_bytes())
+                .filter(|(name, _)| name == "scope")
+                .flat_map(|(_, value)| parse_scope_list(&value))
+                .collect()
+        })
+        .unwrap_or_default();
+    for value in headers.get_all(X_LATCHKEY_SCOPE) {
+        scopes.extend(parse_scope_list(value.to_str().ok()?));
+    }
+    scopes.sort_unstable();
+    scopes.dedup();
+    Some(scopes)
+}
+
+fn allowed(identity: Vec<(&'static str, String)>, client_ip: IpAddr) -> Response {
+    let mut response = StatusCode::OK.into_response();
+    let response_headers = response.headers_mut();
+    for (name, value) in identity {
+        if name == latchkey_token::headers::CREDENTIAL_ID {
+            tracing::debug!(credential_id = %value, %client_ip, "gateway check allowed");
+        }
+        // Registry-validated values always make valid headers; should one
+        // ever not, the request is refused rather than forwarded without
+        // the identity the upstream relies on.
+        let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) else {
+            tracing::error!(header = name, "identity is not a valid header");
+            return refusal(StatusCode::INTERNAL_SERVER_ERROR, None, "server_error");
+        };
+        response_headers.insert(name, value);
+    }
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Every store error is a 503: the check could not be made, the request is
+/// refused (fail closed), and a retry may succeed. The logs tell an outage
+/// from a bug.
+fn store_failed(error: &TokenStoreError) -> Response {
+    match error {
+        TokenStoreError::Unavailable(source) => {
+            tracing::warn!(error = %source, "gateway check failed: token store unavailable");
+        }
+        other => tracing::error!(error = %other, "gateway check failed: token store error"),
+    }
+    refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        "temporarily_unavailable",
+    )
+}
+
+fn refusal(
+    status: StatusCode,
+    www_authenticate: Option<&'static str>,
+    error: &'static str,
+) -> Response {
+    let mut response = (status, Json(CheckError { error })).into_response();
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(challenge) = www_authenticate {
+        response_headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), 40_000)
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn loopback_trusted() -> TrustedProxies {
+        TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()])
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_caller_whatever_it_claims() {
+        let claims = headers(&[
+            ("x-real-ip", "10.1.1.1"),
+            ("x-forwarded-for", "10.2.2.2"),
+            ("forwarded", "for=10.3.3.3"),
+        ]);
+        let client = gateway_client_ip(peer("127.0.0.2"), &claims, &loopback_trusted());
+        assert_eq!(client, ip("127.0.0.2"));
+        let nobody = gateway_client_ip(peer("127.0.0.1"), &claims, &TrustedProxies::none());
+        assert_eq!(nobody, ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn a_trusted_proxys_real_ip_wins_over_forwarded_chains() {
+        // The client forged X-Forwarded-For and Forwarded; NGINX overwrote
+        // X-Real-IP with the address it saw.
+        let claims = headers(&[
+            ("x-forwarded-for", "10.2.2.2"),
+            ("forwarded", "for=10.3.3.3"),
+            ("x-real-ip", "192.0.2.7"),
+        ]);
+        let client = gateway_client_ip(peer("127.0.0.1"), &claims, &loopback_trusted());
+        assert_eq!(client, ip("192.0.2.7"));
+    }
+
+    #[test]
+    fn without_real_ip_the_forwarded_chain_is_read() {
+        let claims = headers(&[("x-forwarded-for", "1.1.1.1, 192.0.2.9")]);
+        let client = gateway_client_ip(peer("127.0.0.1"), &claims, &loopback_trusted());
+        assert_eq!(client, ip("192.0.2.9"));
+        let bare = gateway_client_ip(peer("127.0.0.1"), &HeaderMap::new(), &loopback_trusted());
+        assert_eq!(bare, ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn an_unparsable_real_ip_stops_at_the_proxy() {
+        let claims = headers(&[("x-real-ip", "unknown"), ("x-forwarded-for", "192.0.2.9")]);
+        let client = gateway_client_ip(peer("127.0.0.1"), &claims, &loopback_trusted());
+        assert_eq!(client, ip("127.0.0.1"));
+        let mut binary = HeaderMap::new();
+        binary.insert(X_REAL_IP, HeaderValue::from_bytes(b"\xff").unwrap());
+        binary.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.9"));
+        let client = gateway_client_ip(peer("127.0.0.1"), &binary, &loopback_trusted());
+        assert_eq!(client, ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn required_scopes_are_the_union_of_query_and_header() {
+        let scopes = required_scopes(
+            Some("scope=orders.read+orders.write&other=x&scope=billing.read"),
+            &headers(&[
+                ("x-latchkey-scope", "orders.read  audit.read"),
+                ("x-latchkey-scope", "billing.read"),
+            ]),
+        );
+        assert_eq!(
+            scopes.unwrap(),
+            ["audit.read", "billing.read", "orders.read", "orders.write"]
+        );
+        assert_eq!(required_scopes(None, &HeaderMap::new()).unwrap(), [""; 0]);
+        assert_eq!(
+            required_scopes(Some("scope="), &headers(&[("x-latchkey-scope", "")])).unwrap(),
+            [""; 0]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_scope_header_is_refused_not_ignored() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            X_LATCHKEY_SCOPE,
+            HeaderValue::from_bytes(b"orders.\xff").unwrap(),
+        );
+        assert_eq!(required_scopes(None, &map), None);
+    }
+
+    #[test]
+    fn refusals_carry_the_challenge_and_are_not_cached() {
+        let response = refusal(
+            StatusCode::UNAUTHORIZED,
+            Some(r#"Bearer realm="latchkey""#),
+            "unauthorized",
+        );
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            r#"Bearer realm="latchkey""#
+        );
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn an_allow_carries_every_identity_header() {
+        let response = allowed(
+            vec![
+                (latchkey_token::headers::CLIENT_ID, "lk_abc".to_owned()),
+                (latchkey_token::headers::CREDENTIAL_ID, "cred-1".to_owned()),
+                (latchkey_token::headers::SCOPES, String::new()),
+            ],
+            ip("127.0.0.1"),
+        );
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-latchkey-client-id"], "lk_abc");
+        assert_eq!(response.headers()["x-latchkey-credential-id"], "cred-1");
+        assert_eq!(response.headers()["x-latchkey-scopes"], "");
+        let broken = allowed(
+            vec![(latchkey_token::headers::OWNER, "a\r\nb".to_owned())],
+            ip("127.0.0.1"),
+        );
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

@@ -12,6 +12,7 @@ pub(crate) struct OAuthError {
     status: StatusCode,
     code: &'static str,
     description: String,
+    retry_after: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -26,6 +27,7 @@ impl OAuthError {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_request",
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -39,6 +41,16 @@ impl OAuthError {
             status: StatusCode::UNAUTHORIZED,
             code: "invalid_client",
             description: "client credentials are invalid".to_owned(),
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn insufficient_scope(scope: &str) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: "insufficient_scope",
+            description: format!("the caller lacks the {scope} scope"),
+            retry_after: None,
         }
     }
 
@@ -47,6 +59,7 @@ impl OAuthError {
             status: StatusCode::BAD_REQUEST,
             code: "unsupported_grant_type",
             description: format!("grant_type {grant:?} is not supported; use client_credentials"),
+            retry_after: None,
         }
     }
 
@@ -55,6 +68,7 @@ impl OAuthError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "temporarily_unavailable",
             description: format!("{what} unavailable, try again"),
+            retry_after: None,
         }
     }
 
@@ -63,6 +77,7 @@ impl OAuthError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "server_error",
             description: "internal error".to_owned(),
+            retry_after: None,
         }
     }
 }
@@ -78,6 +93,7 @@ impl From<IssueError> for OAuthError {
                 status: StatusCode::BAD_REQUEST,
                 code: "invalid_scope",
                 description: format!("scope {scope:?} is not allowed for this client"),
+                retry_after: None,
             },
             IssueError::TokenLimitReached(max) => Self {
                 // No RFC 6749 code fits; an extension code (§8.5) with 429
@@ -87,6 +103,14 @@ impl From<IssueError> for OAuthError {
                 description: format!(
                     "the client already holds its maximum of {max} live tokens; reuse one or revoke one"
                 ),
+                retry_after: None,
+            },
+            IssueError::TooManyFailures { retry_after } => Self {
+                // RFC 6585: 429 with Retry-After; an extension error code.
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "too_many_failed_attempts",
+                description: format!("too many failed attempts; retry after {retry_after} s"),
+                retry_after: Some(retry_after),
             },
             IssueError::Unavailable(what, source) => {
                 tracing::warn!(error = %source, what, "dependency unavailable");
@@ -126,6 +150,11 @@ impl IntoResponse for OAuthError {
             error_description: &self.description,
         };
         let mut response = (self.status, no_store(), Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -4,18 +4,22 @@
 //! `client_ip` (the address that presented the token) and `scope` (the
 //! scopes the called API requires, space-separated).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use latchkey_token::{Introspection, IntrospectionRequest, parse_scope_list};
+use latchkey_token::{
+    CallerCredentials, CallerError, Introspection, IntrospectionRequest, PresentedAuthorization,
+    parse_scope_list,
+};
 use serde::Serialize;
 
 use crate::HttpState;
+use crate::client_auth::caller_ip;
 use crate::error::{OAuthError, no_store};
 use crate::form::Form;
 
@@ -47,10 +51,12 @@ struct IntrospectionResponse {
 
 pub(crate) async fn introspect(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = Form::parse(&headers, body)?;
+    authorize_caller(&state, peer, &headers, &form).await?;
     let token = form.require("token")?;
     let client_ip = form
         .get("client_ip")
@@ -88,4 +94,37 @@ pub(crate) async fn introspect(
         }
     };
     Ok((no_store(), Json(body)).into_response())
+}
+
+/// RFC 7662 §2.1: the caller authenticates with HTTP Basic, form client
+/// credentials or a bearer token, and must hold `tokens:introspect`.
+async fn authorize_caller(
+    state: &HttpState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<(), OAuthError> {
+    let presented = PresentedAuthorization::parse(
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok()),
+    );
+    let credentials = match (&presented, form.get("client_id"), form.get("client_secret")) {
+        (PresentedAuthorization::Absent, Some(client_id), Some(client_secret)) => {
+            CallerCredentials::Client {
+                client_id,
+                client_secret,
+            }
+        }
+        _ => presented.as_caller(),
+    };
+    state
+        .tokens
+        .authorize_introspection_caller(credentials, caller_ip(peer, headers, &state.proxies))
+        .await
+        .map_err(|error| match error {
+            CallerError::Unauthenticated => OAuthError::invalid_client(),
+            CallerError::NotAllowed => OAuthError::insufficient_scope("tokens:introspect"),
+            CallerError::Unavailable(what) => OAuthError::unavailable(what),
+        })
 }

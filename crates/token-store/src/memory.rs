@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use latchkey_token::{
-    CredentialKey, CredentialPolicy, LimitPolicy, Lookup, NewToken, PolicyState, TokenHash,
-    TokenRecord, TokenStore, TokenStoreError, unix_now,
+    CredentialKey, CredentialPolicy, FailureCount, LimitPolicy, Lookup, NewToken, PolicyState,
+    TokenHash, TokenRecord, TokenStore, TokenStoreError, unix_now,
 };
 
 use crate::{POLICY_RETENTION_SECS, check_not_expired};
@@ -26,6 +26,8 @@ const SHARDS: usize = 16;
 pub struct MemoryTokenStore {
     shards: Box<[Mutex<HashMap<CredentialKey, Stored>>]>,
     hasher: RandomState,
+    /// Failed authentications: key → (count, window end, Unix seconds).
+    failures: Mutex<HashMap<String, (u32, i64)>>,
 }
 
 /// What is kept for one credential.
@@ -98,12 +100,14 @@ impl MemoryTokenStore {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
+            failures: Mutex::default(),
         }
     }
 
     /// Drops every token expired by `now` and every policy no longer needed:
     /// without live tokens and last written more than a day before `now`.
     pub fn sweep(&self, now: i64) {
+        lock(&self.failures).retain(|_, (_, window_end)| *window_end > now);
         for shard in &self.shards {
             lock(shard).retain(|_, stored| {
                 stored.drop_expired(now);
@@ -234,6 +238,35 @@ impl TokenStore for MemoryTokenStore {
             stored.write_policy(policy, now);
         }
         Ok(u32::try_from(revoked).unwrap_or(u32::MAX))
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        window_seconds: u32,
+    ) -> Result<FailureCount, TokenStoreError> {
+        let now = unix_now();
+        let mut failures = lock(&self.failures);
+        let entry = failures.entry(key.to_owned()).or_insert((0, 0));
+        if entry.1 <= now {
+            *entry = (0, now + i64::from(window_seconds));
+        }
+        entry.0 = entry.0.saturating_add(1);
+        Ok(FailureCount {
+            count: entry.0,
+            resets_in: u32::try_from(entry.1 - now).unwrap_or(0),
+        })
+    }
+
+    async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
+        let now = unix_now();
+        Ok(match lock(&self.failures).get(key) {
+            Some(&(count, window_end)) if window_end > now => FailureCount {
+                count,
+                resets_in: u32::try_from(window_end - now).unwrap_or(0),
+            },
+            _ => FailureCount::default(),
+        })
     }
 
     async fn ping(&self) -> Result<(), TokenStoreError> {

@@ -42,6 +42,13 @@ pub enum IssueError {
     /// The credential holds its maximum of live tokens (policy `REJECT`).
     #[error("the client already holds its maximum of {0} live tokens")]
     TokenLimitReached(u32),
+    /// Too many failed authentications for this client ID or from this
+    /// address; try again after `retry_after` seconds.
+    #[error("too many failed attempts; retry after {retry_after} s")]
+    TooManyFailures {
+        /// Seconds until the counting window ends.
+        retry_after: u32,
+    },
     /// The registry or the token store cannot be reached.
     #[error("{0} unavailable")]
     Unavailable(&'static str, #[source] BoxError),

@@ -123,11 +123,24 @@ mod tests {
 
     #[test]
     fn bad_tokens_are_401_and_refused_callers_403() {
-        for reason in [InactiveReason::Malformed, InactiveReason::Revoked, InactiveReason::Expired] {
-            assert!(matches!(deny(reason), GatewayDecision::Deny { status: 401, .. }));
+        for reason in [
+            InactiveReason::Malformed,
+            InactiveReason::Revoked,
+            InactiveReason::Expired,
+        ] {
+            assert!(matches!(
+                deny(reason),
+                GatewayDecision::Deny { status: 401, .. }
+            ));
         }
-        for reason in [InactiveReason::IpNotAllowed, InactiveReason::ScopeNotAllowed] {
-            assert!(matches!(deny(reason), GatewayDecision::Deny { status: 403, .. }));
+        for reason in [
+            InactiveReason::IpNotAllowed,
+            InactiveReason::ScopeNotAllowed,
+        ] {
+            assert!(matches!(
+                deny(reason),
+                GatewayDecision::Deny { status: 403, .. }
+            ));
         }
     }
 }

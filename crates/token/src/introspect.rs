@@ -77,6 +77,20 @@ impl TokenService {
         &self,
         request: &IntrospectionRequest<'_>,
     ) -> Result<Introspection, TokenStoreError> {
+        let answer = self.introspect_quietly(request).await?;
+        if let (Introspection::Active(info), Some(ip)) = (&answer, request.client_ip) {
+            self.usage
+                .record(&info.credential_id, std::time::SystemTime::now(), ip);
+        }
+        Ok(answer)
+    }
+
+    /// Introspection without recording a use (checking a caller's own
+    /// token is not a use of it by a client).
+    pub(crate) async fn introspect_quietly(
+        &self,
+        request: &IntrospectionRequest<'_>,
+    ) -> Result<Introspection, TokenStoreError> {
         use Introspection::Inactive;
         let Ok(parsed) = parse_token(request.token, &self.hash_key) else {
             return Ok(Inactive(InactiveReason::Malformed));
@@ -124,10 +138,6 @@ impl TokenService {
             return Ok(Inactive(InactiveReason::ScopeNotAllowed));
         }
         let credential_id = parsed.credential.credential_id();
-        if let Some(ip) = request.client_ip {
-            self.usage
-                .record(&credential_id, std::time::SystemTime::now(), ip);
-        }
         Ok(Introspection::Active(TokenInfo {
             client_id: policy.client_id,
             credential_id,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use latchkey_secrets::HashKey;
 
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
+use crate::caller_auth::CallerCache;
 use crate::error::{IssueError, TokenStoreError};
 use crate::key::{CredentialKey, new_token, parse_token};
 use crate::model::{TokenRecord, unix_now};
@@ -46,7 +47,34 @@ pub struct TokenService {
     authenticator: Arc<dyn ClientAuthenticator>,
     pub(crate) hash_key: HashKey,
     pub(crate) usage: Arc<UsageTracker>,
+    pub(crate) callers: Arc<CallerCache>,
+    failure_limits: FailureLimits,
 }
+
+/// Limits on failed client authentications, counted in the token store so
+/// every replica shares them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureLimits {
+    /// Failures allowed per client ID in one window.
+    pub per_client: u32,
+    /// Failures allowed per source address in one window.
+    pub per_address: u32,
+    /// Length of the window, from the first failure.
+    pub window_seconds: u32,
+}
+
+impl Default for FailureLimits {
+    fn default() -> Self {
+        Self {
+            per_client: 10,
+            per_address: 50,
+            window_seconds: 300,
+        }
+    }
+}
+
+/// Longest client ID kept as a counter key (real ones are 32 characters).
+const MAX_COUNTED_CLIENT_ID: usize = 64;
 
 /// How often an issuance re-authenticates after the credential changed
 /// under it before giving up.
@@ -65,7 +93,61 @@ impl TokenService {
             authenticator,
             hash_key,
             usage,
+            callers: Arc::new(CallerCache::default()),
+            failure_limits: FailureLimits::default(),
         }
+    }
+
+    /// The same service with other limits on failed authentications.
+    pub fn with_failure_limits(mut self, limits: FailureLimits) -> Self {
+        self.failure_limits = limits;
+        self
+    }
+
+    /// Asks the registry about a client, refusing at once a client ID or
+    /// an address with too many recent failures, and counting a refusal
+    /// against both (brute-force protection).
+    pub(crate) async fn authenticate_client(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        client_ip: IpAddr,
+    ) -> Result<AuthenticatedClient, IssueError> {
+        let counted_id: String = client_id.chars().take(MAX_COUNTED_CLIENT_ID).collect();
+        let keys = [
+            (
+                format!("client:{counted_id}"),
+                self.failure_limits.per_client,
+            ),
+            (
+                format!("ip:{}", client_ip.to_canonical()),
+                self.failure_limits.per_address,
+            ),
+        ];
+        for (key, limit) in &keys {
+            let counted = self.store.failures(key).await.map_err(store_unavailable)?;
+            if counted.count >= *limit {
+                return Err(IssueError::TooManyFailures {
+                    retry_after: counted.resets_in.max(1),
+                });
+            }
+        }
+        let outcome = self
+            .authenticator
+            .authenticate(client_id, client_secret, client_ip)
+            .await;
+        if matches!(outcome, Err(IssueError::InvalidClient)) {
+            for (key, _) in &keys {
+                if let Err(error) = self
+                    .store
+                    .record_failure(key, self.failure_limits.window_seconds)
+                    .await
+                {
+                    tracing::warn!(%error, "cannot count a failed authentication");
+                }
+            }
+        }
+        outcome
     }
 
     /// The token store, for health checks and administration.
@@ -95,8 +177,7 @@ impl TokenService {
         }
         for _ in 0..=STALE_RETRIES {
             let client = self
-                .authenticator
-                .authenticate(
+                .authenticate_client(
                     &request.client_id,
                     &request.client_secret,
                     request.client_ip,
@@ -189,8 +270,7 @@ impl TokenService {
         client_ip: IpAddr,
     ) -> Result<(), IssueError> {
         let client = self
-            .authenticator
-            .authenticate(client_id, client_secret, client_ip)
+            .authenticate_client(client_id, client_secret, client_ip)
             .await?;
         let Ok(parsed) = parse_token(token, &self.hash_key) else {
             return Ok(());
@@ -211,6 +291,13 @@ impl TokenService {
             }
             Err(other) => Err(IssueError::Internal(Box::new(other))),
         }
+    }
+}
+
+fn store_unavailable(error: TokenStoreError) -> IssueError {
+    match error {
+        TokenStoreError::Unavailable(source) => IssueError::Unavailable("token store", source),
+        other => IssueError::Internal(Box::new(other)),
     }
 }
 

@@ -7,6 +7,7 @@
 //! round trip and a policy change reaches every live token at once.
 
 mod authenticator;
+mod caller_auth;
 mod error;
 mod gateway;
 mod introspect;
@@ -18,12 +19,13 @@ mod store;
 mod usage;
 
 pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
+pub use caller_auth::{CallerCredentials, CallerError, INTROSPECT_SCOPE, PresentedAuthorization};
 pub use error::{BoxError, IssueError, TokenStoreError};
 pub use gateway::{GatewayDecision, bearer_token, headers};
 pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
-pub use issue::{IssueRequest, IssuedToken, TokenService};
+pub use issue::{FailureLimits, IssueRequest, IssuedToken, TokenService};
 pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};
 pub use model::{CredentialPolicy, LimitPolicy, PolicyState, TokenRecord, unix_now};
 pub use scope::{MAX_SCOPE_LEN, MAX_SCOPES, check_scope_syntax, parse_scope_list};
-pub use store::{Lookup, NewToken, TokenStore};
+pub use store::{FailureCount, Lookup, NewToken, TokenStore};
 pub use usage::{Usage, UsageTracker};

@@ -35,6 +35,15 @@ pub struct Lookup {
     pub policy: Option<CredentialPolicy>,
 }
 
+/// Failed authentications counted under one key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureCount {
+    /// Failures in the current window.
+    pub count: u32,
+    /// Seconds until the window ends (0 when nothing is counted).
+    pub resets_in: u32,
+}
+
 /// Storage of access tokens and their credentials' policies.
 ///
 /// Every method touches the keys of one credential only (one Redis Cluster
@@ -73,6 +82,19 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         policy: &CredentialPolicy,
         revoke_tokens: bool,
     ) -> Result<u32, TokenStoreError>;
+
+    /// Counts one failed client authentication under `key` (a client ID or
+    /// a source address) in a fixed window of `window_seconds` that starts
+    /// with the first failure. Shared by every replica, so a limit holds
+    /// across all of them.
+    async fn record_failure(
+        &self,
+        key: &str,
+        window_seconds: u32,
+    ) -> Result<FailureCount, TokenStoreError>;
+
+    /// The failures counted under `key` in its current window.
+    async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), TokenStoreError>;

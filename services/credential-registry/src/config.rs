@@ -28,9 +28,9 @@ pub struct RegistryConfig {
     pub hash_key_file: Option<PathBuf>,
     /// Policy of projects that do not override it.
     pub policy_defaults: ProjectPolicy,
-    /// gRPC URL of the token issuers' `TokenAdmin` (their load balancer).
-    /// Every credential change is applied there before it commits. Empty
-    /// only for a registry that runs without any token issuer.
+    /// gRPC URL of the token issuers (their load balancer): every
+    /// credential change is applied there (`TokenAdmin`) before it commits,
+    /// and management tokens are checked there.
     pub token_issuer_url: String,
     /// The OAuth token endpoint shown beside every credential.
     pub token_endpoint: String,
@@ -105,7 +105,9 @@ impl RegistryConfig {
         }
         self.hash_key_source()
             .validate(self.database.backend_name() == "postgres")?;
-        if !self.token_issuer_url.is_empty() && !self.token_issuer_url.starts_with("http") {
+        if !self.token_issuer_url.starts_with("http://")
+            && !self.token_issuer_url.starts_with("https://")
+        {
             return Err(ConfigError::new(
                 "token_issuer_url: must be an http:// or https:// URL",
             ));

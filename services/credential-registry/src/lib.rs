@@ -3,6 +3,7 @@
 //! the command line; tests and `latchkey dev` call [`serve`] directly with a
 //! pre-bound listener.
 
+mod bootstrap;
 mod config;
 mod readiness;
 
@@ -13,15 +14,16 @@ use latchkey_proto::registry::v1::client_authentication_server::ClientAuthentica
 use latchkey_proto::registry::v1::credential_registry_server::CredentialRegistryServer;
 use latchkey_proto::registry::v1::usage_sink_server::UsageSinkServer;
 use latchkey_registry::Registry;
-use latchkey_registry::{NoTokenSync, TokenSync};
 use latchkey_registry_grpc::{
-    ClientAuthenticationService, CredentialRegistryService, TokenAdminSync, UsageSinkService,
+    Authenticated, ClientAuthenticationService, CredentialRegistryService,
+    TokenAdminCallerVerifier, TokenAdminSync, UsageSinkService,
 };
 use latchkey_runtime::{Shutdown, health_service, reflection_service};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Endpoint, Server};
+use tonic::transport::{Channel, Endpoint, Server};
 
+pub use bootstrap::{BootstrapOutcome, bootstrap_admin};
 pub use config::RegistryConfig;
 
 // Used by the binary only; the lint cannot tell a package's targets apart.
@@ -56,7 +58,13 @@ pub async fn serve(
         .await
         .map_err(ServeError::Store)?;
     let store = Arc::new(store);
-    let registry = Registry::new(store.clone(), hash_key, token_sync(&config)?);
+    let issuers = issuer_channel(&config)?;
+    let registry = Registry::new(
+        store.clone(),
+        hash_key,
+        Arc::new(TokenAdminSync::new(issuers.clone())),
+    );
+    let verifier = Arc::new(TokenAdminCallerVerifier::new(issuers));
 
     let (health_reporter, health) = health_service().await;
     readiness::spawn(store.clone(), health_reporter, shutdown.clone());
@@ -67,10 +75,11 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(
+        .add_service(Authenticated::new(
             CredentialRegistryService::new(registry.clone(), config.token_endpoint.clone())
                 .into_server(),
-        )
+            verifier,
+        ))
         .add_service(ClientAuthenticationService::new(registry.clone()).into_server())
         .add_service(UsageSinkService::new(registry).into_server());
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -97,20 +106,15 @@ pub async fn serve(
     outcome
 }
 
-/// How credential changes reach the token issuers.
-fn token_sync(config: &RegistryConfig) -> Result<Arc<dyn TokenSync>, ServeError> {
-    if config.token_issuer_url.is_empty() {
-        tracing::warn!(
-            "no token_issuer_url: credential changes are not applied to any token issuer"
-        );
-        return Ok(Arc::new(NoTokenSync));
-    }
-    let channel = Endpoint::from_shared(config.token_issuer_url.clone())
+/// The channel to the token issuers: credential changes go there
+/// (`TokenAdmin`), and so do management tokens to be checked.
+fn issuer_channel(config: &RegistryConfig) -> Result<Channel, ServeError> {
+    Ok(Endpoint::from_shared(config.token_issuer_url.clone())
         .map_err(|_| latchkey_runtime::ConfigError::new("token_issuer_url: not a valid URL"))?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
-        .connect_lazy();
-    Ok(Arc::new(TokenAdminSync::new(channel)))
+        .tcp_nodelay(true)
+        .connect_lazy())
 }
 
 fn finish(

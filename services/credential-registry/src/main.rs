@@ -1,4 +1,5 @@
-//! `credential-registry`: serves Latchkey's credential registry.
+//! `credential-registry`: serves Latchkey's credential registry, or creates
+//! the first platform admin.
 
 // The binary shares its package's dependency list with the library.
 #![allow(unused_crate_dependencies)]
@@ -6,8 +7,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
-use credential_registry::{RegistryConfig, ServeError, serve};
+use clap::{Parser, Subcommand};
+use credential_registry::{BootstrapOutcome, RegistryConfig, ServeError, bootstrap_admin, serve};
 use latchkey_runtime::{Shutdown, init_telemetry, shutdown_on_signals};
 
 /// Latchkey's credential registry: projects and client credentials over gRPC.
@@ -15,12 +16,29 @@ use latchkey_runtime::{Shutdown, init_telemetry, shutdown_on_signals};
 #[command(version)]
 struct Cli {
     /// TOML configuration file; `LATCHKEY_*` variables override it.
-    #[arg(long, short, env = "LATCHKEY_CONFIG")]
+    #[arg(long, short, env = "LATCHKEY_CONFIG", global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-/// Exit code for bad configuration (EX_CONFIG would be 78; linkerd and
-/// sysexits' EX_USAGE use 64, which operators' tooling already expects).
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves the registry (the default).
+    Serve,
+    /// Creates the first platform-admin credential and prints its client ID
+    /// and secret, once.
+    BootstrapAdmin {
+        /// The project the admin credential lives in (created if missing).
+        #[arg(long, default_value = "ops")]
+        project: String,
+        /// Create another admin even though one exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Exit code for bad configuration.
 const EXIT_CONFIG: u8 = 64;
 
 #[tokio::main]
@@ -34,17 +52,12 @@ async fn main() -> ExitCode {
         }
     };
     let _telemetry = init_telemetry(config.log_format, "info");
-    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            tracing::error!(address = %config.listen_addr, %error, "cannot listen");
-            return ExitCode::FAILURE;
-        }
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => run(config).await,
+        Command::BootstrapAdmin { project, force } => bootstrap(config, &project, force).await,
     };
-    let shutdown = Shutdown::new();
-    shutdown_on_signals(shutdown.clone());
-    match serve(config, listener, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
+    match outcome {
+        Ok(code) => code,
         Err(error @ ServeError::Config(_)) => {
             tracing::error!(%error, "invalid configuration");
             ExitCode::from(EXIT_CONFIG)
@@ -52,6 +65,51 @@ async fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(%error, "credential registry failed");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: RegistryConfig) -> Result<ExitCode, ServeError> {
+    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(address = %config.listen_addr, %error, "cannot listen");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let shutdown = Shutdown::new();
+    shutdown_on_signals(shutdown.clone());
+    serve(config, listener, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)] // The secret is shown to the operator, once.
+async fn bootstrap(
+    config: RegistryConfig,
+    project: &str,
+    force: bool,
+) -> Result<ExitCode, ServeError> {
+    match bootstrap_admin(&config, project, force).await? {
+        BootstrapOutcome::Created(created) => {
+            let credential = created.credential;
+            println!("Platform admin credential created in project {project:?}.");
+            println!("  credential_id: {}", credential.id);
+            println!("  client_id:     {}", credential.client_id);
+            println!("  client_secret: {}", created.client_secret);
+            println!("The secret is shown only now: store it safely.");
+            println!("Get a management token from the token issuer:");
+            println!(
+                "  curl -s -u \"{}:$CLIENT_SECRET\" -d grant_type=client_credentials {}",
+                credential.client_id, config.token_endpoint
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        BootstrapOutcome::AdminsExist(ids) => {
+            eprintln!(
+                "credential-registry: a platform admin exists already ({}); use --force to create another",
+                ids.join(", ")
+            );
+            Ok(ExitCode::FAILURE)
         }
     }
 }

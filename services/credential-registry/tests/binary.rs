@@ -185,3 +185,33 @@ fn bad_configuration_exits_64_and_names_the_key() {
         .unwrap();
     assert_eq!(missing_file.status.code(), Some(64));
 }
+
+#[test]
+fn bootstrap_admin_prints_the_secret_once_and_refuses_a_second_admin() {
+    let directory = tempfile::tempdir().unwrap();
+    let bootstrap = |extra: &[&str]| {
+        registry_command(directory.path())
+            .args(["bootstrap-admin", "--project", "ops"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let first = bootstrap(&[]);
+    assert!(first.status.success(), "{first:?}");
+    let printed = String::from_utf8_lossy(&first.stdout);
+    assert!(printed.contains("client_id:     lkc_"), "{printed}");
+    assert!(printed.contains("client_secret: lks_"), "{printed}");
+
+    let second = bootstrap(&[]);
+    assert_eq!(second.status.code(), Some(1), "an admin exists already");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("--force"));
+    assert!(
+        !String::from_utf8_lossy(&second.stdout).contains("lks_"),
+        "no new secret"
+    );
+
+    let forced = bootstrap(&["--force"]);
+    assert!(forced.status.success());
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("client_secret: lks_"));
+}

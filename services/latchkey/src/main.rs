@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use credential_registry::RegistryConfig;
+use credential_registry::{BootstrapOutcome, RegistryConfig, bootstrap_admin};
 use latchkey_runtime::{LogFormat, Shutdown, init_telemetry, shutdown_on_signals};
 use token_issuer::{IssuerConfig, Listeners};
 use tokio::net::TcpListener;
@@ -89,6 +89,10 @@ async fn dev(args: DevArgs) -> Result<(), String> {
     };
     registry.validate().map_err(|error| error.to_string())?;
     issuer.validate().map_err(|error| error.to_string())?;
+    // The first start creates the platform admin, whose secret is shown once.
+    let admin = bootstrap_admin(&registry, "ops", false)
+        .await
+        .map_err(|error| error.to_string())?;
 
     let shutdown = Shutdown::new();
     shutdown_on_signals(shutdown.clone());
@@ -102,7 +106,7 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         issuer_listeners,
         shutdown.clone(),
     ));
-    print_getting_started(&args, &http_url);
+    print_getting_started(&args, &http_url, &admin);
 
     let (registry_outcome, issuer_outcome) = tokio::join!(
         stop_all_on_exit(registry_task, shutdown.clone()),
@@ -127,8 +131,15 @@ async fn stop_all_on_exit<E: std::fmt::Display>(
 }
 
 #[allow(clippy::print_stdout)] // This is the command's output for its user.
-fn print_getting_started(args: &DevArgs, http_url: &str) {
+fn print_getting_started(args: &DevArgs, http_url: &str, admin: &BootstrapOutcome) {
     let registry = args.registry_addr;
+    let admin_lines = match admin {
+        BootstrapOutcome::Created(created) => format!(
+            "A platform admin was created (shown only now, keep it):\n\n  CLIENT_ID={}\n  CLIENT_SECRET={}\n",
+            created.credential.client_id, created.client_secret
+        ),
+        BootstrapOutcome::AdminsExist(_) => "The platform admin from the first start exists; use its CLIENT_ID and CLIENT_SECRET\n(lost them? `credential-registry bootstrap-admin --force` makes another).\n".to_owned(),
+    };
     println!(
         r#"
 Latchkey is running on the embedded defaults (data in {data}).
@@ -137,14 +148,19 @@ Latchkey is running on the embedded defaults (data in {data}).
   token issuer (gRPC)          {issuer}
   token issuer (HTTP, OAuth)   {http_url}
 
+{admin_lines}
 Try it (grpcurl needs no proto files: reflection is on):
 
-  grpcurl -plaintext -d '{{"project_id":"demo"}}' {registry} latchkey.registry.v1.CredentialRegistry/CreateProject
-  grpcurl -plaintext -d '{{"project_id":"demo","owner":"me","allowed_apis":["demo.read"]}}' \
+  # a management token for the admin
+  TOKEN=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials {http_url}/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"project_id":"demo"}}' \
+      {registry} latchkey.registry.v1.CredentialRegistry/CreateProject
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"project_id":"demo","owner":"me","allowed_apis":["demo.read"]}}' \
       {registry} latchkey.registry.v1.CredentialRegistry/CreateCredential
-  # copy credential.clientId and clientSecret from the answer (the secret is shown once), then:
-  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials {http_url}/oauth2/token
-  curl -s -d "token=$ACCESS_TOKEN" -d client_ip=127.0.0.1 {http_url}/oauth2/introspect
+  # the new credential's clientId and clientSecret (shown once) get tokens the same way:
+  curl -s -u "$APP_ID:$APP_SECRET" -d grant_type=client_credentials {http_url}/oauth2/token
+  # gateways introspect them, authenticating as a caller with tokens:introspect (the admin has it):
+  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d "token=$APP_TOKEN" -d client_ip=127.0.0.1 {http_url}/oauth2/introspect
 
 Stop with Ctrl-C.
 "#,

@@ -47,8 +47,56 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         .spawn()
         .unwrap();
     let mut running = Running(child);
+    // The first start prints the platform admin's credentials, once.
+    let stdout = running.0.stdout.take().unwrap();
+    let (lines_sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if lines_sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut printed = String::new();
+    let (mut admin_id, mut admin_secret) = (None, None);
+    while admin_secret.is_none() {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the admin credentials are printed");
+        if let Some(value) = line.trim().strip_prefix("CLIENT_ID=") {
+            admin_id = Some(value.to_owned());
+        }
+        if let Some(value) = line.trim().strip_prefix("CLIENT_SECRET=") {
+            admin_secret = Some(value.to_owned());
+        }
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    let (admin_id, admin_secret) = (admin_id.unwrap(), admin_secret.unwrap());
 
+    // A management token for the admin, as the printed recipe does it.
     let deadline = Instant::now() + Duration::from_secs(30);
+    let http_client = reqwest::Client::new();
+    let admin_token = loop {
+        let response = http_client
+            .post(format!("http://127.0.0.1:{http}/oauth2/token"))
+            .basic_auth(&admin_id, Some(&admin_secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await;
+        if let Ok(response) = response
+            && response.status().is_success()
+        {
+            let body: serde_json::Value = response.json().await.unwrap();
+            break body["access_token"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no admin token after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let bearer: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {admin_token}").parse().unwrap();
+
     let mut admin = loop {
         assert!(
             running.0.try_wait().unwrap().is_none(),
@@ -60,7 +108,16 @@ async fn one_command_runs_both_services_and_issues_a_token() {
                 .connect()
                 .await
         {
-            break CredentialRegistryClient::new(channel);
+            let bearer = bearer.clone();
+            break CredentialRegistryClient::with_interceptor(
+                channel,
+                move |mut request: tonic::Request<()>| {
+                    request
+                        .metadata_mut()
+                        .insert("authorization", bearer.clone());
+                    Ok(request)
+                },
+            );
         }
         assert!(Instant::now() < deadline, "registry not up after 30 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -88,7 +145,6 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         format!("http://127.0.0.1:{http}/oauth2/token")
     );
 
-    let http_client = reqwest::Client::new();
     let token: serde_json::Value = loop {
         let response = http_client
             .post(&credential.token_endpoint)
@@ -107,6 +163,7 @@ async fn one_command_runs_both_services_and_issues_a_token() {
     assert_eq!(token["scope"], "demo.read");
     let introspection: serde_json::Value = http_client
         .post(format!("http://127.0.0.1:{http}/oauth2/introspect"))
+        .basic_auth(&admin_id, Some(&admin_secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "token={}&client_ip=127.0.0.1",
@@ -139,10 +196,16 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
-    let mut printed = String::new();
-    std::io::Read::read_to_string(running.0.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) {
+        printed.push_str(&line);
+        printed.push('\n');
+    }
     assert!(
         printed.contains("oauth2/token"),
         "the getting-started recipe is printed: {printed}"
+    );
+    assert!(
+        printed.contains("authorization: Bearer"),
+        "with the management token: {printed}"
     );
 }

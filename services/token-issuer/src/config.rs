@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use latchkey_runtime::{ConfigError, HashKeySource, LogFormat, load_config};
+use latchkey_token::FailureLimits;
 use latchkey_token_store::RedisConfig;
 use serde::Deserialize;
 
@@ -37,6 +38,8 @@ pub struct IssuerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// How often last uses are sent to the registry.
     pub usage_flush_interval_ms: u64,
+    /// Limits on failed client authentications (brute-force protection).
+    pub failed_authentication: FailureLimitsConfig,
     /// Log line format.
     pub log_format: LogFormat,
     /// How long in-flight calls may take to finish after SIGTERM.
@@ -56,6 +59,7 @@ impl Default for IssuerConfig {
             redis: None,
             trusted_proxies: Vec::new(),
             usage_flush_interval_ms: 1000,
+            failed_authentication: FailureLimitsConfig::default(),
             log_format: LogFormat::default(),
             shutdown_grace_seconds: 10,
         }
@@ -76,9 +80,44 @@ impl std::fmt::Debug for IssuerConfig {
             .field("redis", &self.redis)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("usage_flush_interval_ms", &self.usage_flush_interval_ms)
+            .field("failed_authentication", &self.failed_authentication)
             .field("log_format", &self.log_format)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .finish()
+    }
+}
+
+/// Failed client authentications allowed in a window, per client ID and
+/// per source address, before further attempts are refused (HTTP 429).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailureLimitsConfig {
+    /// Failures per client ID.
+    pub max_per_client: u32,
+    /// Failures per source address.
+    pub max_per_address: u32,
+    /// Window length, from the first failure.
+    pub window_seconds: u32,
+}
+
+impl Default for FailureLimitsConfig {
+    fn default() -> Self {
+        let limits = FailureLimits::default();
+        Self {
+            max_per_client: limits.per_client,
+            max_per_address: limits.per_address,
+            window_seconds: limits.window_seconds,
+        }
+    }
+}
+
+impl From<FailureLimitsConfig> for FailureLimits {
+    fn from(config: FailureLimitsConfig) -> Self {
+        Self {
+            per_client: config.max_per_client,
+            per_address: config.max_per_address,
+            window_seconds: config.window_seconds,
+        }
     }
 }
 
@@ -107,6 +146,12 @@ impl IssuerConfig {
             && redis.cluster_urls.is_empty()
         {
             return Err(ConfigError::new("redis.url: required when [redis] is set"));
+        }
+        let limits = &self.failed_authentication;
+        if limits.max_per_client == 0 || limits.max_per_address == 0 || limits.window_seconds == 0 {
+            return Err(ConfigError::new(
+                "failed_authentication: limits and window must be positive",
+            ));
         }
         if self.usage_flush_interval_ms == 0 {
             return Err(ConfigError::new(

@@ -15,17 +15,17 @@ use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
 use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
 use latchkey_runtime::{Shutdown, health_service, reflection_service};
 use latchkey_token::{TokenService, TokenStore, UsageTracker};
+use latchkey_token_envoy::EnvoyAuthorizationService;
 use latchkey_token_grpc::{
     IntrospectionService, RegistryAuthenticator, TokenAdminService, TokenGrpcService, UsageReporter,
 };
-use latchkey_token_envoy::EnvoyAuthorizationService;
 use latchkey_token_http::HttpState;
 use latchkey_token_store::{MemoryTokenStore, RedisTokenStore};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Endpoint, Server};
 
-pub use config::IssuerConfig;
+pub use config::{FailureLimitsConfig, IssuerConfig};
 
 // Used by the binary only; the lint cannot tell a package's targets apart.
 use clap as _;
@@ -91,7 +91,8 @@ pub async fn serve(
         Arc::new(RegistryAuthenticator::new(registry.clone())),
         hash_key,
         usage.clone(),
-    );
+    )
+    .with_failure_limits(config.failed_authentication.into());
     let proxies = TrustedProxies::new(config.trusted_proxies.clone());
 
     let (health_reporter, health) = health_service().await;
@@ -113,7 +114,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(TokenGrpcService::new(tokens.clone(), proxies.clone()).into_server())
-        .add_service(IntrospectionService::new(tokens.clone()).into_server())
+        .add_service(IntrospectionService::new(tokens.clone(), proxies.clone()).into_server())
         .add_service(TokenAdminService::new(tokens.clone()).into_server())
         .add_service(EnvoyAuthorizationService::new(tokens.clone()).into_server());
     let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));

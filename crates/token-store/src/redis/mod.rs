@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use latchkey_token::{
-    CredentialKey, CredentialPolicy, Lookup, NewToken, TokenHash, TokenStore, TokenStoreError,
-    unix_now,
+    CredentialKey, CredentialPolicy, FailureCount, Lookup, NewToken, TokenHash, TokenStore,
+    TokenStoreError, unix_now,
 };
 use redis::RedisResult;
 
@@ -81,6 +81,13 @@ impl RedisTokenStore {
             ),
         }
         Ok(store)
+    }
+
+    /// The counter of failed authentications under `key`. Keys are client
+    /// IDs or addresses, bounded in length by the caller; braces are
+    /// replaced so a key never forms a hash tag of its own choosing.
+    fn failure_key(&self, key: &str) -> String {
+        format!("{}f:{}", self.key_prefix, key.replace(['{', '}'], "_"))
     }
 
     fn keys(&self, credential: CredentialKey) -> CredentialKeys {
@@ -196,6 +203,36 @@ impl TokenStore for RedisTokenStore {
         let mut connection = self.connection.clone();
         let revoked: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
         count(revoked)
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        window_seconds: u32,
+    ) -> Result<FailureCount, TokenStoreError> {
+        let mut invocation = self.scripts.record_failure.prepare_invoke();
+        invocation.key(self.failure_key(key)).arg(window_seconds);
+        let mut connection = self.connection.clone();
+        let (failures, ttl): (i64, i64) =
+            self.run(invocation.invoke_async(&mut connection)).await?;
+        Ok(FailureCount {
+            count: count(failures)?,
+            resets_in: count(ttl.max(0))?,
+        })
+    }
+
+    async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
+        // One key, so GET and TTL travel together in one pipeline.
+        let key = self.failure_key(key);
+        let mut pipeline = redis::pipe();
+        pipeline.cmd("GET").arg(&key).cmd("TTL").arg(&key);
+        let mut connection = self.connection.clone();
+        let (failures, ttl): (Option<i64>, i64) =
+            self.run(pipeline.query_async(&mut connection)).await?;
+        Ok(FailureCount {
+            count: count(failures.unwrap_or(0))?,
+            resets_in: count(ttl.max(0))?,
+        })
     }
 
     async fn ping(&self) -> Result<(), TokenStoreError> {

@@ -102,11 +102,23 @@ return revoked
 "#;
 
 /// The scripts, hashed once.
+/// `record_failure`: counts one failure in a fixed window that starts with
+/// the first. KEYS: the counter. ARGV: window seconds. Returns
+/// `{count, seconds left}`.
+const RECORD_FAILURE: &str = r#"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {count, redis.call('TTL', KEYS[1])}
+"#;
+
 #[derive(Debug)]
 pub(super) struct Scripts {
     pub(super) issue: Script,
     pub(super) revoke: Script,
     pub(super) apply_policy: Script,
+    pub(super) record_failure: Script,
 }
 
 impl Scripts {
@@ -115,6 +127,7 @@ impl Scripts {
             issue: Script::new(ISSUE),
             revoke: Script::new(REVOKE),
             apply_policy: Script::new(APPLY_POLICY),
+            record_failure: Script::new(RECORD_FAILURE),
         }
     }
 }

@@ -1,0 +1,229 @@
+//! Who may do what in the registry (DESIGN.md rule 8).
+//!
+//! Every management call carries a [`Caller`], established by the
+//! authentication layer from a bearer token Latchkey issued. Three scopes
+//! grant access, from most to least:
+//!
+//! - `registry:admin`: every project and credential, project policies;
+//! - `credentials:manage`: every credential of the caller's own project;
+//! - `credentials:own`: only credentials whose owner is the caller's owner,
+//!   in its project; others are invisible (`NOT_FOUND`, no existence leak).
+//!
+//! Latchkey's own scopes can only be granted by a caller that holds them.
+
+use crate::error::RegistryError;
+use crate::model::Credential;
+
+/// Full access to every project.
+pub const ADMIN_SCOPE: &str = "registry:admin";
+/// Every credential of the caller's project.
+pub const MANAGE_SCOPE: &str = "credentials:manage";
+/// The caller's own credentials in its project.
+pub const OWN_SCOPE: &str = "credentials:own";
+/// May call the introspection endpoints.
+pub const INTROSPECT_SCOPE: &str = "tokens:introspect";
+
+/// Scopes that carry power inside Latchkey itself.
+const LATCHKEY_SCOPE_PREFIXES: [&str; 3] = ["registry:", "credentials:", "tokens:"];
+
+/// How far a caller reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// `credentials:own`.
+    Owner,
+    /// `credentials:manage`.
+    Manager,
+    /// `registry:admin`.
+    Admin,
+}
+
+/// The authenticated caller of a management call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's credential.
+    pub credential_id: String,
+    /// Its project.
+    pub project_id: String,
+    /// Its owner.
+    pub owner: String,
+    /// The scopes of its token.
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    /// The caller of the `bootstrap-admin` command, which runs with the
+    /// database at hand, before any admin exists to ask.
+    pub fn bootstrap() -> Self {
+        Self {
+            credential_id: String::new(),
+            project_id: String::new(),
+            owner: "bootstrap".to_owned(),
+            scopes: vec![ADMIN_SCOPE.to_owned()],
+        }
+    }
+}
+
+fn denied(message: &str) -> RegistryError {
+    RegistryError::PermissionDenied(message.to_owned())
+}
+
+impl Caller {
+    /// The caller's highest role, if it has any management scope.
+    pub fn role(&self) -> Option<Role> {
+        let has = |scope: &str| self.scopes.iter().any(|held| held == scope);
+        if has(ADMIN_SCOPE) {
+            Some(Role::Admin)
+        } else if has(MANAGE_SCOPE) {
+            Some(Role::Manager)
+        } else if has(OWN_SCOPE) {
+            Some(Role::Owner)
+        } else {
+            None
+        }
+    }
+
+    /// The caller's role; `PERMISSION_DENIED` without one.
+    pub fn require_role(&self) -> Result<Role, RegistryError> {
+        self.role().ok_or_else(|| {
+            denied("the token holds no management scope (registry:admin, credentials:manage or credentials:own)")
+        })
+    }
+
+    /// Only platform admins: projects and their policies.
+    pub fn require_admin(&self) -> Result<(), RegistryError> {
+        match self.require_role()? {
+            Role::Admin => Ok(()),
+            Role::Manager | Role::Owner => Err(denied("requires registry:admin")),
+        }
+    }
+
+    /// The caller may work in `project_id` (its own, or any for admins).
+    pub fn require_project(&self, project_id: &str) -> Result<Role, RegistryError> {
+        let role = self.require_role()?;
+        if role == Role::Admin || project_id == self.project_id {
+            Ok(role)
+        } else {
+            Err(denied("the project is not the caller's"))
+        }
+    }
+
+    /// Whether the caller may see and change `credential`. Callers that may
+    /// not are told `NOT_FOUND`, exactly as for a missing credential.
+    pub fn can_access(&self, credential: &Credential) -> bool {
+        match self.role() {
+            Some(Role::Admin) => true,
+            Some(Role::Manager) => credential.project_id == self.project_id,
+            Some(Role::Owner) => {
+                credential.project_id == self.project_id && credential.owner == self.owner
+            }
+            None => false,
+        }
+    }
+
+    /// The owner a new credential gets: `credentials:own` callers create
+    /// only their own; others name the owner (required).
+    pub fn owner_for_new_credential(&self, requested: &str) -> Result<String, RegistryError> {
+        match self.require_role()? {
+            Role::Owner if requested.is_empty() || requested == self.owner => {
+                Ok(self.owner.clone())
+            }
+            Role::Owner => Err(denied(
+                "credentials:own callers create credentials for their own owner only",
+            )),
+            Role::Manager | Role::Admin => Ok(requested.to_owned()),
+        }
+    }
+
+    /// The owner filter of a list: `credentials:own` callers see their own
+    /// credentials only.
+    pub fn owner_filter(&self, requested: Option<String>) -> Result<Option<String>, RegistryError> {
+        match self.require_role()? {
+            Role::Owner => match requested {
+                Some(owner) if !owner.is_empty() && owner != self.owner => Err(denied(
+                    "credentials:own callers list their own credentials only",
+                )),
+                _ => Ok(Some(self.owner.clone())),
+            },
+            Role::Manager | Role::Admin => Ok(requested),
+        }
+    }
+
+    /// Refuses to grant a Latchkey scope the caller does not hold itself
+    /// (no escalation); platform APIs are the platform's to grant.
+    pub fn check_grantable(&self, field: &str, apis: &[String]) -> Result<(), RegistryError> {
+        if self.role() == Some(Role::Admin) {
+            return Ok(());
+        }
+        for api in apis {
+            let privileged = LATCHKEY_SCOPE_PREFIXES
+                .iter()
+                .any(|prefix| api.starts_with(prefix));
+            if privileged && !self.scopes.contains(api) {
+                return Err(RegistryError::PermissionDenied(format!(
+                    "{field}: cannot grant {api:?}, which the caller does not hold"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(scopes: &[&str]) -> Caller {
+        Caller {
+            credential_id: "c".into(),
+            project_id: "acme".into(),
+            owner: "alice".into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn roles_follow_the_strongest_scope() {
+        assert_eq!(caller(&[OWN_SCOPE, ADMIN_SCOPE]).role(), Some(Role::Admin));
+        assert_eq!(caller(&[MANAGE_SCOPE]).role(), Some(Role::Manager));
+        assert_eq!(caller(&["orders.read"]).role(), None);
+        assert!(caller(&["orders.read"]).require_project("acme").is_err());
+    }
+
+    #[test]
+    fn nobody_grants_latchkey_scopes_they_lack() {
+        let own = caller(&[OWN_SCOPE]);
+        assert!(
+            own.check_grantable("allowed_apis", &["orders.read".into(), OWN_SCOPE.into()])
+                .is_ok()
+        );
+        assert!(
+            own.check_grantable("allowed_apis", &[MANAGE_SCOPE.into()])
+                .is_err()
+        );
+        assert!(
+            caller(&[MANAGE_SCOPE])
+                .check_grantable("a", &[ADMIN_SCOPE.into()])
+                .is_err()
+        );
+        assert!(
+            caller(&[MANAGE_SCOPE])
+                .check_grantable("a", &[INTROSPECT_SCOPE.into()])
+                .is_err()
+        );
+        assert!(
+            caller(&[ADMIN_SCOPE])
+                .check_grantable("a", &[ADMIN_SCOPE.into()])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn owners_are_confined_to_their_own() {
+        let own = caller(&[OWN_SCOPE]);
+        assert_eq!(own.owner_for_new_credential("").unwrap(), "alice");
+        assert!(own.owner_for_new_credential("bob").is_err());
+        assert_eq!(own.owner_filter(None).unwrap(), Some("alice".into()));
+        assert!(own.owner_filter(Some("bob".into())).is_err());
+        assert!(own.require_project("other").is_err());
+    }
+}

@@ -1,0 +1,309 @@
+//! Who may introspect (RFC 7662 §2.1): a caller holding `tokens:introspect`,
+//! presenting its client ID and secret (HTTP Basic or form fields) or a
+//! bearer token.
+//!
+//! Checking the caller must not add a round trip to every introspection, so
+//! a verified caller is remembered for a short while, keyed by a hash of
+//! what it presented (and its address). Any policy change of the caller's
+//! credential (delete, disable, rotate with revoke, narrowing) drops its
+//! entries at once on the replica that applies the change.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::error::{IssueError, TokenStoreError};
+use crate::introspect::{Introspection, IntrospectionRequest};
+use crate::issue::TokenService;
+
+/// The scope introspection callers need.
+pub const INTROSPECT_SCOPE: &str = "tokens:introspect";
+
+/// How long a verified caller is trusted without asking again.
+const CALLER_TTL: Duration = Duration::from_secs(30);
+/// Most remembered callers; past it the cache starts over.
+const MAX_CALLERS: usize = 10_000;
+
+/// What an introspection caller presented.
+#[derive(Debug, Clone, Copy)]
+pub enum CallerCredentials<'a> {
+    /// Client ID and secret.
+    Client {
+        /// The client ID.
+        client_id: &'a str,
+        /// The secret.
+        client_secret: &'a str,
+    },
+    /// A bearer token issued to the caller.
+    Bearer(&'a str),
+    /// Nothing.
+    None,
+}
+
+/// Credentials in an `Authorization` header value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresentedAuthorization {
+    /// `Basic base64(urlencoded(id):urlencoded(secret))` (RFC 6749 §2.3.1).
+    Basic {
+        /// The client ID.
+        client_id: String,
+        /// The secret.
+        client_secret: String,
+    },
+    /// `Bearer <token>`.
+    Bearer(String),
+    /// No header.
+    Absent,
+    /// A header that is neither (or undecodable).
+    Invalid,
+}
+
+impl PresentedAuthorization {
+    /// Parses an `Authorization` header value.
+    pub fn parse(header: Option<&str>) -> Self {
+        use base64::Engine;
+        let Some(value) = header else {
+            return Self::Absent;
+        };
+        let Some((scheme, rest)) = value.trim().split_once(' ') else {
+            return Self::Invalid;
+        };
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+            return Self::Bearer(rest.to_owned());
+        }
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Self::Invalid;
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        let Some((client_id, client_secret)) =
+            decoded.as_deref().and_then(|text| text.split_once(':'))
+        else {
+            return Self::Invalid;
+        };
+        Self::Basic {
+            client_id: url_decode(client_id),
+            client_secret: url_decode(client_secret),
+        }
+    }
+
+    /// The credentials for [`TokenService::authorize_introspection_caller`].
+    pub fn as_caller(&self) -> CallerCredentials<'_> {
+        match self {
+            Self::Basic {
+                client_id,
+                client_secret,
+            } => CallerCredentials::Client {
+                client_id,
+                client_secret,
+            },
+            Self::Bearer(token) => CallerCredentials::Bearer(token),
+            Self::Absent | Self::Invalid => CallerCredentials::None,
+        }
+    }
+}
+
+fn url_decode(text: &str) -> String {
+    form_urlencoded::parse(format!("v={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+/// Why an introspection caller was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CallerError {
+    /// No or invalid credentials.
+    #[error("introspection requires client authentication")]
+    Unauthenticated,
+    /// Valid credentials without `tokens:introspect`.
+    #[error("the caller may not introspect (requires tokens:introspect)")]
+    NotAllowed,
+    /// The registry or the store cannot be asked; fail closed.
+    #[error("{0} unavailable")]
+    Unavailable(&'static str),
+}
+
+#[derive(Debug)]
+struct Entry {
+    credential_id: String,
+    valid_until: Instant,
+}
+
+/// Verified introspection callers.
+#[derive(Debug, Default)]
+pub(crate) struct CallerCache {
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+impl CallerCache {
+    fn get(&self, key: &[u8; 32]) -> bool {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries
+            .get(key)
+            .is_some_and(|entry| entry.valid_until > Instant::now())
+    }
+
+    fn insert(&self, key: [u8; 32], credential_id: String) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= MAX_CALLERS {
+            let now = Instant::now();
+            entries.retain(|_, entry| entry.valid_until > now);
+            if entries.len() >= MAX_CALLERS {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            key,
+            Entry {
+                credential_id,
+                valid_until: Instant::now() + CALLER_TTL,
+            },
+        );
+    }
+
+    /// Forgets every entry of `credential_id`.
+    pub(crate) fn forget(&self, credential_id: &str) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.retain(|_, entry| entry.credential_id != credential_id);
+    }
+}
+
+impl TokenService {
+    /// Checks that the caller may introspect.
+    pub async fn authorize_introspection_caller(
+        &self,
+        credentials: CallerCredentials<'_>,
+        caller_ip: IpAddr,
+    ) -> Result<(), CallerError> {
+        let key = match credentials {
+            CallerCredentials::None => return Err(CallerError::Unauthenticated),
+            CallerCredentials::Client {
+                client_id,
+                client_secret,
+            } => self.cache_key(&["client", client_id, client_secret], caller_ip),
+            CallerCredentials::Bearer(token) => self.cache_key(&["bearer", token], caller_ip),
+        };
+        if self.callers.get(&key) {
+            return Ok(());
+        }
+        let credential_id = match credentials {
+            CallerCredentials::None => return Err(CallerError::Unauthenticated),
+            CallerCredentials::Client {
+                client_id,
+                client_secret,
+            } => {
+                self.verify_client(client_id, client_secret, caller_ip)
+                    .await?
+            }
+            CallerCredentials::Bearer(token) => self.verify_bearer(token, caller_ip).await?,
+        };
+        self.callers.insert(key, credential_id);
+        Ok(())
+    }
+
+    async fn verify_client(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        caller_ip: IpAddr,
+    ) -> Result<String, CallerError> {
+        let client = match self
+            .authenticate_client(client_id, client_secret, caller_ip)
+            .await
+        {
+            Ok(client) => client,
+            Err(IssueError::Unavailable(what, _)) => return Err(CallerError::Unavailable(what)),
+            Err(_) => return Err(CallerError::Unauthenticated),
+        };
+        if client
+            .policy
+            .allowed_apis
+            .iter()
+            .any(|api| api == INTROSPECT_SCOPE)
+        {
+            Ok(client.credential_id)
+        } else {
+            Err(CallerError::NotAllowed)
+        }
+    }
+
+    async fn verify_bearer(&self, token: &str, caller_ip: IpAddr) -> Result<String, CallerError> {
+        let scopes = [INTROSPECT_SCOPE.to_owned()];
+        let answer = self
+            .introspect_quietly(&IntrospectionRequest {
+                token,
+                client_ip: Some(caller_ip),
+                required_scopes: &scopes,
+            })
+            .await
+            .map_err(|error| match error {
+                TokenStoreError::Unavailable(_) => CallerError::Unavailable("token store"),
+                _ => CallerError::Unavailable("token store"),
+            })?;
+        match answer {
+            Introspection::Active(info) => Ok(info.credential_id),
+            Introspection::Inactive(crate::InactiveReason::ScopeNotAllowed) => {
+                Err(CallerError::NotAllowed)
+            }
+            Introspection::Inactive(_) => Err(CallerError::Unauthenticated),
+        }
+    }
+
+    fn cache_key(&self, parts: &[&str], caller_ip: IpAddr) -> [u8; 32] {
+        let mut material = parts.join("\0");
+        material.push('\0');
+        material.push_str(&caller_ip.to_string());
+        *self.hash_key.hash(&material).as_bytes()
+    }
+
+    /// Drops what is remembered about `credential_id` as an introspection
+    /// caller; called on every policy change of that credential.
+    pub fn forget_caller(&self, credential_id: &str) {
+        self.callers.forget(credential_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_headers_parse() {
+        assert_eq!(
+            PresentedAuthorization::parse(Some("Basic bGtjX2E6bGtzX2I=")),
+            PresentedAuthorization::Basic {
+                client_id: "lkc_a".into(),
+                client_secret: "lks_b".into()
+            }
+        );
+        assert_eq!(
+            PresentedAuthorization::parse(Some("Bearer lkt_x")),
+            PresentedAuthorization::Bearer("lkt_x".into())
+        );
+        assert_eq!(
+            PresentedAuthorization::parse(None),
+            PresentedAuthorization::Absent
+        );
+        for bad in ["Basic !!", "Basic bm9jb2xvbg==", "Digest x", "Bearer"] {
+            assert_eq!(
+                PresentedAuthorization::parse(Some(bad)),
+                PresentedAuthorization::Invalid,
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Rule 3 at its source: every change tokens must follow reaches the token
+//! side (with a higher policy version) before it commits, and a change the
+//! token side does not confirm is rolled back. The registry's real store is
+//! used; only the network call to the issuer is replaced, by a recorder that
+//! can be told to fail.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use latchkey_registry::{
+    Caller, CreateCredential, CreateProject, CredentialState, PolicyChange, Registry,
+    RegistryError, RotateSecret, TokenSync, UpdateCredential,
+};
+use latchkey_secrets::HashKey;
+use latchkey_tests::{Backend, Stack};
+
+/// (credential version, deleted, revoke_tokens) of each change applied.
+#[derive(Debug, Default)]
+struct RecordingSync {
+    failing: AtomicBool,
+    applied: Mutex<Vec<(i64, bool, bool)>>,
+}
+
+#[async_trait]
+impl TokenSync for RecordingSync {
+    async fn apply(&self, change: PolicyChange<'_>) -> Result<(), RegistryError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(RegistryError::TokenIssuerUnavailable("issuer down".into()));
+        }
+        self.applied.lock().unwrap().push((
+            change.credential.policy_version,
+            change.deleted,
+            change.revoke_tokens,
+        ));
+        Ok(())
+    }
+}
+
+async fn changes_reach_the_token_side_first_or_not_at_all(backend: Backend) {
+    let stack = Stack::for_registry(backend).await;
+    let config = stack.registry.config();
+    let store = latchkey_registry_store::connect(&config.database, config.policy_defaults)
+        .await
+        .unwrap();
+    let sync = Arc::new(RecordingSync::default());
+    let registry = Registry::new(Arc::new(store), HashKey::generate(), sync.clone());
+    let caller = Caller::bootstrap();
+    registry
+        .create_project(
+            &caller,
+            CreateProject {
+                project_id: "acme".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let created = registry
+        .create_credential(
+            &caller,
+            CreateCredential {
+                project_id: "acme".into(),
+                owner: "alice".into(),
+                allowed_apis: vec!["a.read".into(), "a.write".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id = created.credential.id.clone();
+    assert_eq!(created.credential.policy_version, 1);
+    let narrow = || UpdateCredential {
+        allowed_apis: Some(vec!["a.read".into()]),
+        ..Default::default()
+    };
+    let rotate = |revoke_tokens| RotateSecret {
+        credential_id: id.clone(),
+        grace_period_seconds: 0,
+        revoke_tokens,
+    };
+
+    // The issuer is down: each change fails and leaves the credential as it was.
+    sync.failing.store(true, Ordering::SeqCst);
+    let unavailable = |result: Result<_, RegistryError>| {
+        assert!(
+            matches!(result, Err(RegistryError::TokenIssuerUnavailable(_))),
+            "{result:?}"
+        );
+    };
+    unavailable(
+        registry
+            .update_credential(&caller, &id, narrow())
+            .await
+            .map(|_| ()),
+    );
+    unavailable(
+        registry
+            .set_credential_state(&caller, &id, CredentialState::Disabled)
+            .await
+            .map(|_| ()),
+    );
+    unavailable(
+        registry
+            .rotate_secret(&caller, rotate(true))
+            .await
+            .map(|_| ()),
+    );
+    unavailable(
+        registry
+            .delete_credential(&caller, &id, &created.credential.name)
+            .await,
+    );
+    let unchanged = registry.get_credential(&caller, &id).await.unwrap();
+    assert_eq!(
+        unchanged, created.credential,
+        "nothing changed, not even the version"
+    );
+    assert!(sync.applied.lock().unwrap().is_empty());
+
+    // The issuer is back: each change is applied there with a higher version.
+    sync.failing.store(false, Ordering::SeqCst);
+    registry
+        .update_credential(&caller, &id, narrow())
+        .await
+        .unwrap();
+    registry
+        .set_credential_state(&caller, &id, CredentialState::Disabled)
+        .await
+        .unwrap();
+    registry
+        .rotate_secret(&caller, rotate(false))
+        .await
+        .unwrap();
+    registry.rotate_secret(&caller, rotate(true)).await.unwrap();
+    registry
+        .delete_credential(&caller, &id, &created.credential.name)
+        .await
+        .unwrap();
+    assert_eq!(
+        *sync.applied.lock().unwrap(),
+        [
+            (2, false, false),
+            (3, false, false),
+            (4, false, true),
+            (5, true, true)
+        ],
+        "a rotation that keeps tokens has nothing to tell the token side"
+    );
+}
+
+on_both_backends!(changes_reach_the_token_side_first_or_not_at_all);

@@ -1,0 +1,47 @@
+//! Counting failed authentications, the brute-force limit's memory.
+
+use crate::support::Store;
+
+async fn failures_count_up_within_their_window(store: Store) {
+    let key = format!("client:lkc_{}", uuid::Uuid::now_v7().simple());
+    assert_eq!(
+        store.failures(&key).await.unwrap().count,
+        0,
+        "nothing counted yet"
+    );
+    for expected in 1..=3 {
+        let counted = store.record_failure(&key, 60).await.unwrap();
+        assert_eq!(counted.count, expected);
+        assert!((1..=60).contains(&counted.resets_in), "{counted:?}");
+    }
+    let read = store.failures(&key).await.unwrap();
+    assert_eq!(read.count, 3);
+    assert!((1..=60).contains(&read.resets_in));
+}
+
+async fn keys_are_counted_apart(store: Store) {
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    let (first, second) = (
+        format!("ip:10.0.0.1:{suffix}"),
+        format!("ip:10.0.0.2:{suffix}"),
+    );
+    store.record_failure(&first, 60).await.unwrap();
+    store.record_failure(&first, 60).await.unwrap();
+    assert_eq!(store.failures(&first).await.unwrap().count, 2);
+    assert_eq!(store.failures(&second).await.unwrap().count, 0);
+}
+
+async fn a_window_ends_and_counting_starts_over(store: Store) {
+    let key = format!("client:{}", uuid::Uuid::now_v7().simple());
+    store.record_failure(&key, 1).await.unwrap();
+    // A window is a point in time; the honest test waits for its end.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(store.failures(&key).await.unwrap().count, 0);
+    assert_eq!(store.record_failure(&key, 1).await.unwrap().count, 1);
+}
+
+on_both_stores!(
+    failures_count_up_within_their_window,
+    keys_are_counted_apart,
+    a_window_ends_and_counting_starts_over,
+);
