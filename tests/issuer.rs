@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use latchkey_proto::token::v1::introspection_client::IntrospectionClient;
 use latchkey_proto::token::v1::token_service_client::TokenServiceClient;
-use latchkey_runtime::Shutdown;
+use latchkey_runtime::{ClientTls, Shutdown};
 use latchkey_token_store::RedisConfig;
 use token_issuer::{IssuerConfig, Listeners, ServeError, serve};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -63,6 +63,7 @@ pub struct IssuerFixture {
     shutdown: Shutdown,
     task: JoinHandle<Result<(), ServeError>>,
     stopped: bool,
+    client_tls: Option<ClientTls>,
     redis: Option<TestRedis>,
     _data_dir: tempfile::TempDir,
 }
@@ -85,6 +86,18 @@ impl IssuerFixture {
         registry_address: SocketAddr,
         customize: impl FnOnce(&mut IssuerConfig),
     ) -> Self {
+        Self::start_configured(backend, listeners, registry_address, customize, None).await
+    }
+
+    /// Like [`IssuerFixture::start_with`]; the test's own clients speak TLS
+    /// with `client_tls` when given (`customize` must set the issuer's `tls`).
+    pub async fn start_configured(
+        backend: TokenBackend,
+        listeners: IssuerListeners,
+        registry_address: SocketAddr,
+        customize: impl FnOnce(&mut IssuerConfig),
+        client_tls: Option<ClientTls>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let redis = match backend {
             TokenBackend::Memory => None,
@@ -106,7 +119,7 @@ impl IssuerFixture {
             ..IssuerConfig::default()
         };
         customize(&mut config);
-        Self::start_with_config(config, listeners, redis, data_dir).await
+        Self::start_with_config(config, listeners, redis, data_dir, client_tls).await
     }
 
     async fn start_with_config(
@@ -114,6 +127,7 @@ impl IssuerFixture {
         listeners: IssuerListeners,
         redis: Option<TestRedis>,
         data_dir: tempfile::TempDir,
+        client_tls: Option<ClientTls>,
     ) -> Self {
         config.validate().expect("test configuration is valid");
         let grpc_address = listeners.grpc_address();
@@ -127,9 +141,7 @@ impl IssuerFixture {
             },
             shutdown.clone(),
         ));
-        let channel = Endpoint::from_shared(format!("http://{grpc_address}"))
-            .expect("endpoint")
-            .connect_lazy();
+        let channel = crate::connect_lazy(grpc_address, client_tls.as_ref());
         let fixture = Self {
             grpc_address,
             http_address,
@@ -138,6 +150,7 @@ impl IssuerFixture {
             shutdown,
             task,
             stopped: false,
+            client_tls,
             redis,
             _data_dir: data_dir,
         };
@@ -191,9 +204,10 @@ impl IssuerFixture {
         };
         let config = self.config.clone();
         let redis = self.redis.take();
+        let client_tls = self.client_tls.take();
         let data_dir = tempfile::tempdir().expect("temporary directory");
         drop(self);
-        Self::start_with_config(config, listeners, redis, data_dir).await
+        Self::start_with_config(config, listeners, redis, data_dir, client_tls).await
     }
 
     /// A channel to the issuer's gRPC port.

@@ -20,3 +20,19 @@ pub use postgres::{TestSchema, postgres_url};
 pub use redis::{TestRedis, redis_url};
 pub use registry::{Backend, BearerToken, ManagementClient, RegistryFixture};
 pub use stack::{AdminCredential, GatewayIntrospectionClient, Stack, StackBackend};
+
+/// A lazy channel to `address`, over TLS with `tls` when given.
+fn connect_lazy(
+    address: std::net::SocketAddr,
+    tls: Option<&latchkey_runtime::ClientTls>,
+) -> tonic::transport::Channel {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint =
+        tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}")).expect("endpoint");
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.load("client_tls").expect("test TLS files"))
+            .expect("TLS configuration");
+    }
+    endpoint.connect_lazy()
+}

@@ -7,14 +7,14 @@ use credential_registry::{RegistryConfig, ServeError, serve};
 use latchkey_proto::registry::v1::client_authentication_client::ClientAuthenticationClient;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 use latchkey_registry_store::DatabaseConfig;
-use latchkey_runtime::Shutdown;
+use latchkey_runtime::{ClientTls, Shutdown};
 use latchkey_secrets::HashKey;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -82,6 +82,16 @@ pub struct RegistryFixture {
 impl RegistryFixture {
     /// Starts a registry on `backend` after `customize` adjusts the config.
     pub async fn start_with(backend: Backend, customize: impl FnOnce(&mut RegistryConfig)) -> Self {
+        Self::start_configured(backend, customize, None).await
+    }
+
+    /// Like [`RegistryFixture::start_with`]; the test's own clients speak TLS
+    /// with `client_tls` when given (the registry's `tls` must be set).
+    pub async fn start_configured(
+        backend: Backend,
+        customize: impl FnOnce(&mut RegistryConfig),
+        client_tls: Option<&ClientTls>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let hash_key = HashKey::generate();
         let (database, schema) = match backend {
@@ -122,9 +132,7 @@ impl RegistryFixture {
         let address = listener.local_addr().expect("local address");
         let shutdown = Shutdown::new();
         let task = tokio::spawn(serve(config.clone(), listener, shutdown.clone()));
-        let channel = Endpoint::from_shared(format!("http://{address}"))
-            .expect("endpoint")
-            .connect_lazy();
+        let channel = crate::connect_lazy(address, client_tls);
         let fixture = Self {
             address,
             channel,

@@ -5,6 +5,7 @@ use base64::Engine;
 use credential_registry::{BootstrapOutcome, RegistryConfig, bootstrap_admin};
 use latchkey_proto::token::v1::IssueTokenRequest;
 use latchkey_proto::token::v1::introspection_client::IntrospectionClient;
+use latchkey_runtime::ClientTls;
 use token_issuer::IssuerConfig;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
@@ -113,16 +114,39 @@ impl Stack {
         registry: impl FnOnce(&mut RegistryConfig),
         issuer: impl FnOnce(&mut IssuerConfig),
     ) -> Self {
+        Self::start_configured(database, tokens, registry, issuer, None).await
+    }
+
+    /// Like [`Stack::start_with`]; with `client_tls`, the test's own clients
+    /// speak TLS (the customizations must configure it on both services).
+    pub async fn start_configured(
+        database: Backend,
+        tokens: TokenBackend,
+        registry: impl FnOnce(&mut RegistryConfig),
+        issuer: impl FnOnce(&mut IssuerConfig),
+        client_tls: Option<ClientTls>,
+    ) -> Self {
         let listeners = IssuerListeners::bind().await;
         let issuer_grpc = listeners.grpc_address();
         let issuer_http = listeners.http_address();
-        let registry = RegistryFixture::start_with(database, |config| {
-            config.token_issuer_url = format!("http://{issuer_grpc}");
-            config.token_endpoint = format!("http://{issuer_http}/oauth2/token");
-            registry(config);
-        })
+        let registry = RegistryFixture::start_configured(
+            database,
+            |config| {
+                config.token_issuer_url = format!("http://{issuer_grpc}");
+                config.token_endpoint = format!("http://{issuer_http}/oauth2/token");
+                registry(config);
+            },
+            client_tls.as_ref(),
+        )
         .await;
-        let issuer = IssuerFixture::start_with(tokens, listeners, registry.address(), issuer).await;
+        let issuer = IssuerFixture::start_configured(
+            tokens,
+            listeners,
+            registry.address(),
+            issuer,
+            client_tls,
+        )
+        .await;
 
         let BootstrapOutcome::Created(created) = bootstrap_admin(registry.config(), "admin", false)
             .await

@@ -38,3 +38,4 @@ mod lifecycle;
 mod limits;
 mod nginx;
 mod support;
+mod tls;

@@ -23,7 +23,6 @@ use tonic::codegen::http::{Request as HttpRequest, Response as HttpResponse, hea
 use tonic::codegen::{BoxFuture, Service};
 use tonic::server::NamedService;
 use tonic::transport::Channel;
-use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Request, Status};
 
 /// Establishes who calls from a bearer token.
@@ -139,11 +138,7 @@ where
                     Status::unauthenticated("missing bearer token (authorization: Bearer …)");
                 return Ok(status.into_http());
             };
-            let client_ip = request
-                .extensions()
-                .get::<TcpConnectInfo>()
-                .and_then(TcpConnectInfo::remote_addr)
-                .map(|address| address.ip());
+            let client_ip = latchkey_runtime::peer_address(&request).map(|address| address.ip());
             match verifier.verify(&token, client_ip).await {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);

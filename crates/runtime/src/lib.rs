@@ -7,9 +7,11 @@ mod grpc;
 mod hash_key;
 mod shutdown;
 mod telemetry;
+mod tls;
 
 pub use config::{ConfigError, load_config};
 pub use grpc::{health_service, reflection_service};
 pub use hash_key::HashKeySource;
 pub use shutdown::{Shutdown, shutdown_on_signals};
 pub use telemetry::{LogFormat, TelemetryGuard, init_telemetry};
+pub use tls::{ClientTls, RequireClientCertificate, ServerTls, peer_address};

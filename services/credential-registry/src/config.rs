@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use latchkey_registry::{ProjectPolicy, validate};
 use latchkey_registry_store::DatabaseConfig;
-use latchkey_runtime::{ConfigError, HashKeySource, LogFormat, load_config};
+use latchkey_runtime::{ClientTls, ConfigError, HashKeySource, LogFormat, ServerTls, load_config};
 use serde::Deserialize;
 
 /// Everything the credential registry can be configured with. See
@@ -34,6 +34,10 @@ pub struct RegistryConfig {
     pub token_issuer_url: String,
     /// The OAuth token endpoint shown beside every credential.
     pub token_endpoint: String,
+    /// TLS on the gRPC listener (mutual with `client_ca_file`).
+    pub tls: Option<ServerTls>,
+    /// TLS towards the token issuers (`https://` in `token_issuer_url`).
+    pub token_issuer_tls: Option<ClientTls>,
     /// Log line format.
     pub log_format: LogFormat,
     /// How long in-flight calls may take to finish after SIGTERM.
@@ -51,6 +55,8 @@ impl Default for RegistryConfig {
             policy_defaults: ProjectPolicy::default(),
             token_issuer_url: "http://127.0.0.1:50052".to_owned(),
             token_endpoint: "http://127.0.0.1:8080/oauth2/token".to_owned(),
+            tls: None,
+            token_issuer_tls: None,
             log_format: LogFormat::default(),
             shutdown_grace_seconds: 10,
         }
@@ -69,6 +75,8 @@ impl std::fmt::Debug for RegistryConfig {
             .field("policy_defaults", &self.policy_defaults)
             .field("token_issuer_url", &self.token_issuer_url)
             .field("token_endpoint", &self.token_endpoint)
+            .field("tls", &self.tls)
+            .field("token_issuer_tls", &self.token_issuer_tls)
             .field("log_format", &self.log_format)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .finish()

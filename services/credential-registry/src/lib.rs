@@ -18,7 +18,9 @@ use latchkey_registry_grpc::{
     Authenticated, ClientAuthenticationService, CredentialRegistryService,
     TokenAdminCallerVerifier, TokenAdminSync, UsageSinkService,
 };
-use latchkey_runtime::{Shutdown, health_service, reflection_service};
+use latchkey_runtime::{
+    RequireClientCertificate, ServerTls, Shutdown, health_service, reflection_service,
+};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
@@ -71,7 +73,12 @@ pub async fn serve(
     let (reflection_v1, reflection_v1alpha) = reflection_service();
 
     let address = listener.local_addr().ok();
-    let router = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls.load()?)?;
+    }
+    let mutual_tls = config.tls.as_ref().is_some_and(ServerTls::is_mutual);
+    let router = builder
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -80,8 +87,16 @@ pub async fn serve(
                 .into_server(),
             verifier,
         ))
-        .add_service(ClientAuthenticationService::new(registry.clone()).into_server())
-        .add_service(UsageSinkService::new(registry).into_server());
+        // Internal services: with mutual TLS, only callers with a
+        // certificate (the token issuers) reach them.
+        .add_service(RequireClientCertificate::new(
+            ClientAuthenticationService::new(registry.clone()).into_server(),
+            mutual_tls,
+        ))
+        .add_service(RequireClientCertificate::new(
+            UsageSinkService::new(registry).into_server(),
+            mutual_tls,
+        ));
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let stop = shutdown.clone();
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
@@ -109,12 +124,15 @@ pub async fn serve(
 /// The channel to the token issuers: credential changes go there
 /// (`TokenAdmin`), and so do management tokens to be checked.
 fn issuer_channel(config: &RegistryConfig) -> Result<Channel, ServeError> {
-    Ok(Endpoint::from_shared(config.token_issuer_url.clone())
+    let mut endpoint = Endpoint::from_shared(config.token_issuer_url.clone())
         .map_err(|_| latchkey_runtime::ConfigError::new("token_issuer_url: not a valid URL"))?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .connect_lazy())
+        .tcp_nodelay(true);
+    if let Some(tls) = &config.token_issuer_tls {
+        endpoint = endpoint.tls_config(tls.load("token_issuer_tls")?)?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 fn finish(

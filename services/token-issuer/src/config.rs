@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
-use latchkey_runtime::{ConfigError, HashKeySource, LogFormat, load_config};
+use latchkey_runtime::{ClientTls, ConfigError, HashKeySource, LogFormat, ServerTls, load_config};
 use latchkey_token::FailureLimits;
 use latchkey_token_store::RedisConfig;
 use serde::Deserialize;
@@ -34,6 +34,10 @@ pub struct IssuerConfig {
     pub hash_key_file: Option<PathBuf>,
     /// The Redis token store; absent = the in-process store (one replica).
     pub redis: Option<RedisConfig>,
+    /// TLS on the gRPC listener (mutual with `client_ca_file`).
+    pub tls: Option<ServerTls>,
+    /// TLS towards the registry (`https://` in `registry_url`).
+    pub registry_tls: Option<ClientTls>,
     /// Networks of proxies whose `Forwarded`/`X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// How often last uses are sent to the registry.
@@ -57,6 +61,8 @@ impl Default for IssuerConfig {
             hash_key: None,
             hash_key_file: None,
             redis: None,
+            tls: None,
+            registry_tls: None,
             trusted_proxies: Vec::new(),
             usage_flush_interval_ms: 1000,
             failed_authentication: FailureLimitsConfig::default(),
@@ -78,6 +84,8 @@ impl std::fmt::Debug for IssuerConfig {
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
             .field("hash_key_file", &self.hash_key_file)
             .field("redis", &self.redis)
+            .field("tls", &self.tls)
+            .field("registry_tls", &self.registry_tls)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("usage_flush_interval_ms", &self.usage_flush_interval_ms)
             .field("failed_authentication", &self.failed_authentication)

@@ -13,7 +13,9 @@ use latchkey_net::TrustedProxies;
 use latchkey_proto::token::v1::introspection_server::IntrospectionServer;
 use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
 use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
-use latchkey_runtime::{Shutdown, health_service, reflection_service};
+use latchkey_runtime::{
+    RequireClientCertificate, ServerTls, Shutdown, health_service, reflection_service,
+};
 use latchkey_token::{TokenService, TokenStore, UsageTracker};
 use latchkey_token_envoy::EnvoyAuthorizationService;
 use latchkey_token_grpc::{
@@ -79,12 +81,15 @@ pub async fn serve(
             (memory.clone(), Some(memory))
         }
     };
-    let registry = Endpoint::from_shared(config.registry_url.clone())
+    let mut registry = Endpoint::from_shared(config.registry_url.clone())
         .map_err(|_| latchkey_runtime::ConfigError::new("registry_url: not a valid URL"))?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .connect_lazy();
+        .tcp_nodelay(true);
+    if let Some(tls) = &config.registry_tls {
+        registry = registry.tls_config(tls.load("registry_tls")?)?;
+    }
+    let registry = registry.connect_lazy();
     let usage = Arc::new(UsageTracker::default());
     let tokens = TokenService::new(
         store.clone(),
@@ -109,13 +114,23 @@ pub async fn serve(
 
     let grpc_address = listeners.grpc.local_addr().ok();
     let http_address = listeners.http.local_addr().ok();
-    let router = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls.load()?)?;
+    }
+    let mutual_tls = config.tls.as_ref().is_some_and(ServerTls::is_mutual);
+    let router = builder
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(TokenGrpcService::new(tokens.clone(), proxies.clone()).into_server())
         .add_service(IntrospectionService::new(tokens.clone(), proxies.clone()).into_server())
-        .add_service(TokenAdminService::new(tokens.clone()).into_server())
+        // Internal: with mutual TLS, only callers with a certificate (the
+        // registry) may purge or sync policies.
+        .add_service(RequireClientCertificate::new(
+            TokenAdminService::new(tokens.clone()).into_server(),
+            mutual_tls,
+        ))
         .add_service(EnvoyAuthorizationService::new(tokens.clone()).into_server());
     let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
     let stop = shutdown.clone();

@@ -1,0 +1,193 @@
+//! TLS on the gRPC listeners and mutual TLS between registry and issuer,
+//! with certificates made in the test: the whole flow works over it, and an
+//! internal service refuses a caller without a client certificate.
+
+use std::path::PathBuf;
+
+use latchkey_proto::registry::v1 as registry_pb;
+use latchkey_proto::registry::v1::client_authentication_client::ClientAuthenticationClient;
+use latchkey_proto::token::v1 as token_pb;
+use latchkey_proto::token::v1::token_admin_client::TokenAdminClient;
+use latchkey_runtime::{ClientTls, ServerTls};
+use latchkey_tests::{Stack, StackBackend};
+use rcgen::{
+    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType,
+};
+use tonic::Code;
+use tonic::transport::Endpoint;
+
+use crate::support::{credential, introspect, issue, project_with_client};
+
+/// A CA, a server certificate for localhost and a client certificate, as
+/// PEM files in a temporary directory.
+struct Certificates {
+    directory: tempfile::TempDir,
+}
+
+impl Certificates {
+    fn generate() -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let server_key = KeyPair::generate().unwrap();
+        let mut server_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        server_params
+            .subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server = server_params.signed_by(&server_key, &issuer).unwrap();
+
+        let client_key = KeyPair::generate().unwrap();
+        let mut client_params =
+            CertificateParams::new(vec!["latchkey-internal".to_owned()]).unwrap();
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client_params.signed_by(&client_key, &issuer).unwrap();
+
+        let write =
+            |name: &str, pem: String| std::fs::write(directory.path().join(name), pem).unwrap();
+        write("ca.pem", ca.pem());
+        write("server.pem", server.pem());
+        write("server.key", server_key.serialize_pem());
+        write("client.pem", client.pem());
+        write("client.key", client_key.serialize_pem());
+        Self { directory }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.directory.path().join(name)
+    }
+
+    fn server(&self) -> ServerTls {
+        ServerTls {
+            cert_file: self.path("server.pem"),
+            key_file: self.path("server.key"),
+            client_ca_file: Some(self.path("ca.pem")),
+        }
+    }
+
+    /// With the client certificate (service to service), or without.
+    fn client(&self, with_certificate: bool) -> ClientTls {
+        ClientTls {
+            ca_file: self.path("ca.pem"),
+            cert_file: with_certificate.then(|| self.path("client.pem")),
+            key_file: with_certificate.then(|| self.path("client.key")),
+            domain_name: Some("localhost".to_owned()),
+        }
+    }
+}
+
+fn https(url: &str) -> String {
+    url.replacen("http://", "https://", 1)
+}
+
+fn channel(address: &str, tls: Option<ClientTls>) -> tonic::transport::Channel {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}")).unwrap();
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.load("test").unwrap()).unwrap();
+    }
+    endpoint.connect_lazy()
+}
+
+async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
+    let certificates = Certificates::generate();
+    let (database, tokens) = backend.parts();
+    let stack = Stack::start_configured(
+        database,
+        tokens,
+        |registry| {
+            registry.tls = Some(certificates.server());
+            registry.token_issuer_url = https(&registry.token_issuer_url);
+            registry.token_issuer_tls = Some(certificates.client(true));
+        },
+        |issuer| {
+            issuer.tls = Some(certificates.server());
+            issuer.registry_url = https(&issuer.registry_url);
+            issuer.registry_tls = Some(certificates.client(true));
+        },
+        // The test's own clients (admin, programs, gateways) need no client
+        // certificate: they authenticate with tokens and secrets.
+        Some(certificates.client(false)),
+    )
+    .await;
+
+    // The whole life of a credential works over TLS: issuing asks the
+    // registry (ClientAuthentication), deleting tells the issuer (TokenAdmin).
+    let client = project_with_client(&stack, "acme", None, credential(&["a.read"], &[])).await;
+    let token = issue(&stack, &client, &[]).await.unwrap().access_token;
+    assert!(introspect(&stack, &token, "127.0.0.1", &[]).await.active);
+    stack
+        .registry
+        .client()
+        .delete_credential(registry_pb::DeleteCredentialRequest {
+            credential_id: client.credential.id.clone(),
+            confirm_name: client.credential.name.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(!introspect(&stack, &token, "127.0.0.1", &[]).await.active);
+
+    let registry_address = stack.registry.address().to_string();
+    let issuer_address = stack.issuer.grpc_address().to_string();
+
+    // Internal services refuse TLS callers without a client certificate...
+    let mut authenticate = ClientAuthenticationClient::new(channel(
+        &registry_address,
+        Some(certificates.client(false)),
+    ));
+    let refused = authenticate
+        .authenticate(registry_pb::AuthenticateRequest {
+            client_id: client.credential.client_id.clone(),
+            client_secret: client.secret.clone(),
+            client_ip: "127.0.0.1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    let mut admin =
+        TokenAdminClient::new(channel(&issuer_address, Some(certificates.client(false))));
+    let refused = admin
+        .check_caller(token_pb::CheckCallerRequest {
+            token: token.clone(),
+            client_ip: "127.0.0.1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    // ...and accept one that presents it.
+    let mut admin =
+        TokenAdminClient::new(channel(&issuer_address, Some(certificates.client(true))));
+    let answer = admin
+        .check_caller(token_pb::CheckCallerRequest {
+            token: token.clone(),
+            client_ip: "127.0.0.1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!answer.active, "the deleted credential's token");
+
+    // Plaintext is not spoken at all.
+    let mut plain = TokenAdminClient::new(channel(&issuer_address, None));
+    let refused = plain
+        .check_caller(token_pb::CheckCallerRequest {
+            token,
+            client_ip: "127.0.0.1".into(),
+        })
+        .await
+        .unwrap_err();
+    // The TLS listener drops the plaintext connection: a transport failure.
+    assert!(
+        matches!(
+            refused.code(),
+            Code::Unavailable | Code::Cancelled | Code::Unknown
+        ),
+        "{refused:?}"
+    );
+}
+
+on_both_stacks!(registry_and_issuer_talk_over_mutual_tls);
