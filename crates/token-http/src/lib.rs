@@ -5,7 +5,9 @@
 //! - `POST /oauth2/introspect`: token introspection (RFC 7662);
 //! - `POST /oauth2/revoke`: token revocation (RFC 7009);
 //! - `GET /.well-known/oauth-authorization-server`: server metadata
-//!   (RFC 8414), so OAuth client libraries configure themselves.
+//!   (RFC 8414), so OAuth client libraries configure themselves;
+//! - `GET /auth/check`: the gateway check for NGINX `auth_request` and
+//!   Traefik `forwardAuth`.
 //!
 //! Every error is an OAuth error object (`error`, `error_description`) with
 //! the status the RFCs name; no handler panics on any input.
