@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchkey_token::{CredentialKey, TokenStore, TokenStoreError};
+use latchkey_token::{TokenStore, TokenStoreError};
 use latchkey_token_store::{RedisConfig, RedisTokenStore};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -78,93 +78,6 @@ async fn keys_share_the_credential_hash_tag_and_expire() {
     long_lived.ok(&store).await;
     let policy_ttl = ttl([base.as_slice(), b"p"].concat()).await;
     assert!(near(policy_ttl, 2 * 86_400), "policy TTL {policy_ttl}");
-}
-
-/// Redis's own accounting of its memory, summed over the nodes under test.
-async fn used_memory() -> i64 {
-    let mut total = 0;
-    for mut node in redis_nodes().await {
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .query_async(&mut node)
-            .await
-            .unwrap();
-        let line = info
-            .lines()
-            .find_map(|line| line.strip_prefix("used_memory:"))
-            .expect("used_memory in INFO");
-        total += line.trim().parse::<i64>().unwrap();
-    }
-    total
-}
-
-/// Issues `per_credential` one-hour tokens to each of `credentials` new
-/// credentials through many concurrent requests, and returns how many bytes
-/// of Redis memory each token took.
-async fn bytes_per_token(store: &Store, credentials: usize, per_credential: usize) -> f64 {
-    const WORKERS: usize = 32;
-    let credentials: Arc<Vec<CredentialKey>> =
-        Arc::new((0..credentials).map(|_| new_credential()).collect());
-    let total = credentials.len() * per_credential;
-    let before = used_memory().await;
-    let mut workers = JoinSet::new();
-    for worker in 0..WORKERS {
-        let store = store.clone();
-        let credentials = credentials.clone();
-        workers.spawn(async move {
-            for index in (worker..total).step_by(WORKERS) {
-                let issue = Issue {
-                    limit: reject(u32::try_from(per_credential).unwrap()),
-                    ..Issue::new(credentials[index % credentials.len()])
-                };
-                issue.ok(&store).await;
-            }
-        });
-    }
-    while let Some(done) = workers.join_next().await {
-        done.unwrap();
-    }
-    let after = used_memory().await;
-    (after - before) as f64 / total as f64
-}
-
-/// Per-token memory, with the production layout and a prefix in the same
-/// allocation class as the default one. Most of it is the token's own key
-/// (about 200 bytes: key, value, and the main and expiry dictionary
-/// entries). The index costs about 20 bytes a token while a credential holds
-/// at most 128 (Redis keeps such a sorted set as a compact list) and about
-/// 110 beyond, as a skip list; the policy is shared by a credential's
-/// tokens. Both shapes are measured: credentials at the default limit of 10
-/// tokens, and a few credentials holding thousands each.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_per_token_stays_small() {
-    // `m` + 12 random hex digits: the token keys stay in the same allocation
-    // class as under the default `lk:` prefix, unlike a `test:<uuid>:` one.
-    let random = Uuid::now_v7().simple().to_string();
-    let prefix = format!("m{}:", &random[random.len() - 12..]);
-    let redis = RedisFixture::with_prefix(prefix.clone()).await;
-    let store = redis.store();
-
-    let typical = bytes_per_token(&store, 2_000, 10).await;
-    delete_keys(&prefix).await;
-    let large = bytes_per_token(&store, 4, 5_000).await;
-    delete_keys(&prefix).await;
-
-    eprintln!(
-        "Redis memory per token: {typical:.0} bytes with 10 tokens per credential, \
-         {large:.0} bytes with 5000 per credential"
-    );
-    // Measured at about 270 and 315 on a standalone Redis, 295 and 325 in a
-    // cluster (which also indexes keys by slot); hash table growth moves
-    // them by a few tens of bytes. The bounds catch a layout regression.
-    assert!(
-        typical < 320.0,
-        "{typical:.0} bytes per token (10 per credential)"
-    );
-    assert!(
-        large < 400.0,
-        "{large:.0} bytes per token (5000 per credential)"
-    );
 }
 
 fn assert_unavailable<T: std::fmt::Debug>(

@@ -5,6 +5,7 @@
 mod config;
 mod grpc;
 mod hash_key;
+mod https;
 mod shutdown;
 mod telemetry;
 mod tls;
@@ -12,6 +13,7 @@ mod tls;
 pub use config::{ConfigError, load_config};
 pub use grpc::{health_service, reflection_service};
 pub use hash_key::HashKeySource;
+pub use https::HttpsListener;
 pub use shutdown::{Shutdown, shutdown_on_signals};
 pub use telemetry::{LogFormat, TelemetryGuard, init_telemetry};
 pub use tls::{ClientTls, RequireClientCertificate, ServerTls, peer_address};

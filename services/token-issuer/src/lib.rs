@@ -9,12 +9,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use latchkey_net::TrustedProxies;
 use latchkey_proto::token::v1::introspection_server::IntrospectionServer;
 use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
 use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
 use latchkey_runtime::{
-    RequireClientCertificate, ServerTls, Shutdown, health_service, reflection_service,
+    HttpsListener, RequireClientCertificate, ServerTls, Shutdown, health_service,
+    reflection_service,
 };
 use latchkey_token::{TokenService, TokenStore, UsageTracker};
 use latchkey_token_envoy::EnvoyAuthorizationService;
@@ -141,12 +143,12 @@ pub async fn serve(
         proxies,
         public_url: config.public_url.clone(),
     });
-    let stop = shutdown.clone();
-    let http = axum::serve(
+    let http = serve_http(
         listeners.http,
-        http_app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.wait().await });
+        config.tls.as_ref(),
+        http_app,
+        shutdown.clone(),
+    )?;
 
     tracing::info!(
         grpc = ?grpc_address,
@@ -174,6 +176,36 @@ pub async fn serve(
     tracing::info!("token issuer stopped");
     outcome
 }
+
+/// The HTTP server, over TLS when `tls` is set (the gRPC listener's
+/// certificate serves both).
+fn serve_http(
+    listener: TcpListener,
+    tls: Option<&ServerTls>,
+    app: axum::Router,
+    shutdown: Shutdown,
+) -> Result<BoxFuture<'static, std::io::Result<()>>, ServeError> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let stop = async move { shutdown.wait().await };
+    Ok(match tls {
+        None => Box::pin(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .into_future(),
+        ),
+        Some(tls) => {
+            // `tap_io` gives axum the peer address of a wrapped listener.
+            let listener = HttpsListener::new(listener, tls)?.tap_io(|_| {});
+            Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .into_future(),
+            )
+        }
+    })
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Names of the services health answers for, besides the whole server ("").
 pub const SERVICE_NAMES: &[&str] = &[
