@@ -93,10 +93,12 @@ fn channel(address: &str, tls: Option<ClientTls>) -> tonic::transport::Channel {
     endpoint.connect_lazy()
 }
 
-async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
-    let certificates = Certificates::generate();
+/// Both services with TLS on every listener and mutual TLS between them.
+/// The test's own clients (admin, programs, gateways) need no client
+/// certificate: they authenticate with tokens and secrets.
+async fn secured_stack(backend: StackBackend, certificates: &Certificates) -> Stack {
     let (database, tokens) = backend.parts();
-    let stack = Stack::start_configured(
+    Stack::start_configured(
         database,
         tokens,
         |registry| {
@@ -110,11 +112,14 @@ async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
             issuer.registry_url = https(&issuer.registry_url);
             issuer.registry_tls = Some(certificates.client(true));
         },
-        // The test's own clients (admin, programs, gateways) need no client
-        // certificate: they authenticate with tokens and secrets.
         Some(certificates.client(false)),
     )
-    .await;
+    .await
+}
+
+async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
+    let certificates = Certificates::generate();
+    let stack = secured_stack(backend, &certificates).await;
 
     // The whole life of a credential works over TLS: issuing asks the
     // registry (ClientAuthentication), deleting tells the issuer (TokenAdmin).
@@ -188,24 +193,7 @@ async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
 
 async fn the_oauth_endpoints_speak_https(backend: StackBackend) {
     let certificates = Certificates::generate();
-    let (database, tokens) = backend.parts();
-    let stack = Stack::start_configured(
-        database,
-        tokens,
-        |registry| {
-            registry.tls = Some(certificates.server());
-            registry.token_issuer_url = https(&registry.token_issuer_url);
-            registry.token_issuer_tls = Some(certificates.client(true));
-        },
-        |issuer| {
-            issuer.tls = Some(certificates.server());
-            issuer.public_url = https(&issuer.public_url);
-            issuer.registry_url = https(&issuer.registry_url);
-            issuer.registry_tls = Some(certificates.client(true));
-        },
-        Some(certificates.client(false)),
-    )
-    .await;
+    let stack = secured_stack(backend, &certificates).await;
     let client = project_with_client(&stack, "acme", None, credential(&[], &[])).await;
     let port = stack
         .issuer

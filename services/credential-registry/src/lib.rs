@@ -5,7 +5,6 @@
 
 mod bootstrap;
 mod config;
-mod readiness;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +18,8 @@ use latchkey_registry_grpc::{
     TokenAdminCallerVerifier, TokenAdminSync, UsageSinkService,
 };
 use latchkey_runtime::{
-    RequireClientCertificate, ServerTls, Shutdown, health_service, reflection_service,
+    RequireClientCertificate, ServerTls, Shutdown, follow_readiness, health_service,
+    reflection_service,
 };
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -32,7 +32,7 @@ pub use config::RegistryConfig;
 use clap as _;
 // Used by the black-box tests only.
 #[cfg(test)]
-use tempfile as _;
+use {tempfile as _, tonic_health as _};
 
 /// Why the registry could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,17 @@ pub async fn serve(
     let verifier = Arc::new(TokenAdminCallerVerifier::new(issuers));
 
     let (health_reporter, health) = health_service().await;
-    readiness::spawn(store.clone(), health_reporter, shutdown.clone());
+    let probed = store.clone();
+    tokio::spawn(follow_readiness(
+        health_reporter,
+        SERVICE_NAMES,
+        "credential store",
+        move || {
+            let store = probed.clone();
+            async move { store.ping().await }
+        },
+        shutdown.clone(),
+    ));
     let (reflection_v1, reflection_v1alpha) = reflection_service();
 
     let address = listener.local_addr().ok();

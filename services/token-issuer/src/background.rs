@@ -4,15 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_runtime::Shutdown;
+use latchkey_runtime::{Shutdown, follow_readiness};
 use latchkey_token::{TokenStore, UsageTracker, unix_now};
 use latchkey_token_grpc::UsageReporter;
 use latchkey_token_store::MemoryTokenStore;
 use tokio::task::JoinHandle;
-use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 pub(crate) struct Tasks {
@@ -27,7 +25,17 @@ pub(crate) struct Tasks {
 
 /// Starts the tasks; the handle ends after the final usage flush.
 pub(crate) fn spawn(tasks: Tasks) -> JoinHandle<()> {
-    tokio::spawn(readiness(tasks.store, tasks.health, tasks.shutdown.clone()));
+    let store = tasks.store;
+    tokio::spawn(follow_readiness(
+        tasks.health,
+        crate::SERVICE_NAMES,
+        "token store",
+        move || {
+            let store = store.clone();
+            async move { store.ping().await }
+        },
+        tasks.shutdown.clone(),
+    ));
     if let Some(memory) = tasks.memory {
         tokio::spawn(sweep(memory, tasks.shutdown.clone()));
     }
@@ -61,45 +69,6 @@ async fn flush_usage(
         }
         if stopping {
             return;
-        }
-    }
-}
-
-/// Health follows the token store: NOT_SERVING while it does not answer.
-async fn readiness(store: Arc<dyn TokenStore>, reporter: HealthReporter, shutdown: Shutdown) {
-    // The whole server ("") is reported last, so a caller that waits for it
-    // finds every named service already reported.
-    let names = || {
-        crate::SERVICE_NAMES
-            .iter()
-            .copied()
-            .chain(std::iter::once(""))
-    };
-    let mut last = None;
-    loop {
-        let status = match store.ping().await {
-            Ok(()) => ServingStatus::Serving,
-            Err(error) => {
-                if last != Some(ServingStatus::NotServing) {
-                    tracing::warn!(%error, "token store unreachable: reporting NOT_SERVING");
-                }
-                ServingStatus::NotServing
-            }
-        };
-        if last != Some(status) {
-            for name in names() {
-                reporter.set_service_status(name, status).await;
-            }
-            last = Some(status);
-        }
-        tokio::select! {
-            () = tokio::time::sleep(PROBE_INTERVAL) => {}
-            () = shutdown.wait() => {
-                for name in names() {
-                    reporter.set_service_status(name, ServingStatus::NotServing).await;
-                }
-                return;
-            }
         }
     }
 }
