@@ -37,5 +37,6 @@ mod http;
 mod lifecycle;
 mod limits;
 mod nginx;
+mod store_outage;
 mod support;
 mod tls;
