@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use credential_registry::{RegistryConfig, ServeError, serve};
+use credential_registry::{Listeners, RegistryConfig, ServeError, serve};
 use latchkey_proto::registry::v1::client_authentication_client::ClientAuthenticationClient;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 use latchkey_registry_store::DatabaseConfig;
@@ -67,6 +67,7 @@ pub type ManagementClient = CredentialRegistryClient<InterceptedService<Channel,
 #[derive(Debug)]
 pub struct RegistryFixture {
     address: SocketAddr,
+    metrics_address: SocketAddr,
     channel: Channel,
     hash_key: HashKey,
     database: DatabaseConfig,
@@ -130,11 +131,21 @@ impl RegistryFixture {
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local address");
+        let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let metrics_address = metrics_listener.local_addr().expect("local address");
         let shutdown = Shutdown::new();
-        let task = tokio::spawn(serve(config.clone(), listener, shutdown.clone()));
+        let task = tokio::spawn(serve(
+            config.clone(),
+            Listeners {
+                grpc: listener,
+                metrics: metrics_listener,
+            },
+            shutdown.clone(),
+        ));
         let channel = crate::connect_lazy(address, client_tls);
         let fixture = Self {
             address,
+            metrics_address,
             channel,
             hash_key,
             database,
@@ -174,6 +185,11 @@ impl RegistryFixture {
     /// The gRPC address.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// `http://host:port/metrics`.
+    pub fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.metrics_address)
     }
 
     /// A channel to the registry.

@@ -36,6 +36,7 @@ mod envoy;
 mod http;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod nginx;
 mod store_outage;
 mod support;

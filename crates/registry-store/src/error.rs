@@ -36,12 +36,26 @@ fn is_unavailable(error: &DbErr) -> bool {
 }
 
 /// PostgreSQL's "admin shutdown" / "cannot connect now" classes (57P),
-/// raised while a server stops or starts.
+/// raised while a server stops or starts, and SQLite's "busy" / "locked"
+/// (5, 6 and their extended codes), raised when another process holds the
+/// file's write lock: all pass, so the client should retry.
 fn is_database_shutting_down(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|database| database.code())
-        .is_some_and(|code| code.starts_with("57P"))
+    let Some(database) = error.as_database_error() else {
+        return false;
+    };
+    let Some(code) = database.code() else {
+        return false;
+    };
+    if database
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // Extended result codes keep the primary code in the low byte.
+        code.parse::<u32>()
+            .is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6))
+    } else {
+        code.starts_with("57P")
+    }
 }
 
 /// True for a unique violation, which callers turn into a precise

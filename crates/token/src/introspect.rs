@@ -77,7 +77,16 @@ impl TokenService {
         &self,
         request: &IntrospectionRequest<'_>,
     ) -> Result<Introspection, TokenStoreError> {
-        let answer = self.introspect_quietly(request).await?;
+        let started = std::time::Instant::now();
+        let answer = match self.introspect_quietly(request).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.events.store_error();
+                self.events.introspection(None, started.elapsed());
+                return Err(error);
+            }
+        };
+        self.events.introspection(Some(&answer), started.elapsed());
         if let (Introspection::Active(info), Some(ip)) = (&answer, request.client_ip) {
             self.usage
                 .record(&info.credential_id, std::time::SystemTime::now(), ip);

@@ -8,6 +8,7 @@ use latchkey_secrets::HashKey;
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
 use crate::caller_auth::CallerCache;
 use crate::error::{IssueError, TokenStoreError};
+use crate::events::{NoEvents, TokenEvents};
 use crate::key::{CredentialKey, new_token, parse_token};
 use crate::model::{TokenRecord, unix_now};
 use crate::scope::{MAX_SCOPES, check_scope_syntax};
@@ -49,6 +50,7 @@ pub struct TokenService {
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) callers: Arc<CallerCache>,
     failure_limits: FailureLimits,
+    pub(crate) events: Arc<dyn TokenEvents>,
 }
 
 /// Limits on failed client authentications, counted in the token store so
@@ -95,7 +97,14 @@ impl TokenService {
             usage,
             callers: Arc::new(CallerCache::default()),
             failure_limits: FailureLimits::default(),
+            events: Arc::new(NoEvents),
         }
+    }
+
+    /// The same service reporting its work to `events`.
+    pub fn with_events(mut self, events: Arc<dyn TokenEvents>) -> Self {
+        self.events = events;
+        self
     }
 
     /// The same service with other limits on failed authentications.
@@ -157,6 +166,17 @@ impl TokenService {
 
     /// The client-credentials grant: authenticate, check scopes, store.
     pub async fn issue(&self, request: IssueRequest) -> Result<IssuedToken, IssueError> {
+        let started = std::time::Instant::now();
+        let outcome = self.issue_unobserved(request).await;
+        if matches!(&outcome, Err(IssueError::Unavailable("token store", _))) {
+            self.events.store_error();
+        }
+        self.events
+            .issuance(outcome.as_ref().map(|_| ()), started.elapsed());
+        outcome
+    }
+
+    async fn issue_unobserved(&self, request: IssueRequest) -> Result<IssuedToken, IssueError> {
         if request.scopes.len() > MAX_SCOPES {
             return Err(IssueError::InvalidRequest {
                 field: "scope",
@@ -282,6 +302,7 @@ impl TokenService {
         match self.store.revoke(parsed.credential, &parsed.hash).await {
             Ok(revoked) => {
                 if revoked {
+                    self.events.revoked();
                     tracing::info!(credential_id = %client.credential_id, "token revoked");
                 }
                 Ok(())

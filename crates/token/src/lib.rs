@@ -9,6 +9,7 @@
 mod authenticator;
 mod caller_auth;
 mod error;
+mod events;
 mod gateway;
 mod introspect;
 mod issue;
@@ -21,6 +22,7 @@ mod usage;
 pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
 pub use caller_auth::{CallerCredentials, CallerError, INTROSPECT_SCOPE, PresentedAuthorization};
 pub use error::{BoxError, IssueError, TokenStoreError};
+pub use events::{NoEvents, TokenEvents, introspection_label, refusal_label};
 pub use gateway::{GatewayDecision, bearer_token, headers};
 pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
 pub use issue::{FailureLimits, IssueRequest, IssuedToken, TokenService};

@@ -17,6 +17,8 @@ use serde::Deserialize;
 pub struct RegistryConfig {
     /// gRPC listen address.
     pub listen_addr: SocketAddr,
+    /// HTTP listen address of `GET /metrics`.
+    pub metrics_listen_addr: SocketAddr,
     /// Directory of the embedded defaults (SQLite file, generated hash key).
     pub data_dir: PathBuf,
     /// The database.
@@ -48,6 +50,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            metrics_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             data_dir: PathBuf::from("latchkey-data"),
             database: DatabaseConfig::default(),
             hash_key: None,
@@ -68,6 +71,7 @@ impl std::fmt::Debug for RegistryConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistryConfig")
             .field("listen_addr", &self.listen_addr)
+            .field("metrics_listen_addr", &self.metrics_listen_addr)
             .field("data_dir", &self.data_dir)
             .field("database", &self.database)
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))

@@ -18,7 +18,7 @@ use latchkey_registry_grpc::{
     TokenAdminCallerVerifier, TokenAdminSync, UsageSinkService,
 };
 use latchkey_runtime::{
-    RequireClientCertificate, ServerTls, Shutdown, follow_readiness, health_service,
+    Metrics, RequireClientCertificate, ServerTls, Shutdown, follow_readiness, health_service,
     reflection_service,
 };
 use tokio::net::TcpListener;
@@ -48,13 +48,23 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves the registry on `listener` until `shutdown` fires, then drains
+/// The listeners the registry serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC (CredentialRegistry, internal services, health, reflection).
+    pub grpc: TcpListener,
+    /// HTTP `GET /metrics` for Prometheus.
+    pub metrics: TcpListener,
+}
+
+/// Serves the registry on `listeners` until `shutdown` fires, then drains
 /// in-flight calls for at most `shutdown_grace_seconds`.
 pub async fn serve(
     config: RegistryConfig,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
+    let listener = listeners.grpc;
     let hash_key = config.hash_key_source().resolve()?;
     let store = latchkey_registry_store::connect(&config.database, config.policy_defaults)
         .await
@@ -83,7 +93,18 @@ pub async fn serve(
     let (reflection_v1, reflection_v1alpha) = reflection_service();
 
     let address = listener.local_addr().ok();
-    let mut builder = Server::builder();
+    let metrics = Arc::new(Metrics::new("registry"));
+    let metrics_server = {
+        let stop = shutdown.clone();
+        axum::serve(listeners.metrics, metrics.router())
+            .with_graceful_shutdown(async move { stop.wait().await })
+    };
+    tokio::spawn(async move {
+        if let Err(error) = metrics_server.await {
+            tracing::warn!(%error, "metrics listener failed");
+        }
+    });
+    let mut builder = Server::builder().layer(metrics.grpc_layer());
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.load()?)?;
     }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use credential_registry::{BootstrapOutcome, RegistryConfig, ServeError, bootstrap_admin, serve};
+use credential_registry::{
+    BootstrapOutcome, Listeners, RegistryConfig, ServeError, bootstrap_admin, serve,
+};
 use latchkey_runtime::{Shutdown, init_telemetry, shutdown_on_signals};
 
 /// Latchkey's credential registry: projects and client credentials over gRPC.
@@ -70,16 +72,24 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: RegistryConfig) -> Result<ExitCode, ServeError> {
-    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            tracing::error!(address = %config.listen_addr, %error, "cannot listen");
+    let bind = |address| async move {
+        tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|error| (address, error))
+    };
+    let listeners = match (
+        bind(config.listen_addr).await,
+        bind(config.metrics_listen_addr).await,
+    ) {
+        (Ok(grpc), Ok(metrics)) => Listeners { grpc, metrics },
+        (Err((address, error)), _) | (_, Err((address, error))) => {
+            tracing::error!(%address, %error, "cannot listen");
             return Ok(ExitCode::FAILURE);
         }
     };
     let shutdown = Shutdown::new();
     shutdown_on_signals(shutdown.clone());
-    serve(config, listener, shutdown).await?;
+    serve(config, listeners, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -93,6 +93,7 @@ async fn embedded_default_starts_from_nothing_and_stops_on_sigterm() {
     let port = free_port();
     let child = registry_command(directory.path())
         .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
         .spawn()
         .unwrap();
     let mut running = Running(child);
@@ -139,6 +140,7 @@ async fn embedded_default_starts_from_nothing_and_stops_on_sigterm() {
     let port = free_port();
     let child = registry_command(directory.path())
         .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
         .spawn()
         .unwrap();
     let mut again = Running(child);

@@ -40,9 +40,12 @@ struct DevArgs {
     /// The issuer's gRPC address.
     #[arg(long, default_value = "127.0.0.1:50052")]
     issuer_addr: SocketAddr,
-    /// The issuer's HTTP address (OAuth endpoints).
+    /// The issuer's HTTP address (OAuth endpoints, issuer metrics).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
+    /// The registry's metrics address.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    metrics_addr: SocketAddr,
 }
 
 #[tokio::main]
@@ -64,7 +67,10 @@ async fn dev(args: DevArgs) -> Result<(), String> {
             .await
             .map_err(|error| format!("cannot listen on {address}: {error}"))
     };
-    let registry_listener = bind(args.registry_addr).await?;
+    let registry_listeners = credential_registry::Listeners {
+        grpc: bind(args.registry_addr).await?,
+        metrics: bind(args.metrics_addr).await?,
+    };
     let issuer_listeners = Listeners {
         grpc: bind(args.issuer_addr).await?,
         http: bind(args.http_addr).await?,
@@ -72,6 +78,7 @@ async fn dev(args: DevArgs) -> Result<(), String> {
     let http_url = format!("http://{}", args.http_addr);
     let registry = RegistryConfig {
         listen_addr: args.registry_addr,
+        metrics_listen_addr: args.metrics_addr,
         data_dir: args.data_dir.clone(),
         token_issuer_url: format!("http://{}", args.issuer_addr),
         token_endpoint: format!("{http_url}/oauth2/token"),
@@ -98,7 +105,7 @@ async fn dev(args: DevArgs) -> Result<(), String> {
     shutdown_on_signals(shutdown.clone());
     let registry_task = tokio::spawn(credential_registry::serve(
         registry,
-        registry_listener,
+        registry_listeners,
         shutdown.clone(),
     ));
     let issuer_task = tokio::spawn(token_issuer::serve(

@@ -30,7 +30,7 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_command_runs_both_services_and_issues_a_token() {
     let directory = tempfile::tempdir().unwrap();
-    let (registry, issuer, http) = (free_port(), free_port(), free_port());
+    let (registry, issuer, http, metrics) = (free_port(), free_port(), free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(directory.path())
         .args([
@@ -41,6 +41,8 @@ async fn one_command_runs_both_services_and_issues_a_token() {
             &format!("127.0.0.1:{issuer}"),
             "--http-addr",
             &format!("127.0.0.1:{http}"),
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics}"),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -8,6 +8,8 @@ use latchkey_runtime::{Shutdown, follow_readiness};
 use latchkey_token::{TokenStore, UsageTracker, unix_now};
 use latchkey_token_grpc::UsageReporter;
 use latchkey_token_store::MemoryTokenStore;
+
+use crate::metrics::IssuerMetrics;
 use tokio::task::JoinHandle;
 use tonic_health::server::HealthReporter;
 
@@ -20,6 +22,7 @@ pub(crate) struct Tasks {
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) reporter: UsageReporter,
     pub(crate) flush_interval: Duration,
+    pub(crate) metrics: Arc<IssuerMetrics>,
     pub(crate) shutdown: Shutdown,
 }
 
@@ -43,6 +46,7 @@ pub(crate) fn spawn(tasks: Tasks) -> JoinHandle<()> {
         tasks.usage,
         tasks.reporter,
         tasks.flush_interval,
+        tasks.metrics,
         tasks.shutdown,
     ))
 }
@@ -53,20 +57,29 @@ async fn flush_usage(
     usage: Arc<UsageTracker>,
     reporter: UsageReporter,
     interval: Duration,
+    metrics: Arc<IssuerMetrics>,
     shutdown: Shutdown,
 ) {
+    let mut last_success = std::time::Instant::now();
     loop {
         let stopping = tokio::select! {
             () = tokio::time::sleep(interval) => false,
             () = shutdown.wait() => true,
         };
         let batch = usage.drain();
-        if !batch.is_empty()
-            && let Err(status) = reporter.report(&batch).await
-        {
+        let delivered = if batch.is_empty() {
+            true
+        } else if let Err(status) = reporter.report(&batch).await {
             tracing::warn!(error = %status.message(), uses = batch.len(), "usage report failed; retrying next round");
             usage.restore(batch);
+            false
+        } else {
+            true
+        };
+        if delivered {
+            last_success = std::time::Instant::now();
         }
+        metrics.set_usage_flush_lag(last_success.elapsed());
         if stopping {
             return;
         }

@@ -4,6 +4,7 @@
 
 mod background;
 mod config;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use latchkey_proto::token::v1::introspection_server::IntrospectionServer;
 use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
 use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
 use latchkey_runtime::{
-    HttpsListener, RequireClientCertificate, ServerTls, Shutdown, health_service,
+    HttpsListener, Metrics, RequireClientCertificate, ServerTls, Shutdown, health_service,
     reflection_service,
 };
 use latchkey_token::{TokenService, TokenStore, UsageTracker};
@@ -30,6 +31,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Endpoint, Server};
 
 pub use config::{FailureLimitsConfig, IssuerConfig};
+use metrics::IssuerMetrics;
 
 // Used by the binary only; the lint cannot tell a package's targets apart.
 use clap as _;
@@ -93,13 +95,17 @@ pub async fn serve(
     }
     let registry = registry.connect_lazy();
     let usage = Arc::new(UsageTracker::default());
+    let mut metrics = Metrics::new("issuer");
+    let issuer_metrics = Arc::new(IssuerMetrics::register(&mut metrics));
+    let metrics = Arc::new(metrics);
     let tokens = TokenService::new(
         store.clone(),
         Arc::new(RegistryAuthenticator::new(registry.clone())),
         hash_key,
         usage.clone(),
     )
-    .with_failure_limits(config.failed_authentication.into());
+    .with_failure_limits(config.failed_authentication.into())
+    .with_events(issuer_metrics.clone());
     let proxies = TrustedProxies::new(config.trusted_proxies.clone());
 
     let (health_reporter, health) = health_service().await;
@@ -110,13 +116,14 @@ pub async fn serve(
         health: health_reporter,
         usage,
         reporter: UsageReporter::new(registry),
+        metrics: issuer_metrics,
         flush_interval: Duration::from_millis(config.usage_flush_interval_ms),
         shutdown: shutdown.clone(),
     });
 
     let grpc_address = listeners.grpc.local_addr().ok();
     let http_address = listeners.http.local_addr().ok();
-    let mut builder = Server::builder();
+    let mut builder = Server::builder().layer(metrics.grpc_layer());
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.load()?)?;
     }
@@ -142,7 +149,8 @@ pub async fn serve(
         tokens,
         proxies,
         public_url: config.public_url.clone(),
-    });
+    })
+    .merge(metrics.router());
     let http = serve_http(
         listeners.http,
         config.tls.as_ref(),
