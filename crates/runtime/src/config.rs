@@ -34,7 +34,8 @@ pub fn load_config<T: DeserializeOwned>(
         }
         figment = figment.merge(Toml::file(file));
     }
-    figment = figment.merge(Env::prefixed("LATCHKEY_").split("__"));
+    // LATCHKEY_CONFIG names the file; it is not a key of its own.
+    figment = figment.merge(Env::prefixed("LATCHKEY_").ignore(&["config"]).split("__"));
     for (variable, key) in plain_variables {
         let key = (*key).to_owned();
         figment = figment.merge(

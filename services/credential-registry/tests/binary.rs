@@ -181,6 +181,23 @@ fn bad_configuration_exits_64_and_names_the_key() {
             "the DSN's password is never printed"
         );
     }
+    // The file named by LATCHKEY_CONFIG is read (its bad value is reported).
+    std::fs::write(
+        directory.path().join("bad.toml"),
+        "listen_addr = \"nowhere\"\n",
+    )
+    .unwrap();
+    let from_variable = registry_command(directory.path())
+        .env("LATCHKEY_CONFIG", "bad.toml")
+        .output()
+        .unwrap();
+    assert_eq!(from_variable.status.code(), Some(64));
+    let message = String::from_utf8_lossy(&from_variable.stderr);
+    assert!(message.contains("listen_addr"), "{message}");
+    assert!(
+        !message.contains("unknown field"),
+        "LATCHKEY_CONFIG is not a key: {message}"
+    );
     let missing_file = registry_command(directory.path())
         .args(["--config", "does-not-exist.toml"])
         .output()
