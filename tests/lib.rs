@@ -11,6 +11,7 @@ mod nginx;
 mod postgres;
 mod redis;
 mod registry;
+mod relay;
 mod stack;
 
 pub use issuer::{IssuerFixture, IssuerListeners, TokenBackend};
@@ -19,6 +20,7 @@ pub use nginx::*;
 pub use postgres::{TestSchema, postgres_url};
 pub use redis::{TestRedis, redis_url};
 pub use registry::{Backend, BearerToken, ManagementClient, RegistryFixture};
+pub use relay::TcpRelay;
 pub use stack::{AdminCredential, GatewayIntrospectionClient, Stack, StackBackend};
 
 /// A lazy channel to `address`, over TLS with `tls` when given.

@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 mod authentication;
 mod credentials;
 mod delete;
+mod outage;
 mod projects;
 mod quotas;
 mod secrets;

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use latchkey_token::{TokenStore, TokenStoreError};
 use latchkey_token_store::{RedisConfig, RedisTokenStore};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use crate::support::{
@@ -167,54 +166,6 @@ async fn a_silent_redis_times_out() {
     silent.abort();
 }
 
-/// A TCP relay to the test Redis that can be cut and restored on the same
-/// address, to play an outage.
-struct Relay {
-    address: std::net::SocketAddr,
-    target: String,
-    tasks: JoinSet<()>,
-}
-
-impl Relay {
-    async fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let mut relay = Self {
-            address,
-            target,
-            tasks: JoinSet::new(),
-        };
-        relay.serve(listener);
-        relay
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        let target = self.target.clone();
-        self.tasks.spawn(async move {
-            let mut connections = JoinSet::new();
-            while let Ok((mut client, _)) = listener.accept().await {
-                let target = target.clone();
-                connections.spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        });
-    }
-
-    /// Drops the listener and every relayed connection.
-    async fn cut(&mut self) {
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
-    }
-
-    async fn restore(&mut self) {
-        let listener = TcpListener::bind(self.address).await.unwrap();
-        self.serve(listener);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_recovers_by_itself_when_redis_returns() {
     let url = redis_url();
@@ -227,10 +178,10 @@ async fn the_store_recovers_by_itself_when_redis_returns() {
         url.contains(&target),
         "{url} does not name {target} literally"
     );
-    let mut relay = Relay::start(target.clone()).await;
+    let mut relay = latchkey_tests::TcpRelay::start(target.clone()).await;
     let prefix = format!("test:{}:", Uuid::now_v7().simple());
     let config = RedisConfig {
-        url: url.replacen(&target, &relay.address.to_string(), 1),
+        url: url.replacen(&target, &relay.address().to_string(), 1),
         key_prefix: prefix.clone(),
         ..RedisConfig::default()
     };
