@@ -128,9 +128,7 @@ where
     }
 
     fn call(&mut self, mut request: HttpRequest<Body>) -> Self::Future {
-        // The clone that was polled ready serves this call (tower's rule).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = latchkey_runtime::take_ready(&mut self.inner);
         let verifier = self.verifier.clone();
         Box::pin(async move {
             let Some(token) = bearer_token(&request) else {

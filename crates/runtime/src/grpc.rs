@@ -39,3 +39,11 @@ pub async fn health_service() -> (
         .await;
     (reporter, server)
 }
+
+/// Takes the service that was polled ready out of `service` for a call's
+/// future, leaving a fresh clone in its place (tower's rule: the clone has
+/// not been polled, the original has).
+pub fn take_ready<S: Clone>(service: &mut S) -> S {
+    let clone = service.clone();
+    std::mem::replace(service, clone)
+}

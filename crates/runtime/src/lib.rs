@@ -13,7 +13,7 @@ mod telemetry;
 mod tls;
 
 pub use config::{ConfigError, load_config};
-pub use grpc::{health_service, reflection_service};
+pub use grpc::{health_service, reflection_service, take_ready};
 pub use hash_key::HashKeySource;
 pub use https::HttpsListener;
 pub use metrics::{GrpcMetricsLayer, Metrics, RpcLabels, RpcName, latency_histogram};

@@ -159,8 +159,7 @@ where
     }
 
     fn call(&mut self, request: HttpRequest<Body>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::grpc::take_ready(&mut self.inner);
         let metrics = self.metrics.clone();
         let path = request.uri().path().trim_start_matches('/').to_owned();
         Box::pin(async move {

@@ -165,8 +165,7 @@ where
             );
             return Box::pin(async move { Ok(status.into_http()) });
         }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::grpc::take_ready(&mut self.inner);
         Box::pin(async move { inner.call(request).await })
     }
 }

@@ -26,14 +26,10 @@ use tonic::{Request, Response, Status};
 
 use crate::request::{AuthorizationHeader, CheckInput};
 
-/// The challenge for a header too long to hold a token: the shared
-/// gateway's answer for any unparsable token.
-const INVALID_TOKEN: &str = r#"Bearer realm="latchkey", error="invalid_token""#;
-
-/// The challenge when Envoy reports no usable caller address: the shared
-/// gateway's answer for a refused address, since an allowlist cannot be
-/// checked without one.
-const NO_CALLER: &str = r#"Bearer realm="latchkey", error="invalid_token", error_description="caller address not allowed""#;
+// A header too long to hold a token gets the shared answer for any
+// unparsable token; no usable caller address the one for a refused address,
+// since an allowlist cannot be checked without one.
+use latchkey_token::challenges::{FORBIDDEN as NO_CALLER, INVALID_TOKEN};
 
 /// Answers Envoy's ext_authz checks.
 #[derive(Debug, Clone)]

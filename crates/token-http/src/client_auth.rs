@@ -5,9 +5,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, header};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use latchkey_net::TrustedProxies;
+use latchkey_token::PresentedAuthorization;
 
 use crate::error::OAuthError;
 use crate::form::Form;
@@ -39,36 +38,30 @@ pub(crate) fn client_credentials(
     }
 }
 
+/// Credentials in an HTTP Basic `Authorization` header; any other value of
+/// the header is an invalid client.
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<ClientCredentials>, OAuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str());
+    let presented = match value {
+        None => PresentedAuthorization::Absent,
+        Some(Ok(text)) => PresentedAuthorization::parse(Some(text)),
+        Some(Err(_)) => PresentedAuthorization::Invalid,
     };
-    let value = value.to_str().map_err(|_| OAuthError::invalid_client())?;
-    let Some((scheme, encoded)) = value.split_once(' ') else {
-        return Err(OAuthError::invalid_client());
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client());
+    match presented {
+        PresentedAuthorization::Absent => Ok(None),
+        PresentedAuthorization::Basic {
+            client_id,
+            client_secret,
+        } => Ok(Some(ClientCredentials {
+            client_id,
+            client_secret,
+        })),
+        PresentedAuthorization::Bearer(_) | PresentedAuthorization::Invalid => {
+            Err(OAuthError::invalid_client())
+        }
     }
-    let decoded = STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(OAuthError::invalid_client)?;
-    let (client_id, client_secret) = decoded
-        .split_once(':')
-        .ok_or_else(OAuthError::invalid_client)?;
-    Ok(Some(ClientCredentials {
-        client_id: url_decode(client_id),
-        client_secret: url_decode(client_secret),
-    }))
-}
-
-fn url_decode(text: &str) -> String {
-    form_urlencoded::parse(format!("v={text}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
 }
 
 /// The caller's IP, through trusted proxies only.

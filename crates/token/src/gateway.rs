@@ -35,10 +35,20 @@ pub enum GatewayDecision {
     },
 }
 
-const NO_TOKEN: &str = r#"Bearer realm="latchkey""#;
-const INVALID_TOKEN: &str = r#"Bearer realm="latchkey", error="invalid_token""#;
-const INSUFFICIENT_SCOPE: &str = r#"Bearer realm="latchkey", error="insufficient_scope""#;
-const FORBIDDEN: &str = r#"Bearer realm="latchkey", error="invalid_token", error_description="caller address not allowed""#;
+/// The `WWW-Authenticate` challenges of gateway denials (RFC 6750 §3),
+/// shared so every gateway answers alike.
+pub mod challenges {
+    /// No bearer token at all.
+    pub const NO_TOKEN: &str = r#"Bearer realm="latchkey""#;
+    /// A token that is not (or no longer) good.
+    pub const INVALID_TOKEN: &str = r#"Bearer realm="latchkey", error="invalid_token""#;
+    /// A scope the token lacks.
+    pub const INSUFFICIENT_SCOPE: &str = r#"Bearer realm="latchkey", error="insufficient_scope""#;
+    /// A caller address the credential may not be used from.
+    pub const FORBIDDEN: &str = r#"Bearer realm="latchkey", error="invalid_token", error_description="caller address not allowed""#;
+}
+
+use challenges::{FORBIDDEN, INSUFFICIENT_SCOPE, INVALID_TOKEN, NO_TOKEN};
 
 /// The bearer token of an `Authorization` header value, if it is one.
 pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {

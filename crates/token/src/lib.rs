@@ -23,7 +23,7 @@ pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
 pub use caller_auth::{CallerCredentials, CallerError, INTROSPECT_SCOPE, PresentedAuthorization};
 pub use error::{BoxError, IssueError, TokenStoreError};
 pub use events::{NoEvents, TokenEvents, introspection_label, refusal_label};
-pub use gateway::{GatewayDecision, bearer_token, headers};
+pub use gateway::{GatewayDecision, bearer_token, challenges, headers};
 pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
 pub use issue::{FailureLimits, IssueRequest, IssuedToken, TokenService};
 pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};
