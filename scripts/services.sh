@@ -66,6 +66,86 @@ ensure_redis() {
   wait_for "Redis on 127.0.0.1:6379" redis_answers
 }
 
+# A three-master Redis Cluster on 127.0.0.1:7101-7103 (cluster bus on
+# 17101-17103) for the cluster variants of the token-store and end-to-end
+# suites. Its nodes keep nothing on disk but their nodes.conf, keep serving
+# their slots when another master is lost (cluster-require-full-coverage
+# no) and declare a silent node failed after 2 s. A healthy cluster already
+# on those ports is reused; nodes of an unhealthy one that this function
+# started (same directory) are shut down and the cluster is created afresh.
+REDIS_CLUSTER_PORTS=(7101 7102 7103)
+REDIS_CLUSTER_DIR="${LATCHKEY_REDIS_CLUSTER_DIR:-${TMPDIR:-/tmp}/latchkey-redis-cluster-$(id -u)}"
+
+redis_cluster_urls() {
+  local port urls=()
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do urls+=("redis://127.0.0.1:$port"); done
+  (IFS=,; echo "${urls[*]}")
+}
+
+# Every node sees the whole cluster: three masters, all 16384 slots served.
+redis_cluster_healthy() {
+  local port info
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    info=$(redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | tr -d '\r') || return 1
+    grep -qx 'cluster_state:ok' <<<"$info" || return 1
+    grep -qx 'cluster_slots_ok:16384' <<<"$info" || return 1
+    grep -qx 'cluster_known_nodes:3' <<<"$info" || return 1
+    grep -qx 'cluster_size:3' <<<"$info" || return 1
+  done
+}
+
+ensure_redis_cluster() {
+  if [ -n "${LATCHKEY_TEST_REDIS_CLUSTER_URLS:-}" ]; then return 0; fi
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    apt_install redis-server
+  fi
+  if ! redis_cluster_healthy; then
+    local port dir
+    for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+      if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" != "PONG" ]; then continue; fi
+      dir=$(redis-cli -h 127.0.0.1 -p "$port" config get dir 2>/dev/null | sed -n 2p)
+      if [ "$dir" != "$REDIS_CLUSTER_DIR" ]; then
+        log "127.0.0.1:$port answers but is not a node of $REDIS_CLUSTER_DIR; free the port or set LATCHKEY_TEST_REDIS_CLUSTER_URLS"
+        return 1
+      fi
+      log "stopping the unhealthy cluster node on port $port"
+      redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    done
+    for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+      wait_for "port $port to be free" redis_port_silent "$port"
+    done
+    log "starting a Redis Cluster on 127.0.0.1:${REDIS_CLUSTER_PORTS[0]}-${REDIS_CLUSTER_PORTS[2]} ($REDIS_CLUSTER_DIR)"
+    rm -rf "$REDIS_CLUSTER_DIR"
+    mkdir -p "$REDIS_CLUSTER_DIR"
+    local nodes=()
+    for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+      redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
+        --cluster-enabled yes --cluster-config-file "nodes-$port.conf" \
+        --cluster-node-timeout 2000 --cluster-require-full-coverage no \
+        --appendonly no --save "" --dir "$REDIS_CLUSTER_DIR" \
+        --pidfile "$REDIS_CLUSTER_DIR/redis-$port.pid" --logfile "$REDIS_CLUSTER_DIR/redis-$port.log"
+      nodes+=("127.0.0.1:$port")
+    done
+    for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+      wait_for "Redis Cluster node on port $port" redis_port_answers "$port"
+    done
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+      >"$REDIS_CLUSTER_DIR/create.log" 2>&1 \
+      || { log "redis-cli --cluster create failed; see $REDIS_CLUSTER_DIR/create.log"; return 1; }
+    wait_for "Redis Cluster state ok" redis_cluster_healthy
+  fi
+  LATCHKEY_TEST_REDIS_CLUSTER_URLS=$(redis_cluster_urls)
+  export LATCHKEY_TEST_REDIS_CLUSTER_URLS
+}
+
+redis_port_answers() {
+  [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = "PONG" ]
+}
+
+redis_port_silent() {
+  ! redis_port_answers "$1"
+}
+
 nginx_binary() {
   command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; }
 }

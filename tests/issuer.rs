@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::redis::{TestRedis, redis_url};
+use crate::redis::{TestRedis, redis_cluster_urls, redis_url};
 
 /// Which token store the issuer runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub enum TokenBackend {
     Memory,
     /// The test Redis, under a key prefix of its own.
     Redis,
+    /// The test Redis Cluster (`LATCHKEY_TEST_REDIS_CLUSTER_URLS`), under a
+    /// key prefix of its own.
+    RedisCluster,
 }
 
 /// Listeners bound before the services start, so each can be told the
@@ -102,6 +105,7 @@ impl IssuerFixture {
         let redis = match backend {
             TokenBackend::Memory => None,
             TokenBackend::Redis => Some(TestRedis::new()),
+            TokenBackend::RedisCluster => Some(TestRedis::on_cluster(redis_cluster_urls())),
         };
         let http_address = listeners.http_address();
         let mut config = IssuerConfig {
@@ -111,6 +115,7 @@ impl IssuerFixture {
             hash_key: Some(latchkey_secrets::HashKey::generate().to_hex()),
             redis: redis.as_ref().map(|redis| RedisConfig {
                 url: redis_url(),
+                cluster_urls: redis.cluster_urls().to_vec(),
                 key_prefix: redis.prefix().to_owned(),
                 ..RedisConfig::default()
             }),

@@ -10,6 +10,7 @@ mod issuer;
 mod nginx;
 mod postgres;
 mod redis;
+pub mod redis_cluster;
 mod registry;
 mod relay;
 mod stack;
@@ -18,7 +19,7 @@ pub use issuer::{IssuerFixture, IssuerListeners, TokenBackend};
 #[allow(unused_imports, unreachable_pub)] // Filled in by the NGINX fixture.
 pub use nginx::*;
 pub use postgres::{TestSchema, postgres_url};
-pub use redis::{TestRedis, redis_url};
+pub use redis::{TestRedis, redis_cluster_urls, redis_url};
 pub use registry::{Backend, BearerToken, ManagementClient, RegistryFixture};
 pub use relay::TcpRelay;
 pub use stack::{AdminCredential, GatewayIntrospectionClient, Stack, StackBackend};

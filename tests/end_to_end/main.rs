@@ -29,8 +29,10 @@ macro_rules! on_both_stacks {
     };
 }
 
+mod audit;
 mod authorization;
 mod brute_force;
+mod cluster;
 mod consistency;
 mod envoy;
 mod http;

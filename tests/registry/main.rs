@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod audit;
 mod authentication;
 mod credentials;
 mod delete;

@@ -1,16 +1,17 @@
 //! The token store conformance suite: one set of tests run against the
-//! in-process store and against Redis (standalone, or a cluster named by
-//! `LATCHKEY_TEST_REDIS_CLUSTER_URLS`), plus what only Redis has. A test
-//! that needs Redis fails loudly when it is not reachable.
+//! in-process store, standalone Redis and a Redis Cluster (the one named by
+//! `LATCHKEY_TEST_REDIS_CLUSTER_URLS`, which `scripts/test` starts), plus
+//! what only Redis has. A test that needs Redis fails loudly when it is not
+//! reachable.
 
 // Test binaries share the package's dependency list.
 #![allow(unused_crate_dependencies)]
 // Integration tests panic on the unexpected, like unit tests.
 #![allow(clippy::unwrap_used)]
 
-/// Runs each listed `async fn(Store)` once on the in-process store and once
-/// on Redis (keys under a prefix of its own), as `memory::name` and
-/// `redis::name`.
+/// Runs each listed `async fn(Store)` on the in-process store, on
+/// standalone Redis and on a Redis Cluster (keys under a prefix of their
+/// own), as `memory::name`, `redis::name` and `redis_cluster::name`.
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod memory {
@@ -26,6 +27,15 @@ macro_rules! on_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let redis = crate::support::RedisFixture::start().await;
+                    super::$name(redis.store()).await;
+                }
+            )+
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let redis = crate::support::RedisFixture::start_cluster().await;
                     super::$name(redis.store()).await;
                 }
             )+

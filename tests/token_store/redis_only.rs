@@ -1,6 +1,7 @@
 //! What only the Redis store has: a key layout, a memory footprint, and a
 //! network that can fail.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,8 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use crate::support::{
-    Issue, RedisFixture, Store, delete_keys, keys_under, new_credential, new_hash, redis_nodes,
-    redis_url, reject,
+    Deployment, Issue, RedisFixture, Store, delete_keys, keys_under, new_credential, new_hash,
+    redis_nodes, redis_url, reject,
 };
 
 /// Every key of a credential carries its hash tag (one Cluster slot), and
@@ -19,8 +20,19 @@ use crate::support::{
 /// the policy a day after its last write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_share_the_credential_hash_tag_and_expire() {
-    let redis = RedisFixture::start().await;
+    key_layout(RedisFixture::start().await).await;
+}
+
+/// The same on a cluster, where it matters: one node holds every key of the
+/// credential, all in one slot, so no operation ever needs two slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_credential_lives_in_one_slot_of_one_node() {
+    key_layout(RedisFixture::start_cluster().await).await;
+}
+
+async fn key_layout(redis: RedisFixture) {
     let store = redis.store();
+    let deployment = redis.deployment();
     let credential = new_credential();
     let issue = Issue::new(credential);
     let hash = issue.ok(&store).await;
@@ -30,20 +42,39 @@ async fn keys_share_the_credential_hash_tag_and_expire() {
     };
     longer.ok(&store).await;
 
-    let keys = keys_under(redis.prefix()).await;
+    let keys = keys_under(deployment, redis.prefix()).await;
     assert_eq!(keys.len(), 4, "policy, index and two tokens");
     let tag = format!("{{{}}}", credential.encoded());
-    for key in &keys {
+    for (_, key) in &keys {
         let text = String::from_utf8_lossy(key);
         assert!(
             text.starts_with(&format!("{}{tag}:", redis.prefix())),
             "{text}"
         );
     }
+    let nodes = redis_nodes(deployment).await;
+    if deployment == Deployment::Cluster {
+        let holders: BTreeSet<usize> = keys.iter().map(|(node, _)| *node).collect();
+        assert_eq!(
+            holders.len(),
+            1,
+            "one node holds the credential: {holders:?}"
+        );
+        let mut slots = BTreeSet::new();
+        for (_, key) in &keys {
+            let slot: i64 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(key)
+                .query_async(&mut nodes[0].clone())
+                .await
+                .unwrap();
+            slots.insert(slot);
+        }
+        assert_eq!(slots.len(), 1, "one slot holds the credential: {slots:?}");
+    }
 
     // In a cluster, the node that serves the slot answers; the others
     // redirect.
-    let nodes = redis_nodes().await;
     let ttl = |key: Vec<u8>| {
         let nodes = nodes.clone();
         async move {
@@ -223,5 +254,5 @@ async fn the_store_recovers_by_itself_when_redis_returns() {
             .is_some()
     );
     relay.cut().await;
-    delete_keys(&prefix).await;
+    delete_keys(Deployment::Standalone, &prefix).await;
 }

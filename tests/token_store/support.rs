@@ -27,17 +27,57 @@ pub(crate) fn redis_url() -> String {
     std::env::var("LATCHKEY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-/// Seed nodes of a test Redis Cluster, from the comma-separated
-/// `LATCHKEY_TEST_REDIS_CLUSTER_URLS`. When set, every Redis test runs in
-/// cluster mode against it instead of the standalone server.
+/// Seed nodes of the test Redis Cluster, from the comma-separated
+/// `LATCHKEY_TEST_REDIS_CLUSTER_URLS` (`scripts/test` starts a cluster and
+/// sets it). Panics when it is not set: a cluster test never passes by
+/// skipping.
 pub(crate) fn redis_cluster_urls() -> Vec<String> {
-    std::env::var("LATCHKEY_TEST_REDIS_CLUSTER_URLS")
+    let urls: Vec<String> = std::env::var("LATCHKEY_TEST_REDIS_CLUSTER_URLS")
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|url| !url.is_empty())
         .map(str::to_owned)
-        .collect()
+        .collect();
+    assert!(
+        !urls.is_empty(),
+        "LATCHKEY_TEST_REDIS_CLUSTER_URLS is not set; run scripts/test, which starts a \
+         three-master Redis Cluster on 127.0.0.1:7101-7103 and sets it"
+    );
+    urls
+}
+
+/// Which Redis a fixture runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deployment {
+    /// The standalone server of `LATCHKEY_TEST_REDIS_URL`.
+    Standalone,
+    /// The cluster of `LATCHKEY_TEST_REDIS_CLUSTER_URLS`.
+    Cluster,
+}
+
+impl Deployment {
+    /// The store's configuration, keys under `prefix`.
+    pub(crate) fn config(self, prefix: &str) -> RedisConfig {
+        RedisConfig {
+            url: redis_url(),
+            cluster_urls: match self {
+                Self::Standalone => Vec::new(),
+                Self::Cluster => redis_cluster_urls(),
+            },
+            key_prefix: prefix.to_owned(),
+            ..RedisConfig::default()
+        }
+    }
+
+    /// Every node to inspect and clean: the cluster's seeds (its masters,
+    /// each holding its own slots), or the standalone server.
+    fn node_urls(self) -> Vec<String> {
+        match self {
+            Self::Standalone => vec![redis_url()],
+            Self::Cluster => redis_cluster_urls(),
+        }
+    }
 }
 
 /// A Redis store whose keys all start with a prefix of its own, so tests run
@@ -45,23 +85,26 @@ pub(crate) fn redis_cluster_urls() -> Vec<String> {
 pub(crate) struct RedisFixture {
     store: Arc<RedisTokenStore>,
     prefix: String,
+    deployment: Deployment,
 }
 
 impl RedisFixture {
-    /// A store with a unique `test:<uuid>:` prefix. Panics when Redis does
-    /// not answer: a Redis test never passes by skipping.
+    /// A store on standalone Redis with a unique `test:<uuid>:` prefix.
+    /// Panics when Redis does not answer: a Redis test never passes by
+    /// skipping.
     pub(crate) async fn start() -> Self {
-        Self::with_prefix(format!("test:{}:", Uuid::now_v7().simple())).await
+        Self::on(Deployment::Standalone).await
     }
 
-    /// A store with the given (unique) key prefix.
-    pub(crate) async fn with_prefix(prefix: String) -> Self {
-        let config = RedisConfig {
-            url: redis_url(),
-            cluster_urls: redis_cluster_urls(),
-            key_prefix: prefix.clone(),
-            ..RedisConfig::default()
-        };
+    /// Like [`RedisFixture::start`], on the test Redis Cluster.
+    pub(crate) async fn start_cluster() -> Self {
+        Self::on(Deployment::Cluster).await
+    }
+
+    /// A store on `deployment` with a unique `test:<uuid>:` prefix.
+    pub(crate) async fn on(deployment: Deployment) -> Self {
+        let prefix = format!("test:{}:", Uuid::now_v7().simple());
+        let config = deployment.config(&prefix);
         let store = RedisTokenStore::connect(&config)
             .await
             .unwrap_or_else(|error| panic!("Redis store refused {config:?}: {error:?}"));
@@ -75,6 +118,7 @@ impl RedisFixture {
         Self {
             store: Arc::new(store),
             prefix,
+            deployment,
         }
     }
 
@@ -87,11 +131,17 @@ impl RedisFixture {
     pub(crate) fn prefix(&self) -> &str {
         &self.prefix
     }
+
+    /// Where the store runs.
+    pub(crate) fn deployment(&self) -> Deployment {
+        self.deployment
+    }
 }
 
 impl Drop for RedisFixture {
     fn drop(&mut self) {
         let prefix = self.prefix.clone();
+        let deployment = self.deployment;
         // Drop runs inside the test's runtime, which cannot be blocked on;
         // a short-lived thread with its own runtime does the clean-up.
         let _ = std::thread::spawn(move || {
@@ -99,19 +149,16 @@ impl Drop for RedisFixture {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            runtime.block_on(delete_keys(&prefix));
+            runtime.block_on(delete_keys(deployment, &prefix));
         })
         .join();
     }
 }
 
-/// Direct connections to every Redis node under test (each cluster seed,
-/// else the standalone server), for inspection and clean-up.
-pub(crate) async fn redis_nodes() -> Vec<MultiplexedConnection> {
-    let mut urls = redis_cluster_urls();
-    if urls.is_empty() {
-        urls.push(redis_url());
-    }
+/// Direct connections to every node of `deployment`, for inspection and
+/// clean-up.
+pub(crate) async fn redis_nodes(deployment: Deployment) -> Vec<MultiplexedConnection> {
+    let urls = deployment.node_urls();
     let mut nodes = Vec::with_capacity(urls.len());
     for url in urls {
         let client = redis::Client::open(url.as_str()).expect("Redis URL");
@@ -125,13 +172,13 @@ pub(crate) async fn redis_nodes() -> Vec<MultiplexedConnection> {
     nodes
 }
 
-/// Every key under `prefix`, on every node.
-pub(crate) async fn keys_under(prefix: &str) -> Vec<Vec<u8>> {
+/// Every key under `prefix`, on every node: `(node index, key)`.
+pub(crate) async fn keys_under(deployment: Deployment, prefix: &str) -> Vec<(usize, Vec<u8>)> {
     let mut keys = Vec::new();
-    for mut node in redis_nodes().await {
+    for (index, mut node) in redis_nodes(deployment).await.into_iter().enumerate() {
         let mut cursor = 0;
         loop {
-            let (next, mut batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
                 .cursor_arg(cursor)
                 .arg("MATCH")
                 .arg(format!("{prefix}*"))
@@ -140,7 +187,7 @@ pub(crate) async fn keys_under(prefix: &str) -> Vec<Vec<u8>> {
                 .query_async(&mut node)
                 .await
                 .expect("SCAN");
-            keys.append(&mut batch);
+            keys.extend(batch.into_iter().map(|key| (index, key)));
             if next == 0 {
                 break;
             }
@@ -151,8 +198,8 @@ pub(crate) async fn keys_under(prefix: &str) -> Vec<Vec<u8>> {
 }
 
 /// Deletes every key under `prefix`.
-pub(crate) async fn delete_keys(prefix: &str) {
-    for mut node in redis_nodes().await {
+pub(crate) async fn delete_keys(deployment: Deployment, prefix: &str) {
+    for mut node in redis_nodes(deployment).await {
         let mut cursor = 0;
         loop {
             let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")

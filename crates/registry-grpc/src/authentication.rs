@@ -18,11 +18,11 @@ use async_trait::async_trait;
 use latchkey_proto::token::v1 as token_pb;
 use latchkey_proto::token::v1::token_admin_client::TokenAdminClient;
 use latchkey_registry::Caller;
+use latchkey_runtime::TracedChannel;
 use tonic::body::Body;
 use tonic::codegen::http::{Request as HttpRequest, Response as HttpResponse, header};
 use tonic::codegen::{BoxFuture, Service};
 use tonic::server::NamedService;
-use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 /// Establishes who calls from a bearer token.
@@ -36,12 +36,12 @@ pub trait CallerVerifier: Debug + Send + Sync + 'static {
 /// Checks tokens with the token issuer's `TokenAdmin.CheckCaller`.
 #[derive(Debug, Clone)]
 pub struct TokenAdminCallerVerifier {
-    client: TokenAdminClient<Channel>,
+    client: TokenAdminClient<TracedChannel>,
 }
 
 impl TokenAdminCallerVerifier {
     /// A verifier over `channel` to the issuers.
-    pub fn new(channel: Channel) -> Self {
+    pub fn new(channel: TracedChannel) -> Self {
         Self {
             client: TokenAdminClient::new(channel),
         }
@@ -72,6 +72,7 @@ impl CallerVerifier for TokenAdminCallerVerifier {
             project_id: answer.project_id,
             owner: answer.owner,
             scopes: answer.scopes,
+            address: client_ip,
         })
     }
 }

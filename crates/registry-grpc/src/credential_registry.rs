@@ -5,7 +5,8 @@ use latchkey_proto::registry::v1::credential_registry_server::{
     CredentialRegistry, CredentialRegistryServer,
 };
 use latchkey_registry::{
-    CreateCredential, CreateProject, CredentialState, ListCredentials, Registry, RotateSecret,
+    CreateCredential, CreateProject, CredentialState, ListAuditEvents, ListCredentials, Registry,
+    RotateSecret,
 };
 use tonic::{Request, Response, Status};
 
@@ -121,6 +122,33 @@ impl CredentialRegistry for CredentialRegistryService {
                 .into_iter()
                 .map(|c| self.credential_message(c))
                 .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Answer<pb::ListAuditEventsResponse> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let input = ListAuditEvents {
+            start_time: convert::optional_time("start_time", request.start_time.as_ref())
+                .map_err(to_status)?,
+            end_time: convert::optional_time("end_time", request.end_time.as_ref())
+                .map_err(to_status)?,
+            project_id: request.project_id,
+            credential_id: request.credential_id,
+            page_size: request.page_size,
+            page_token: request.page_token,
+        };
+        let (events, next_page_token) = self
+            .registry
+            .list_audit_events(&caller, input)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: events.into_iter().map(crate::audit::to_message).collect(),
             next_page_token,
         }))
     }

@@ -11,6 +11,7 @@
 //!
 //! [`Registry`]: latchkey_registry::Registry
 
+mod audit;
 mod authentication;
 mod client_authentication;
 mod convert;
@@ -19,6 +20,7 @@ mod status;
 mod token_sync;
 mod usage_sink;
 
+pub use audit::AuditSinkService;
 pub use authentication::{Authenticated, CallerVerifier, TokenAdminCallerVerifier};
 pub use client_authentication::ClientAuthenticationService;
 pub use credential_registry::CredentialRegistryService;

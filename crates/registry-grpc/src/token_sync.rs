@@ -5,19 +5,19 @@ use async_trait::async_trait;
 use latchkey_proto::token::v1 as token_pb;
 use latchkey_proto::token::v1::token_admin_client::TokenAdminClient;
 use latchkey_registry::{CredentialState, PolicyChange, RegistryError, TokenSync};
-use tonic::transport::Channel;
+use latchkey_runtime::TracedChannel;
 
 use crate::convert;
 
 /// Sends policy changes to the token issuer's `TokenAdmin` service.
 #[derive(Debug, Clone)]
 pub struct TokenAdminSync {
-    client: TokenAdminClient<Channel>,
+    client: TokenAdminClient<TracedChannel>,
 }
 
 impl TokenAdminSync {
     /// Sync over `channel` (typically lazy, to the issuers' load balancer).
-    pub fn new(channel: Channel) -> Self {
+    pub fn new(channel: TracedChannel) -> Self {
         Self {
             client: TokenAdminClient::new(channel),
         }

@@ -4,12 +4,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use latchkey_registry::{
-    Credential, CredentialState, IpAllowlist, LastUse, OnTokenLimit, PolicyOverrides, Project,
-    RegistryError, StoredSecret,
+    AuditEvent, Credential, CredentialState, IpAllowlist, LastUse, OnTokenLimit, PolicyOverrides,
+    Project, RegistryError, StoredSecret,
 };
 use latchkey_secrets::SecretHash;
 
-use crate::entity::{credential, credential_secret, project};
+use crate::entity::{audit_event, credential, credential_secret, project};
 
 pub(crate) fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
@@ -123,5 +123,42 @@ pub(crate) fn secret_from_row(
         hash: SecretHash::from_slice(&row.secret_hash).ok_or_else(|| corrupt("secret hash"))?,
         create_time: time(row.create_time)?,
         expire_time: optional_time(row.expire_time)?,
+    })
+}
+
+pub(crate) fn audit_row(event: &AuditEvent) -> audit_event::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    audit_event::ActiveModel {
+        id: Set(event.id.clone()),
+        time: Set(micros(event.time)),
+        actor: Set(event.actor.clone()),
+        action: Set(event.action.as_str().to_owned()),
+        project_id: Set(event.project_id.clone()),
+        credential_id: Set(event.credential_id.clone()),
+        source_ip: Set(event.source_ip.map(|ip| ip.to_string()).unwrap_or_default()),
+        outcome: Set(event.outcome.as_str().to_owned()),
+        detail: Set(event.detail.clone()),
+    }
+}
+
+pub(crate) fn audit_from_row(row: audit_event::Model) -> Result<AuditEvent, RegistryError> {
+    Ok(AuditEvent {
+        time: time(row.time)?,
+        action: row.action.parse().map_err(|()| corrupt("audit action"))?,
+        outcome: row.outcome.parse().map_err(|()| corrupt("audit outcome"))?,
+        source_ip: if row.source_ip.is_empty() {
+            None
+        } else {
+            Some(
+                row.source_ip
+                    .parse::<IpAddr>()
+                    .map_err(|_| corrupt("audit source_ip"))?,
+            )
+        },
+        id: row.id,
+        actor: row.actor,
+        project_id: row.project_id,
+        credential_id: row.credential_id,
+        detail: row.detail,
     })
 }

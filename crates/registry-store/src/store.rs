@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use latchkey_registry::{
-    AuthenticationRecord, Credential, CredentialState, CredentialStore, CredentialUpdate,
-    CredentialUse, NewCredential, Page, PageRequest, PolicyChange, PolicyOverrides, Position,
-    Project, ProjectPolicy, QuotaLimit, RegistryError, StoredSecret, TokenSync,
+    AuditEvent, AuditFilter, AuthenticationRecord, Credential, CredentialState, CredentialStore,
+    CredentialUpdate, CredentialUse, NewCredential, Page, PageRequest, PolicyChange,
+    PolicyOverrides, Position, Project, ProjectPolicy, QuotaLimit, RegistryError, SecretRotation,
+    StoredSecret, TokenSync,
 };
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::{Condition, Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
@@ -15,10 +16,10 @@ use sea_orm::{
 };
 
 use crate::convert::{
-    credential_from_row, join_list, micros, on_token_limit_text, project_from_row, secret_from_row,
-    state_text,
+    audit_from_row, audit_row, credential_from_row, join_list, micros, on_token_limit_text,
+    project_from_row, secret_from_row, state_text,
 };
-use crate::entity::{credential, credential_secret, project};
+use crate::entity::{audit_event, credential, credential_secret, project};
 use crate::error::{from_db, is_unique_violation};
 
 /// The registry's store on SQLite or PostgreSQL.
@@ -90,6 +91,21 @@ async fn credential_for_update(
         .ok_or_else(|| RegistryError::credential_not_found(credential_id))
 }
 
+/// Writes the audit record of a change inside the change's transaction.
+async fn record(
+    transaction: &DatabaseTransaction,
+    event: &AuditEvent,
+) -> Result<(), RegistryError> {
+    audit_event::Entity::insert(audit_row(event))
+        .exec_without_returning(transaction)
+        .await
+        .map_err(from_db)?;
+    Ok(())
+}
+
+/// Rows per INSERT when appending batches (SQLite caps bound variables).
+const AUDIT_INSERT_CHUNK: usize = 500;
+
 fn name_taken(name: &str) -> RegistryError {
     RegistryError::AlreadyExists(format!(
         "a credential named {name:?} already exists in the project"
@@ -114,7 +130,11 @@ impl CredentialStore for SqlCredentialStore {
         &self.policy_defaults
     }
 
-    async fn create_project(&self, value: &Project) -> Result<(), RegistryError> {
+    async fn create_project(
+        &self,
+        value: &Project,
+        audit: &AuditEvent,
+    ) -> Result<(), RegistryError> {
         let overrides = &value.overrides;
         let row = project::ActiveModel {
             id: Set(value.id.clone()),
@@ -129,13 +149,19 @@ impl CredentialStore for SqlCredentialStore {
             create_time: Set(micros(value.create_time)),
             update_time: Set(micros(value.update_time)),
         };
-        match project::Entity::insert(row).exec(&self.connection).await {
-            Ok(_) => Ok(()),
-            Err(error) if is_unique_violation(&error) => Err(RegistryError::AlreadyExists(
-                format!("project {:?} already exists", value.id),
-            )),
-            Err(error) => Err(from_db(error)),
+        let transaction = self.begin().await?;
+        match project::Entity::insert(row).exec(&transaction).await {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(RegistryError::AlreadyExists(format!(
+                    "project {:?} already exists",
+                    value.id
+                )));
+            }
+            Err(error) => return Err(from_db(error)),
         }
+        record(&transaction, audit).await?;
+        transaction.commit().await.map_err(from_db)
     }
 
     async fn get_project(&self, project_id: &str) -> Result<Project, RegistryError> {
@@ -175,6 +201,7 @@ impl CredentialStore for SqlCredentialStore {
         project_id: &str,
         overrides: &PolicyOverrides,
         now: DateTime<Utc>,
+        audit: &AuditEvent,
     ) -> Result<Project, RegistryError> {
         let transaction = self.begin().await?;
         let row = project::Entity::find_by_id(project_id)
@@ -197,11 +224,16 @@ impl CredentialStore for SqlCredentialStore {
             .map(|v| on_token_limit_text(v).to_owned()));
         active.update_time = Set(micros(now));
         active.update(&transaction).await.map_err(from_db)?;
+        record(&transaction, audit).await?;
         transaction.commit().await.map_err(from_db)?;
         Ok(current)
     }
 
-    async fn create_credential(&self, new: &NewCredential) -> Result<Credential, RegistryError> {
+    async fn create_credential(
+        &self,
+        new: &NewCredential,
+        audit: &AuditEvent,
+    ) -> Result<Credential, RegistryError> {
         let value = &new.credential;
         let transaction = self.begin().await?;
         // Locking the project row serialises creates within one project on
@@ -258,6 +290,7 @@ impl CredentialStore for SqlCredentialStore {
             });
         }
         insert_secret(&transaction, &value.id, &new.secret).await?;
+        record(&transaction, audit).await?;
         transaction.commit().await.map_err(from_db)?;
         Ok(value.clone())
     }
@@ -311,6 +344,7 @@ impl CredentialStore for SqlCredentialStore {
         update: &CredentialUpdate,
         now: DateTime<Utc>,
         sync: &dyn TokenSync,
+        audit: &AuditEvent,
     ) -> Result<Credential, RegistryError> {
         let transaction = self.begin().await?;
         let row = credential_for_update(&transaction, credential_id).await?;
@@ -331,6 +365,7 @@ impl CredentialStore for SqlCredentialStore {
             Err(error) if is_unique_violation(&error) => return Err(name_taken(&current.name)),
             Err(error) => return Err(from_db(error)),
         }
+        record(&transaction, audit).await?;
         sync.apply(PolicyChange {
             credential: &current,
             deleted: false,
@@ -347,6 +382,7 @@ impl CredentialStore for SqlCredentialStore {
         state: CredentialState,
         now: DateTime<Utc>,
         sync: &dyn TokenSync,
+        audit: &AuditEvent,
     ) -> Result<Credential, RegistryError> {
         let transaction = self.begin().await?;
         let row = credential_for_update(&transaction, credential_id).await?;
@@ -359,6 +395,7 @@ impl CredentialStore for SqlCredentialStore {
         active.update_time = Set(micros(now));
         active.policy_version = Set(current.policy_version);
         active.update(&transaction).await.map_err(from_db)?;
+        record(&transaction, audit).await?;
         sync.apply(PolicyChange {
             credential: &current,
             deleted: false,
@@ -374,6 +411,7 @@ impl CredentialStore for SqlCredentialStore {
         credential_id: &str,
         confirm_name: &str,
         sync: &dyn TokenSync,
+        audit: &AuditEvent,
     ) -> Result<(), RegistryError> {
         let transaction = self.begin().await?;
         let row = credential_for_update(&transaction, credential_id).await?;
@@ -393,6 +431,7 @@ impl CredentialStore for SqlCredentialStore {
             .exec(&transaction)
             .await
             .map_err(from_db)?;
+        record(&transaction, audit).await?;
         sync.apply(PolicyChange {
             credential: &deleted,
             deleted: true,
@@ -405,12 +444,16 @@ impl CredentialStore for SqlCredentialStore {
     async fn rotate_secret(
         &self,
         credential_id: &str,
-        secret: &StoredSecret,
-        previous_expire_time: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-        revoke_tokens: bool,
+        rotation: SecretRotation<'_>,
         sync: &dyn TokenSync,
+        audit: &AuditEvent,
     ) -> Result<Credential, RegistryError> {
+        let SecretRotation {
+            secret,
+            previous_expire_time,
+            now,
+            revoke_tokens,
+        } = rotation;
         let transaction = self.begin().await?;
         let row = credential_for_update(&transaction, credential_id).await?;
         let of_credential = credential_secret::Column::CredentialId.eq(credential_id);
@@ -459,6 +502,7 @@ impl CredentialStore for SqlCredentialStore {
         active.update_time = Set(micros(now));
         active.policy_version = Set(current.policy_version);
         active.update(&transaction).await.map_err(from_db)?;
+        record(&transaction, audit).await?;
         if revoke_tokens {
             sync.apply(PolicyChange {
                 credential: &current,
@@ -492,6 +536,77 @@ impl CredentialStore for SqlCredentialStore {
                 .map_err(from_db)?;
         }
         transaction.commit().await.map_err(from_db)
+    }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<(), RegistryError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.begin().await?;
+        for chunk in events.chunks(AUDIT_INSERT_CHUNK) {
+            audit_event::Entity::insert_many(chunk.iter().map(audit_row))
+                .on_conflict(
+                    OnConflict::column(audit_event::Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&transaction)
+                .await
+                .map_err(from_db)?;
+        }
+        transaction.commit().await.map_err(from_db)
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, RegistryError> {
+        let mut query = audit_event::Entity::find()
+            .order_by_desc(audit_event::Column::Time)
+            .order_by_desc(audit_event::Column::Id)
+            .limit(u64::from(page.size) + 1);
+        if let Some(project_id) = &filter.project_id {
+            query = query.filter(audit_event::Column::ProjectId.eq(project_id.as_str()));
+        }
+        if let Some(credential_id) = &filter.credential_id {
+            query = query.filter(audit_event::Column::CredentialId.eq(credential_id.as_str()));
+        }
+        if let Some(start) = filter.start_time {
+            query = query.filter(audit_event::Column::Time.gte(micros(start)));
+        }
+        if let Some(end) = filter.end_time {
+            query = query.filter(audit_event::Column::Time.lt(micros(end)));
+        }
+        if let Some(position) = &page.after {
+            // Newest first: strictly before the last event returned.
+            let at = micros(position.create_time);
+            query = query.filter(
+                Condition::any().add(audit_event::Column::Time.lt(at)).add(
+                    Condition::all()
+                        .add(audit_event::Column::Time.eq(at))
+                        .add(audit_event::Column::Id.lt(position.id.clone())),
+                ),
+            );
+        }
+        let rows = query.all(&self.connection).await.map_err(from_db)?;
+        let events = rows
+            .into_iter()
+            .map(audit_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(events, page.size, |event| Position {
+            create_time: event.time,
+            id: event.id.clone(),
+        }))
+    }
+
+    async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, RegistryError> {
+        let result = audit_event::Entity::delete_many()
+            .filter(audit_event::Column::Time.lt(micros(before)))
+            .exec(&self.connection)
+            .await
+            .map_err(from_db)?;
+        Ok(result.rows_affected)
     }
 
     async fn credentials_with_api(

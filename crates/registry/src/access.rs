@@ -48,6 +48,8 @@ pub struct Caller {
     pub owner: String,
     /// The scopes of its token.
     pub scopes: Vec<String>,
+    /// The address the call came from, when known (for the audit trail).
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -59,6 +61,7 @@ impl Caller {
             project_id: String::new(),
             owner: "bootstrap".to_owned(),
             scopes: vec![ADMIN_SCOPE.to_owned()],
+            address: None,
         }
     }
 }
@@ -178,6 +181,7 @@ mod tests {
             project_id: "acme".into(),
             owner: "alice".into(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            address: None,
         }
     }
 

@@ -74,6 +74,21 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// The gRPC status code name this error maps to (e.g. `NOT_FOUND`),
+    /// for audit events and logs.
+    pub fn code_name(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::AlreadyExists(_) => "ALREADY_EXISTS",
+            Self::FailedPrecondition(_) => "FAILED_PRECONDITION",
+            Self::PermissionDenied(_) => "PERMISSION_DENIED",
+            Self::QuotaExceeded(_) => "RESOURCE_EXHAUSTED",
+            Self::Unavailable(_) | Self::TokenIssuerUnavailable(_) => "UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
     /// An [`RegistryError::InvalidArgument`] for `field`.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidArgument {

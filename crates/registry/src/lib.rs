@@ -7,6 +7,7 @@
 //! errors into [`RegistryError`]s.
 
 mod access;
+mod audit;
 mod authenticate;
 mod error;
 mod model;
@@ -17,6 +18,7 @@ mod sync;
 pub mod validate;
 
 pub use access::{ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE, Role};
+pub use audit::{AuditAction, AuditEvent, AuditFilter, AuditOutcome, MAX_AUDIT_DETAIL_LEN};
 pub use authenticate::{AuthenticateError, AuthenticatedCredential, Refusal};
 pub use error::{BoxError, QuotaLimit, RegistryError};
 pub use latchkey_net::IpAllowlist;
@@ -26,8 +28,8 @@ pub use model::{
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageToken, Position};
 pub use service::{
-    CreateCredential, CreateProject, CreatedCredential, ListCredentials, Registry, RotateSecret,
-    RotatedSecret, UpdateCredential,
+    CreateCredential, CreateProject, CreatedCredential, ListAuditEvents, ListCredentials, Registry,
+    RotateSecret, RotatedSecret, UpdateCredential,
 };
-pub use store::{AuthenticationRecord, CredentialStore};
+pub use store::{AuthenticationRecord, CredentialStore, SecretRotation};
 pub use sync::{NoTokenSync, PolicyChange, TokenSync};

@@ -222,6 +222,27 @@ impl CredentialUpdate {
         *self == CredentialUpdate::default()
     }
 
+    /// The API names of the fields this update changes.
+    pub fn field_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.name.is_some() {
+            names.push("name");
+        }
+        if self.description.is_some() {
+            names.push("description");
+        }
+        if self.allowed_apis.is_some() {
+            names.push("allowed_apis");
+        }
+        if self.allowed_ips.is_some() {
+            names.push("allowed_ips");
+        }
+        if self.expire_time.is_some() {
+            names.push("expire_time");
+        }
+        names
+    }
+
     /// Applies the update to `credential`.
     pub fn apply_to(&self, credential: &mut Credential) {
         if let Some(name) = &self.name {

@@ -10,13 +10,14 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET, HashKey, random_string};
 
 use crate::access::Caller;
+use crate::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::error::RegistryError;
 use crate::model::{
     Credential, CredentialState, CredentialUpdate, CredentialUse, NewCredential, PolicyOverrides,
     Project, ProjectPolicy, StoredSecret, now,
 };
 use crate::page::{Page, PageToken};
-use crate::store::CredentialStore;
+use crate::store::{CredentialStore, SecretRotation};
 use crate::sync::TokenSync;
 use crate::validate;
 
@@ -98,6 +99,23 @@ pub struct RotatedSecret {
     pub previous_secret_expire_time: Option<DateTime<Utc>>,
 }
 
+/// Input of [`Registry::list_audit_events`].
+#[derive(Debug, Clone, Default)]
+pub struct ListAuditEvents {
+    /// Only this project's events (required unless admin).
+    pub project_id: String,
+    /// Only this credential's events.
+    pub credential_id: String,
+    /// Only events at or after this time.
+    pub start_time: Option<DateTime<Utc>>,
+    /// Only events before this time.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Requested page size (0 = default).
+    pub page_size: i32,
+    /// Token of a previous call.
+    pub page_token: String,
+}
+
 /// Raw partial update of a credential, as named by an update mask.
 #[derive(Debug, Clone, Default)]
 pub struct UpdateCredential {
@@ -155,6 +173,20 @@ impl Registry {
         caller: &Caller,
         input: CreateProject,
     ) -> Result<Project, RegistryError> {
+        let mut audit = AuditEvent::by(caller, AuditAction::CreateProject);
+        if validate::project_id("project_id", &input.project_id).is_ok() {
+            audit.project_id.clone_from(&input.project_id);
+        }
+        let result = self.create_project_audited(caller, input, &audit).await;
+        self.finish(audit, result).await
+    }
+
+    async fn create_project_audited(
+        &self,
+        caller: &Caller,
+        input: CreateProject,
+        audit: &AuditEvent,
+    ) -> Result<Project, RegistryError> {
         caller.require_admin()?;
         validate::project_id("project_id", &input.project_id)?;
         validate::free_text(
@@ -176,7 +208,7 @@ impl Registry {
             create_time: at,
             update_time: at,
         };
-        self.store.create_project(&project).await?;
+        self.store.create_project(&project, audit).await?;
         Ok(project)
     }
 
@@ -211,6 +243,24 @@ impl Registry {
         project_id: &str,
         overrides: PolicyOverrides,
     ) -> Result<Project, RegistryError> {
+        let mut audit = AuditEvent::by(caller, AuditAction::UpdateProjectPolicy);
+        if validate::project_id("project_id", project_id).is_ok() {
+            audit.project_id = project_id.to_owned();
+        }
+        audit.set_detail(format!("{overrides:?}"));
+        let result = self
+            .update_project_policy_audited(caller, project_id, overrides, &audit)
+            .await;
+        self.finish(audit, result).await
+    }
+
+    async fn update_project_policy_audited(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        overrides: PolicyOverrides,
+        audit: &AuditEvent,
+    ) -> Result<Project, RegistryError> {
         caller.require_admin()?;
         validate::project_id("project_id", project_id)?;
         if overrides.is_empty() {
@@ -221,7 +271,7 @@ impl Registry {
         }
         validate::policy("policy", &overrides)?;
         self.store
-            .update_project_policy(project_id, &overrides, now())
+            .update_project_policy(project_id, &overrides, now(), audit)
             .await
     }
 
@@ -229,7 +279,23 @@ impl Registry {
     pub async fn create_credential(
         &self,
         caller: &Caller,
+        input: CreateCredential,
+    ) -> Result<CreatedCredential, RegistryError> {
+        let mut audit = AuditEvent::by(caller, AuditAction::CreateCredential);
+        if validate::project_id("project_id", &input.project_id).is_ok() {
+            audit.project_id.clone_from(&input.project_id);
+        }
+        let result = self
+            .create_credential_audited(caller, input, &mut audit)
+            .await;
+        self.finish(audit, result).await
+    }
+
+    async fn create_credential_audited(
+        &self,
+        caller: &Caller,
         mut input: CreateCredential,
+        audit: &mut AuditEvent,
     ) -> Result<CreatedCredential, RegistryError> {
         validate::project_id("project_id", &input.project_id)?;
         caller.require_project(&input.project_id)?;
@@ -278,9 +344,14 @@ impl Registry {
                 expire_time: None,
             },
         };
+        audit.credential_id.clone_from(&new.credential.id);
         let mut attempts = 1;
         loop {
-            match self.store.create_credential(&new).await {
+            audit.set_detail(format!(
+                "name {:?}, owner {:?}",
+                new.credential.name, new.credential.owner
+            ));
+            match self.store.create_credential(&new, audit).await {
                 Ok(credential) => {
                     return Ok(CreatedCredential {
                         credential,
@@ -327,6 +398,54 @@ impl Registry {
         }
     }
 
+    /// [`Self::accessible`], naming the credential and its project in
+    /// `audit` as soon as they are known (a refused attempt on another
+    /// owner's credential is recorded against that credential).
+    async fn accessible_audited(
+        &self,
+        field: &str,
+        caller: &Caller,
+        credential_id: &str,
+        audit: &mut AuditEvent,
+    ) -> Result<Credential, RegistryError> {
+        validate::credential_id(field, credential_id)?;
+        audit.credential_id = credential_id.to_owned();
+        caller.require_role()?;
+        let credential = self.store.get_credential(credential_id).await?;
+        audit.project_id.clone_from(&credential.project_id);
+        if caller.can_access(&credential) {
+            Ok(credential)
+        } else {
+            Err(RegistryError::credential_not_found(credential_id))
+        }
+    }
+
+    /// Records `audit` as failed when `result` is an error. A successful
+    /// change was recorded by the store in its own transaction.
+    async fn finish<T>(
+        &self,
+        mut audit: AuditEvent,
+        result: Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        if let Err(error) = &result {
+            audit.fail(error);
+            if let Err(store_error) = self.store.append_audit(std::slice::from_ref(&audit)).await {
+                // The store is likely down, which is also why the change
+                // failed: keep the record in the log rather than lose it.
+                tracing::warn!(
+                    error = %store_error,
+                    action = %audit.action,
+                    actor = %audit.actor,
+                    project_id = %audit.project_id,
+                    credential_id = %audit.credential_id,
+                    detail = %audit.detail,
+                    "cannot record a failed attempt in the audit trail"
+                );
+            }
+        }
+        result
+    }
+
     /// Lists a project's credentials.
     pub async fn list_credentials(
         &self,
@@ -357,7 +476,21 @@ impl Registry {
         credential_id: &str,
         input: UpdateCredential,
     ) -> Result<Credential, RegistryError> {
-        self.accessible("credential.id", caller, credential_id)
+        let mut audit = AuditEvent::by(caller, AuditAction::UpdateCredential);
+        let result = self
+            .update_credential_audited(caller, credential_id, input, &mut audit)
+            .await;
+        self.finish(audit, result).await
+    }
+
+    async fn update_credential_audited(
+        &self,
+        caller: &Caller,
+        credential_id: &str,
+        input: UpdateCredential,
+        audit: &mut AuditEvent,
+    ) -> Result<Credential, RegistryError> {
+        self.accessible_audited("credential.id", caller, credential_id, audit)
             .await?;
         let at = now();
         let update = CredentialUpdate {
@@ -402,8 +535,9 @@ impl Registry {
                 "required: name at least one field",
             ));
         }
+        audit.set_detail(format!("fields: {}", update.field_names().join(", ")));
         self.store
-            .update_credential(credential_id, &update, at, self.token_sync.as_ref())
+            .update_credential(credential_id, &update, at, self.token_sync.as_ref(), audit)
             .await
     }
 
@@ -414,8 +548,24 @@ impl Registry {
         credential_id: &str,
         confirm_name: &str,
     ) -> Result<(), RegistryError> {
-        self.accessible("credential_id", caller, credential_id)
+        let mut audit = AuditEvent::by(caller, AuditAction::DeleteCredential);
+        let result = self
+            .delete_credential_audited(caller, credential_id, confirm_name, &mut audit)
+            .await;
+        self.finish(audit, result).await
+    }
+
+    async fn delete_credential_audited(
+        &self,
+        caller: &Caller,
+        credential_id: &str,
+        confirm_name: &str,
+        audit: &mut AuditEvent,
+    ) -> Result<(), RegistryError> {
+        let credential = self
+            .accessible_audited("credential_id", caller, credential_id, audit)
             .await?;
+        audit.set_detail(format!("name {:?}", credential.name));
         if confirm_name.is_empty() {
             return Err(RegistryError::invalid(
                 "confirm_name",
@@ -423,7 +573,7 @@ impl Registry {
             ));
         }
         self.store
-            .delete_credential(credential_id, confirm_name, self.token_sync.as_ref())
+            .delete_credential(credential_id, confirm_name, self.token_sync.as_ref(), audit)
             .await
     }
 
@@ -434,11 +584,26 @@ impl Registry {
         credential_id: &str,
         state: CredentialState,
     ) -> Result<Credential, RegistryError> {
-        self.accessible("credential_id", caller, credential_id)
-            .await?;
-        self.store
-            .set_credential_state(credential_id, state, now(), self.token_sync.as_ref())
-            .await
+        let action = match state {
+            CredentialState::Active => AuditAction::EnableCredential,
+            CredentialState::Disabled => AuditAction::DisableCredential,
+        };
+        let mut audit = AuditEvent::by(caller, action);
+        let result = async {
+            self.accessible_audited("credential_id", caller, credential_id, &mut audit)
+                .await?;
+            self.store
+                .set_credential_state(
+                    credential_id,
+                    state,
+                    now(),
+                    self.token_sync.as_ref(),
+                    &audit,
+                )
+                .await
+        }
+        .await;
+        self.finish(audit, result).await
     }
 
     /// Replaces a credential's secret, keeping older ones for a grace period.
@@ -447,7 +612,22 @@ impl Registry {
         caller: &Caller,
         input: RotateSecret,
     ) -> Result<RotatedSecret, RegistryError> {
-        self.accessible("credential_id", caller, &input.credential_id)
+        let mut audit = AuditEvent::by(caller, AuditAction::RotateCredentialSecret);
+        audit.set_detail(format!(
+            "grace_period_seconds {}, revoke_tokens {}",
+            input.grace_period_seconds, input.revoke_tokens
+        ));
+        let result = self.rotate_secret_audited(caller, input, &mut audit).await;
+        self.finish(audit, result).await
+    }
+
+    async fn rotate_secret_audited(
+        &self,
+        caller: &Caller,
+        input: RotateSecret,
+        audit: &mut AuditEvent,
+    ) -> Result<RotatedSecret, RegistryError> {
+        self.accessible_audited("credential_id", caller, &input.credential_id, audit)
             .await?;
         if input.grace_period_seconds > validate::MAX_GRACE_PERIOD_SECONDS {
             return Err(RegistryError::invalid(
@@ -468,11 +648,14 @@ impl Registry {
             .store
             .rotate_secret(
                 &input.credential_id,
-                &secret,
-                previous_secret_expire_time,
-                at,
-                input.revoke_tokens,
+                SecretRotation {
+                    secret: &secret,
+                    previous_expire_time: previous_secret_expire_time,
+                    now: at,
+                    revoke_tokens: input.revoke_tokens,
+                },
                 self.token_sync.as_ref(),
+                audit,
             )
             .await?;
         Ok(RotatedSecret {
@@ -492,6 +675,83 @@ impl Registry {
     ) -> Result<Vec<Credential>, RegistryError> {
         caller.require_admin()?;
         self.store.credentials_with_api(api, 100).await
+    }
+
+    /// Lists audit events, newest first. Platform admins may list every
+    /// project's; `credentials:manage` callers only their own project's.
+    pub async fn list_audit_events(
+        &self,
+        caller: &Caller,
+        input: ListAuditEvents,
+    ) -> Result<(Vec<AuditEvent>, String), RegistryError> {
+        let filter = AuditFilter {
+            project_id: Some(input.project_id).filter(|id| !id.is_empty()),
+            credential_id: Some(input.credential_id).filter(|id| !id.is_empty()),
+            start_time: input.start_time,
+            end_time: input.end_time,
+        };
+        match &filter.project_id {
+            Some(project_id) => {
+                validate::project_id("project_id", project_id)?;
+                if caller.require_project(project_id)? == crate::Role::Owner {
+                    return Err(RegistryError::PermissionDenied(
+                        "requires registry:admin or credentials:manage".into(),
+                    ));
+                }
+            }
+            None => caller.require_admin()?,
+        }
+        if let Some(credential_id) = &filter.credential_id {
+            validate::credential_id("credential_id", credential_id)?;
+        }
+        if let (Some(start), Some(end)) = (filter.start_time, filter.end_time)
+            && end <= start
+        {
+            return Err(RegistryError::invalid(
+                "end_time",
+                "must be after start_time",
+            ));
+        }
+        let binding = filter.page_binding();
+        let request = PageToken::request(input.page_size, &input.page_token, &binding)?;
+        let page = self.store.list_audit(&filter, &request).await?;
+        Ok(finish_page(page, &binding))
+    }
+
+    /// Records a batch of token events reported by a token issuer.
+    pub async fn record_audit_events(&self, events: Vec<AuditEvent>) -> Result<(), RegistryError> {
+        if events.len() > MAX_USES_PER_BATCH {
+            return Err(RegistryError::invalid(
+                "events",
+                format!("at most {MAX_USES_PER_BATCH} per batch"),
+            ));
+        }
+        for (index, event) in events.iter().enumerate() {
+            if !event.action.is_token_event() {
+                return Err(RegistryError::invalid(
+                    format!("events[{index}].action"),
+                    "issuers report only ISSUE_TOKEN, REVOKE_TOKEN and AUTHENTICATE_CLIENT",
+                ));
+            }
+            if uuid::Uuid::parse_str(&event.id).is_err() {
+                return Err(RegistryError::invalid(
+                    format!("events[{index}].id"),
+                    "must be a UUID",
+                ));
+            }
+            if !event.credential_id.is_empty() {
+                validate::credential_id(
+                    &format!("events[{index}].credential_id"),
+                    &event.credential_id,
+                )?;
+            }
+        }
+        self.store.append_audit(&events).await
+    }
+
+    /// Deletes audit events older than `before` (retention).
+    pub async fn purge_audit_events(&self, before: DateTime<Utc>) -> Result<u64, RegistryError> {
+        self.store.purge_audit(before).await
     }
 
     /// Records credentials' latest uses reported by a token issuer.

@@ -3,12 +3,15 @@
 //! Implementations translate their driver's errors into [`RegistryError`]s:
 //! a unique violation becomes `AlreadyExists`, a lost connection
 //! `Unavailable`. Every method is atomic: on error nothing was written.
+//! Every change takes the [`AuditEvent`] that records it and writes it in
+//! the same transaction, so no change is made without its audit record.
 
 use std::fmt::Debug;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::audit::{AuditEvent, AuditFilter};
 use crate::error::RegistryError;
 use crate::model::{
     Credential, CredentialState, CredentialUpdate, CredentialUse, NewCredential, PolicyOverrides,
@@ -28,6 +31,19 @@ pub struct AuthenticationRecord {
     pub policy: ProjectPolicy,
 }
 
+/// A secret rotation, as [`CredentialStore::rotate_secret`] applies it.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretRotation<'a> {
+    /// The new current secret.
+    pub secret: &'a StoredSecret,
+    /// When older secrets stop working; `None`: at once.
+    pub previous_expire_time: Option<DateTime<Utc>>,
+    /// The time of the change.
+    pub now: DateTime<Utc>,
+    /// Whether the credential's live tokens are revoked too.
+    pub revoke_tokens: bool,
+}
+
 /// Persistent storage of projects and credentials.
 #[async_trait]
 pub trait CredentialStore: Debug + Send + Sync + 'static {
@@ -35,7 +51,11 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
     fn policy_defaults(&self) -> &ProjectPolicy;
 
     /// Inserts a project; `AlreadyExists` if the ID is taken.
-    async fn create_project(&self, project: &Project) -> Result<(), RegistryError>;
+    async fn create_project(
+        &self,
+        project: &Project,
+        audit: &AuditEvent,
+    ) -> Result<(), RegistryError>;
 
     /// Reads a project; `NotFound` if unknown.
     async fn get_project(&self, project_id: &str) -> Result<Project, RegistryError>;
@@ -49,13 +69,18 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
         project_id: &str,
         overrides: &PolicyOverrides,
         now: DateTime<Utc>,
+        audit: &AuditEvent,
     ) -> Result<Project, RegistryError>;
 
     /// Inserts a credential with its first secret, enforcing the project's
     /// `max_credentials` and `max_credentials_per_owner` atomically against
     /// concurrent creates. `NotFound` if the project is unknown,
     /// `AlreadyExists` if the name is taken, `QuotaExceeded` past a limit.
-    async fn create_credential(&self, new: &NewCredential) -> Result<Credential, RegistryError>;
+    async fn create_credential(
+        &self,
+        new: &NewCredential,
+        audit: &AuditEvent,
+    ) -> Result<Credential, RegistryError>;
 
     /// Reads a credential; `NotFound` if unknown.
     async fn get_credential(&self, credential_id: &str) -> Result<Credential, RegistryError>;
@@ -78,6 +103,7 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
         update: &CredentialUpdate,
         now: DateTime<Utc>,
         sync: &dyn TokenSync,
+        audit: &AuditEvent,
     ) -> Result<Credential, RegistryError>;
 
     /// Sets the credential's state, telling `sync` before committing.
@@ -87,6 +113,7 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
         state: CredentialState,
         now: DateTime<Utc>,
         sync: &dyn TokenSync,
+        audit: &AuditEvent,
     ) -> Result<Credential, RegistryError>;
 
     /// Deletes the credential and its secrets if its name equals
@@ -97,6 +124,7 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
         credential_id: &str,
         confirm_name: &str,
         sync: &dyn TokenSync,
+        audit: &AuditEvent,
     ) -> Result<(), RegistryError>;
 
     /// Adds `secret` as the credential's current secret. Older secrets stop
@@ -107,11 +135,9 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
     async fn rotate_secret(
         &self,
         credential_id: &str,
-        secret: &StoredSecret,
-        previous_expire_time: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-        revoke_tokens: bool,
+        rotation: SecretRotation<'_>,
         sync: &dyn TokenSync,
+        audit: &AuditEvent,
     ) -> Result<Credential, RegistryError>;
 
     /// Records the latest uses reported by token issuers; a use older than
@@ -125,6 +151,20 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
         api: &str,
         limit: u32,
     ) -> Result<Vec<Credential>, RegistryError>;
+
+    /// Appends events (issuers' batches, failed attempts); an event whose
+    /// ID is already stored is skipped, so a resent batch counts once.
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<(), RegistryError>;
+
+    /// Lists audit events matching `filter`, newest first.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, RegistryError>;
+
+    /// Deletes audit events older than `before`; returns how many.
+    async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, RegistryError>;
 
     /// Reads what authenticating `client_id` needs; `None` if unknown.
     async fn authentication_record(

@@ -1,9 +1,11 @@
 //! gRPC transport of the token issuer: the `TokenService`, `Introspection`
 //! and `TokenAdmin` services over the domain [`TokenService`], and the
-//! issuer's clients of the registry (`ClientAuthentication`, `UsageSink`).
+//! issuer's clients of the registry (`ClientAuthentication`, `UsageSink`,
+//! `AuditSink`).
 //!
 //! [`TokenService`]: latchkey_token::TokenService
 
+mod audit_reporter;
 mod convert;
 mod introspection;
 mod peer;
@@ -12,6 +14,7 @@ mod status;
 mod token_admin;
 mod token_service;
 
+pub use audit_reporter::{AuditReporter, MAX_AUDIT_BATCH};
 pub use introspection::IntrospectionService;
 pub use peer::client_ip;
 pub use registry_client::{RegistryAuthenticator, UsageReporter};

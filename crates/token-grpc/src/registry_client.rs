@@ -8,22 +8,22 @@ use latchkey_net::IpAllowlist;
 use latchkey_proto::registry::v1 as registry_pb;
 use latchkey_proto::registry::v1::client_authentication_client::ClientAuthenticationClient;
 use latchkey_proto::registry::v1::usage_sink_client::UsageSinkClient;
+use latchkey_runtime::TracedChannel;
 use latchkey_token::{
     AuthenticatedClient, ClientAuthenticator, CredentialPolicy, IssueError, LimitPolicy,
     PolicyState, Usage,
 };
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 /// Authenticates clients by asking the registry's `ClientAuthentication`.
 #[derive(Debug, Clone)]
 pub struct RegistryAuthenticator {
-    client: ClientAuthenticationClient<Channel>,
+    client: ClientAuthenticationClient<TracedChannel>,
 }
 
 impl RegistryAuthenticator {
     /// An authenticator over `channel` to the registry.
-    pub fn new(channel: Channel) -> Self {
+    pub fn new(channel: TracedChannel) -> Self {
         Self {
             client: ClientAuthenticationClient::new(channel),
         }
@@ -100,12 +100,12 @@ impl ClientAuthenticator for RegistryAuthenticator {
 /// Sends batches of last uses to the registry's `UsageSink`.
 #[derive(Debug, Clone)]
 pub struct UsageReporter {
-    client: UsageSinkClient<Channel>,
+    client: UsageSinkClient<TracedChannel>,
 }
 
 impl UsageReporter {
     /// A reporter over `channel` to the registry.
-    pub fn new(channel: Channel) -> Self {
+    pub fn new(channel: TracedChannel) -> Self {
         Self {
             client: UsageSinkClient::new(channel),
         }

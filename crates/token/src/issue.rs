@@ -3,12 +3,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use latchkey_secrets::HashKey;
+use latchkey_secrets::{CLIENT_ID, HashKey};
 
+use crate::audit::{AuditQueue, TokenAction, TokenAuditEvent};
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
 use crate::caller_auth::CallerCache;
 use crate::error::{IssueError, TokenStoreError};
-use crate::events::{NoEvents, TokenEvents};
+use crate::events::{NoEvents, TokenEvents, refusal_label};
 use crate::key::{CredentialKey, new_token, parse_token};
 use crate::model::{TokenRecord, unix_now};
 use crate::scope::{MAX_SCOPES, check_scope_syntax};
@@ -51,6 +52,7 @@ pub struct TokenService {
     pub(crate) callers: Arc<CallerCache>,
     failure_limits: FailureLimits,
     pub(crate) events: Arc<dyn TokenEvents>,
+    audit: Option<Arc<AuditQueue>>,
 }
 
 /// Limits on failed client authentications, counted in the token store so
@@ -98,7 +100,65 @@ impl TokenService {
             callers: Arc::new(CallerCache::default()),
             failure_limits: FailureLimits::default(),
             events: Arc::new(NoEvents),
+            audit: None,
         }
+    }
+
+    /// The same service queueing audit events (issue, revoke, refused
+    /// authentication) in `queue`, for the registry's audit trail.
+    pub fn with_audit(mut self, queue: Arc<AuditQueue>) -> Self {
+        self.audit = Some(queue);
+        self
+    }
+
+    /// Queues an audit event about `client_id`'s attempt from `client_ip`.
+    fn audit(
+        &self,
+        action: TokenAction,
+        outcome: Result<&str, &IssueError>,
+        client_id: &str,
+        client: Option<&AuthenticatedClient>,
+        client_ip: IpAddr,
+    ) {
+        let Some(queue) = &self.audit else {
+            return;
+        };
+        let (credential_id, project_id) = client
+            .map(|client| {
+                (
+                    client.credential_id.clone(),
+                    client.policy.project_id.clone(),
+                )
+            })
+            .unwrap_or_default();
+        let actor = if !credential_id.is_empty() {
+            credential_id.clone()
+        } else if CLIENT_ID.check(client_id).is_ok() {
+            client_id.to_owned()
+        } else {
+            // Never record what is not a client ID: it may be a pasted secret.
+            String::new()
+        };
+        let action = match outcome {
+            Err(IssueError::InvalidClient | IssueError::TooManyFailures { .. }) => {
+                TokenAction::Authenticate
+            }
+            _ => action,
+        };
+        queue.push(TokenAuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            time: std::time::SystemTime::now(),
+            action,
+            succeeded: outcome.is_ok(),
+            actor,
+            credential_id,
+            project_id,
+            client_ip,
+            detail: match outcome {
+                Ok(detail) => detail.to_owned(),
+                Err(error) => refusal_label(error).to_owned(),
+            },
+        });
     }
 
     /// The same service reporting its work to `events`.
@@ -167,7 +227,22 @@ impl TokenService {
     /// The client-credentials grant: authenticate, check scopes, store.
     pub async fn issue(&self, request: IssueRequest) -> Result<IssuedToken, IssueError> {
         let started = std::time::Instant::now();
-        let outcome = self.issue_unobserved(request).await;
+        let mut client = None;
+        let outcome = self.issue_unobserved(&request, &mut client).await;
+        let granted;
+        self.audit(
+            TokenAction::Issue,
+            match &outcome {
+                Ok(issued) => {
+                    granted = format!("scopes {:?}", issued.scopes.join(" "));
+                    Ok(granted.as_str())
+                }
+                Err(error) => Err(error),
+            },
+            &request.client_id,
+            client.as_ref(),
+            request.client_ip,
+        );
         if matches!(&outcome, Err(IssueError::Unavailable("token store", _))) {
             self.events.store_error();
         }
@@ -176,7 +251,11 @@ impl TokenService {
         outcome
     }
 
-    async fn issue_unobserved(&self, request: IssueRequest) -> Result<IssuedToken, IssueError> {
+    async fn issue_unobserved(
+        &self,
+        request: &IssueRequest,
+        authenticated: &mut Option<AuthenticatedClient>,
+    ) -> Result<IssuedToken, IssueError> {
         if request.scopes.len() > MAX_SCOPES {
             return Err(IssueError::InvalidRequest {
                 field: "scope",
@@ -203,7 +282,9 @@ impl TokenService {
                     request.client_ip,
                 )
                 .await?;
-            if let Some(issued) = self.store_token(&client, &request).await? {
+            let stored = self.store_token(&client, request).await;
+            *authenticated = Some(client);
+            if let Some(issued) = stored? {
                 return Ok(issued);
             }
             // The credential changed between authentication and storing:
@@ -289,15 +370,43 @@ impl TokenService {
         client_secret: &str,
         client_ip: IpAddr,
     ) -> Result<(), IssueError> {
-        let client = self
+        let client = match self
             .authenticate_client(client_id, client_secret, client_ip)
-            .await?;
+            .await
+        {
+            Ok(client) => client,
+            Err(error) => {
+                self.audit(TokenAction::Revoke, Err(&error), client_id, None, client_ip);
+                return Err(error);
+            }
+        };
+        let outcome = self.revoke_for(&client, token).await;
+        self.audit(
+            TokenAction::Revoke,
+            match &outcome {
+                Ok(true) => Ok("revoked"),
+                Ok(false) => Ok("not a live token of this client: nothing to revoke"),
+                Err(error) => Err(error),
+            },
+            client_id,
+            Some(&client),
+            client_ip,
+        );
+        outcome.map(|_| ())
+    }
+
+    /// Revokes `token` if it is a live token of `client`; whether it was.
+    async fn revoke_for(
+        &self,
+        client: &AuthenticatedClient,
+        token: &str,
+    ) -> Result<bool, IssueError> {
         let Ok(parsed) = parse_token(token, &self.hash_key) else {
-            return Ok(());
+            return Ok(false);
         };
         if parsed.credential.credential_id() != client.credential_id {
             tracing::info!(credential_id = %client.credential_id, "revocation of another client's token ignored");
-            return Ok(());
+            return Ok(false);
         }
         match self.store.revoke(parsed.credential, &parsed.hash).await {
             Ok(revoked) => {
@@ -305,7 +414,7 @@ impl TokenService {
                     self.events.revoked();
                     tracing::info!(credential_id = %client.credential_id, "token revoked");
                 }
-                Ok(())
+                Ok(revoked)
             }
             Err(TokenStoreError::Unavailable(source)) => {
                 Err(IssueError::Unavailable("token store", source))

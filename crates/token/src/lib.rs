@@ -6,6 +6,7 @@
 //! [`CredentialPolicy`] once, so introspection reads token and policy in one
 //! round trip and a policy change reaches every live token at once.
 
+mod audit;
 mod authenticator;
 mod caller_auth;
 mod error;
@@ -19,6 +20,7 @@ mod scope;
 mod store;
 mod usage;
 
+pub use audit::{AuditQueue, TokenAction, TokenAuditEvent};
 pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
 pub use caller_auth::{CallerCredentials, CallerError, INTROSPECT_SCOPE, PresentedAuthorization};
 pub use error::{BoxError, IssueError, TokenStoreError};

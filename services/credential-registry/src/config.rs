@@ -44,6 +44,9 @@ pub struct RegistryConfig {
     pub log_format: LogFormat,
     /// How long in-flight calls may take to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// Days audit events are kept; older ones are deleted hourly. 0 keeps
+    /// them forever.
+    pub audit_retention_days: u32,
 }
 
 impl Default for RegistryConfig {
@@ -62,6 +65,7 @@ impl Default for RegistryConfig {
             token_issuer_tls: None,
             log_format: LogFormat::default(),
             shutdown_grace_seconds: 10,
+            audit_retention_days: 90,
         }
     }
 }
@@ -83,9 +87,13 @@ impl std::fmt::Debug for RegistryConfig {
             .field("token_issuer_tls", &self.token_issuer_tls)
             .field("log_format", &self.log_format)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .field("audit_retention_days", &self.audit_retention_days)
             .finish()
     }
 }
+
+/// Longest audit retention accepted (100 years): beyond it, 0 says "forever".
+const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
 
 impl RegistryConfig {
     /// Loads the configuration from `file` and the environment.
@@ -123,6 +131,11 @@ impl RegistryConfig {
             return Err(ConfigError::new(
                 "token_issuer_url: must be an http:// or https:// URL",
             ));
+        }
+        if self.audit_retention_days > MAX_AUDIT_RETENTION_DAYS {
+            return Err(ConfigError::new(format!(
+                "audit_retention_days: at most {MAX_AUDIT_RETENTION_DAYS} (0 keeps events forever)"
+            )));
         }
         Ok(())
     }

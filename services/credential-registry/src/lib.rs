@@ -3,27 +3,29 @@
 //! the command line; tests and `latchkey dev` call [`serve`] directly with a
 //! pre-bound listener.
 
+mod audit;
 mod bootstrap;
 mod config;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use latchkey_proto::registry::v1::audit_sink_server::AuditSinkServer;
 use latchkey_proto::registry::v1::client_authentication_server::ClientAuthenticationServer;
 use latchkey_proto::registry::v1::credential_registry_server::CredentialRegistryServer;
 use latchkey_proto::registry::v1::usage_sink_server::UsageSinkServer;
 use latchkey_registry::Registry;
 use latchkey_registry_grpc::{
-    Authenticated, ClientAuthenticationService, CredentialRegistryService,
+    AuditSinkService, Authenticated, ClientAuthenticationService, CredentialRegistryService,
     TokenAdminCallerVerifier, TokenAdminSync, UsageSinkService,
 };
 use latchkey_runtime::{
-    Metrics, RequireClientCertificate, ServerTls, Shutdown, follow_readiness, health_service,
-    reflection_service,
+    GrpcTraceLayer, Metrics, RequireClientCertificate, ServerTls, Shutdown, TracedChannel,
+    follow_readiness, health_service, reflection_service,
 };
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{Endpoint, Server};
 
 pub use bootstrap::{BootstrapOutcome, bootstrap_admin};
 pub use config::RegistryConfig;
@@ -90,6 +92,13 @@ pub async fn serve(
         },
         shutdown.clone(),
     ));
+    if config.audit_retention_days > 0 {
+        tokio::spawn(audit::enforce_retention(
+            registry.clone(),
+            config.audit_retention_days,
+            shutdown.clone(),
+        ));
+    }
     let (reflection_v1, reflection_v1alpha) = reflection_service();
 
     let address = listener.local_addr().ok();
@@ -104,7 +113,9 @@ pub async fn serve(
             tracing::warn!(%error, "metrics listener failed");
         }
     });
-    let mut builder = Server::builder().layer(metrics.grpc_layer());
+    let mut builder = Server::builder()
+        .layer(GrpcTraceLayer)
+        .layer(metrics.grpc_layer());
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.load()?)?;
     }
@@ -125,7 +136,11 @@ pub async fn serve(
             mutual_tls,
         ))
         .add_service(RequireClientCertificate::new(
-            UsageSinkService::new(registry).into_server(),
+            UsageSinkService::new(registry.clone()).into_server(),
+            mutual_tls,
+        ))
+        .add_service(RequireClientCertificate::new(
+            AuditSinkService::new(registry).into_server(),
             mutual_tls,
         ));
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -154,7 +169,7 @@ pub async fn serve(
 
 /// The channel to the token issuers: credential changes go there
 /// (`TokenAdmin`), and so do management tokens to be checked.
-fn issuer_channel(config: &RegistryConfig) -> Result<Channel, ServeError> {
+fn issuer_channel(config: &RegistryConfig) -> Result<TracedChannel, ServeError> {
     let mut endpoint = Endpoint::from_shared(config.token_issuer_url.clone())
         .map_err(|_| latchkey_runtime::ConfigError::new("token_issuer_url: not a valid URL"))?
         .connect_timeout(Duration::from_secs(2))
@@ -163,7 +178,7 @@ fn issuer_channel(config: &RegistryConfig) -> Result<Channel, ServeError> {
     if let Some(tls) = &config.token_issuer_tls {
         endpoint = endpoint.tls_config(tls.load("token_issuer_tls")?)?;
     }
-    Ok(endpoint.connect_lazy())
+    Ok(TracedChannel::lazy(&endpoint))
 }
 
 fn finish(
@@ -184,4 +199,5 @@ pub const SERVICE_NAMES: &[&str] = &[
     <CredentialRegistryServer<CredentialRegistryService> as tonic::server::NamedService>::NAME,
     <ClientAuthenticationServer<ClientAuthenticationService> as tonic::server::NamedService>::NAME,
     <UsageSinkServer<UsageSinkService> as tonic::server::NamedService>::NAME,
+    <AuditSinkServer<AuditSinkService> as tonic::server::NamedService>::NAME,
 ];

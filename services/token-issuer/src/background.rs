@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_runtime::{Shutdown, follow_readiness};
-use latchkey_token::{TokenStore, UsageTracker, unix_now};
-use latchkey_token_grpc::UsageReporter;
+use latchkey_token::{AuditQueue, TokenStore, UsageTracker, unix_now};
+use latchkey_token_grpc::{AuditReporter, MAX_AUDIT_BATCH, UsageReporter};
 use latchkey_token_store::MemoryTokenStore;
 
 use crate::metrics::IssuerMetrics;
@@ -21,12 +21,14 @@ pub(crate) struct Tasks {
     pub(crate) health: HealthReporter,
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) reporter: UsageReporter,
+    pub(crate) audit: Arc<AuditQueue>,
+    pub(crate) audit_reporter: AuditReporter,
     pub(crate) flush_interval: Duration,
     pub(crate) metrics: Arc<IssuerMetrics>,
     pub(crate) shutdown: Shutdown,
 }
 
-/// Starts the tasks; the handle ends after the final usage flush.
+/// Starts the tasks; the handle ends after the final usage and audit flushes.
 pub(crate) fn spawn(tasks: Tasks) -> JoinHandle<()> {
     let store = tasks.store;
     tokio::spawn(follow_readiness(
@@ -42,13 +44,22 @@ pub(crate) fn spawn(tasks: Tasks) -> JoinHandle<()> {
     if let Some(memory) = tasks.memory {
         tokio::spawn(sweep(memory, tasks.shutdown.clone()));
     }
-    tokio::spawn(flush_usage(
+    let audit = tokio::spawn(flush_audit(
+        tasks.audit,
+        tasks.audit_reporter,
+        tasks.flush_interval,
+        tasks.shutdown.clone(),
+    ));
+    let usage = tokio::spawn(flush_usage(
         tasks.usage,
         tasks.reporter,
         tasks.flush_interval,
         tasks.metrics,
         tasks.shutdown,
-    ))
+    ));
+    tokio::spawn(async move {
+        let _ = tokio::join!(audit, usage);
+    })
 }
 
 /// Sends last uses to the registry every `interval`; a failed batch is put
@@ -80,6 +91,46 @@ async fn flush_usage(
             last_success = std::time::Instant::now();
         }
         metrics.set_usage_flush_lag(last_success.elapsed());
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Sends queued audit events to the registry every `interval`, in batches
+/// until the queue is empty; a failed batch goes back to the front of the
+/// queue for the next round. One last flush runs at shutdown.
+async fn flush_audit(
+    queue: Arc<AuditQueue>,
+    reporter: AuditReporter,
+    interval: Duration,
+    shutdown: Shutdown,
+) {
+    let mut dropped_reported = 0;
+    loop {
+        let stopping = tokio::select! {
+            () = tokio::time::sleep(interval) => false,
+            () = shutdown.wait() => true,
+        };
+        loop {
+            let batch = queue.take(MAX_AUDIT_BATCH);
+            if batch.is_empty() {
+                break;
+            }
+            if let Err(status) = reporter.report(&batch).await {
+                tracing::warn!(error = %status.message(), events = batch.len(), "audit report failed; retrying next round");
+                queue.restore(batch);
+                break;
+            }
+        }
+        let dropped = queue.dropped();
+        if dropped > dropped_reported {
+            tracing::error!(
+                dropped = dropped - dropped_reported,
+                "audit events dropped: the registry has not taken them for too long"
+            );
+            dropped_reported = dropped;
+        }
         if stopping {
             return;
         }

@@ -16,13 +16,14 @@ use latchkey_proto::token::v1::introspection_server::IntrospectionServer;
 use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
 use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
 use latchkey_runtime::{
-    HttpsListener, Metrics, RequireClientCertificate, ServerTls, Shutdown, health_service,
-    reflection_service,
+    GrpcTraceLayer, HttpTraceLayer, HttpsListener, Metrics, RequireClientCertificate, ServerTls,
+    Shutdown, TracedChannel, health_service, reflection_service,
 };
-use latchkey_token::{TokenService, TokenStore, UsageTracker};
+use latchkey_token::{AuditQueue, TokenService, TokenStore, UsageTracker};
 use latchkey_token_envoy::EnvoyAuthorizationService;
 use latchkey_token_grpc::{
-    IntrospectionService, RegistryAuthenticator, TokenAdminService, TokenGrpcService, UsageReporter,
+    AuditReporter, IntrospectionService, RegistryAuthenticator, TokenAdminService,
+    TokenGrpcService, UsageReporter,
 };
 use latchkey_token_http::HttpState;
 use latchkey_token_store::{MemoryTokenStore, RedisTokenStore};
@@ -93,8 +94,9 @@ pub async fn serve(
     if let Some(tls) = &config.registry_tls {
         registry = registry.tls_config(tls.load("registry_tls")?)?;
     }
-    let registry = registry.connect_lazy();
+    let registry = TracedChannel::lazy(&registry);
     let usage = Arc::new(UsageTracker::default());
+    let audit = Arc::new(AuditQueue::default());
     let mut metrics = Metrics::new("issuer");
     let issuer_metrics = Arc::new(IssuerMetrics::register(&mut metrics));
     let metrics = Arc::new(metrics);
@@ -105,7 +107,8 @@ pub async fn serve(
         usage.clone(),
     )
     .with_failure_limits(config.failed_authentication.into())
-    .with_events(issuer_metrics.clone());
+    .with_events(issuer_metrics.clone())
+    .with_audit(audit.clone());
     let proxies = TrustedProxies::new(config.trusted_proxies.clone());
 
     let (health_reporter, health) = health_service().await;
@@ -115,7 +118,9 @@ pub async fn serve(
         memory,
         health: health_reporter,
         usage,
-        reporter: UsageReporter::new(registry),
+        reporter: UsageReporter::new(registry.clone()),
+        audit,
+        audit_reporter: AuditReporter::new(registry.clone()),
         metrics: issuer_metrics,
         flush_interval: Duration::from_millis(config.usage_flush_interval_ms),
         shutdown: shutdown.clone(),
@@ -123,7 +128,9 @@ pub async fn serve(
 
     let grpc_address = listeners.grpc.local_addr().ok();
     let http_address = listeners.http.local_addr().ok();
-    let mut builder = Server::builder().layer(metrics.grpc_layer());
+    let mut builder = Server::builder()
+        .layer(GrpcTraceLayer)
+        .layer(metrics.grpc_layer());
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.load()?)?;
     }
@@ -150,6 +157,7 @@ pub async fn serve(
         proxies,
         public_url: config.public_url.clone(),
     })
+    .layer(HttpTraceLayer)
     .merge(metrics.router());
     let http = serve_http(
         listeners.http,

@@ -2,6 +2,7 @@
 //! (BIGINT), identical on SQLite and PostgreSQL, so keyset pagination orders
 //! the same way on both and values round-trip exactly.
 
+pub mod audit_event;
 pub mod credential;
 pub mod credential_secret;
 pub mod project;

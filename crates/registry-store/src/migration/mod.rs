@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261123_000002_policy_version;
+mod m20261123_000003_audit_events;
 
 /// All migrations in order.
 #[derive(Debug)]
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_policy_version::Migration),
+            Box::new(m20261123_000003_audit_events::Migration),
         ]
     }
 }

@@ -1,0 +1,170 @@
+//! Token events for the audit trail: issued, revoked, refused client
+//! authentications. They are kept in a bounded in-memory queue and sent to
+//! the registry in batches (like last uses), so no issuance waits on a
+//! database write. When the registry cannot take them for long enough that
+//! the queue fills, the oldest events are dropped and counted, rather than
+//! letting memory grow without bound.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+/// What happened to a token or a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAction {
+    /// A token was requested.
+    Issue,
+    /// A client revoked one of its tokens.
+    Revoke,
+    /// A client's ID and secret were refused (or refused for too many
+    /// recent failures).
+    Authenticate,
+}
+
+/// One token event. Holds no secret and no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAuditEvent {
+    /// UUIDv7: lets the registry drop a batch sent twice.
+    pub id: String,
+    /// When.
+    pub time: SystemTime,
+    /// What.
+    pub action: TokenAction,
+    /// Whether it succeeded.
+    pub succeeded: bool,
+    /// The client's credential when known; otherwise the presented client
+    /// ID if it is well-formed (a malformed one might be a pasted secret,
+    /// so it is never recorded).
+    pub actor: String,
+    /// The credential, when known.
+    pub credential_id: String,
+    /// Its project, when known.
+    pub project_id: String,
+    /// The caller's address.
+    pub client_ip: IpAddr,
+    /// Why it failed (an OAuth error code), or what was granted.
+    pub detail: String,
+}
+
+/// The queue of events waiting to be sent.
+#[derive(Debug)]
+pub struct AuditQueue {
+    events: Mutex<VecDeque<TokenAuditEvent>>,
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+impl Default for AuditQueue {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+/// Events kept while the registry is unreachable (a few MB at most).
+pub(crate) const DEFAULT_CAPACITY: usize = 100_000;
+
+impl AuditQueue {
+    /// A queue holding at most `capacity` events.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            events: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<TokenAuditEvent>> {
+        self.events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues an event, dropping the oldest one when full.
+    pub fn push(&self, event: TokenAuditEvent) {
+        let mut events = self.lock();
+        if events.len() >= self.capacity {
+            events.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        events.push_back(event);
+    }
+
+    /// Takes up to `max` of the oldest events.
+    pub fn take(&self, max: usize) -> Vec<TokenAuditEvent> {
+        let mut events = self.lock();
+        let count = events.len().min(max);
+        events.drain(..count).collect()
+    }
+
+    /// Puts back a batch whose delivery failed, ahead of newer events (as
+    /// far as the capacity allows; the rest is dropped and counted).
+    pub fn restore(&self, batch: Vec<TokenAuditEvent>) {
+        let mut events = self.lock();
+        let room = self.capacity.saturating_sub(events.len());
+        let skipped = batch.len().saturating_sub(room);
+        if skipped > 0 {
+            self.dropped.fetch_add(skipped as u64, Ordering::Relaxed);
+        }
+        for event in batch.into_iter().skip(skipped).rev() {
+            events.push_front(event);
+        }
+    }
+
+    /// How many events wait.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many events were dropped since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u32) -> TokenAuditEvent {
+        TokenAuditEvent {
+            id: n.to_string(),
+            time: SystemTime::UNIX_EPOCH,
+            action: TokenAction::Issue,
+            succeeded: true,
+            actor: "c".into(),
+            credential_id: "c".into(),
+            project_id: "p".into(),
+            client_ip: IpAddr::from([127, 0, 0, 1]),
+            detail: String::new(),
+        }
+    }
+
+    fn ids(events: &[TokenAuditEvent]) -> Vec<&str> {
+        events.iter().map(|e| e.id.as_str()).collect()
+    }
+
+    #[test]
+    fn keeps_order_across_a_failed_delivery_and_bounds_memory() {
+        let queue = AuditQueue::with_capacity(3);
+        for n in 1..=4 {
+            queue.push(event(n));
+        }
+        // Full at 3: the oldest went.
+        assert_eq!(queue.dropped(), 1);
+        let batch = queue.take(2);
+        assert_eq!(ids(&batch), ["2", "3"]);
+        queue.push(event(5));
+        queue.restore(batch);
+        // Room for one of the two put back: the older one is dropped.
+        assert_eq!(ids(&queue.take(10)), ["3", "4", "5"]);
+        assert_eq!(queue.dropped(), 1 + 1);
+        assert!(queue.is_empty());
+    }
+}

@@ -1,0 +1,26 @@
+//! Audit retention: events older than the configured number of days are
+//! deleted at start-up and then every hour.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use latchkey_registry::Registry;
+use latchkey_runtime::Shutdown;
+
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+pub(crate) async fn enforce_retention(registry: Registry, days: u32, shutdown: Shutdown) {
+    loop {
+        let before = Utc::now() - chrono::Duration::days(i64::from(days));
+        match registry.purge_audit_events(before).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, days, "old audit events deleted"),
+            // The store is down; readiness already says so. Try next round.
+            Err(error) => tracing::warn!(%error, "audit retention: cannot delete old events"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PURGE_INTERVAL) => {}
+            () = shutdown.wait() => return,
+        }
+    }
+}
