@@ -30,6 +30,7 @@ macro_rules! on_both_stacks {
 }
 
 mod audit;
+mod auth_cache;
 mod authorization;
 mod brute_force;
 mod cluster;

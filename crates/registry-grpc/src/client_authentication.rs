@@ -58,6 +58,7 @@ impl ClientAuthentication for ClientAuthenticationService {
                 allowed_apis: credential.allowed_apis,
                 policy_version: credential.policy_version,
             }),
+            secret_expire_time: authenticated.secret_expire_time.map(convert::timestamp),
         }))
     }
 }

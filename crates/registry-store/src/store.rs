@@ -493,24 +493,21 @@ impl CredentialStore for SqlCredentialStore {
         insert_secret(&transaction, credential_id, secret).await?;
         let mut current = credential_from_row(row.clone())?;
         current.update_time = now;
-        if revoke_tokens {
-            // A new version also refuses issuances still in flight with the
-            // old secret's authentication.
-            current.policy_version += 1;
-        }
+        // Always a new version, told to the token side: it refuses issuances
+        // still in flight with the old secret's authentication, and ends
+        // every issuer's cached authentication of the old secret.
+        current.policy_version += 1;
         let mut active = row.into_active_model();
         active.update_time = Set(micros(now));
         active.policy_version = Set(current.policy_version);
         active.update(&transaction).await.map_err(from_db)?;
         record(&transaction, audit).await?;
-        if revoke_tokens {
-            sync.apply(PolicyChange {
-                credential: &current,
-                deleted: false,
-                revoke_tokens: true,
-            })
-            .await?;
-        }
+        sync.apply(PolicyChange {
+            credential: &current,
+            deleted: false,
+            revoke_tokens,
+        })
+        .await?;
         transaction.commit().await.map_err(from_db)?;
         Ok(current)
     }

@@ -61,6 +61,8 @@ pub struct AuthenticatedCredential {
     pub credential: Credential,
     /// Its project's effective policy.
     pub policy: ProjectPolicy,
+    /// When the presented secret stops working; `None` while it has no end.
+    pub secret_expire_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Registry {
@@ -89,13 +91,17 @@ impl Registry {
         let presented = self.hash_key().hash(secret);
         // Compare with every live secret (each comparison constant-time) so
         // the time taken does not depend on which one matched.
-        let matched = record
-            .secrets
-            .iter()
-            .filter(|stored| stored.is_live_at(at))
-            .fold(false, |matched, stored| {
-                matched | (stored.hash == presented)
-            });
+        // Also note when the matching secret ends (secrets are 256 random
+        // bits: at most one matches).
+        let mut matched = false;
+        let mut secret_expire_time = None;
+        for stored in record.secrets.iter().filter(|stored| stored.is_live_at(at)) {
+            let same = stored.hash == presented;
+            if same {
+                secret_expire_time = stored.expire_time;
+            }
+            matched |= same;
+        }
         if !matched {
             return refuse(Refusal::WrongSecret);
         }
@@ -112,6 +118,7 @@ impl Registry {
         Ok(AuthenticatedCredential {
             credential,
             policy: record.policy,
+            secret_expire_time,
         })
     }
 }

@@ -31,7 +31,9 @@ pub struct AuthenticationRecord {
     pub policy: ProjectPolicy,
 }
 
-/// A secret rotation, as [`CredentialStore::rotate_secret`] applies it.
+/// A secret rotation, as [`CredentialStore::rotate_secret`] applies it:
+/// the policy version always increases and the token side is told (with
+/// `revoke_tokens` when its tokens go too) before the rotation commits.
 #[derive(Debug, Clone, Copy)]
 pub struct SecretRotation<'a> {
     /// The new current secret.

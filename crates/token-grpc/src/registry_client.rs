@@ -34,7 +34,10 @@ fn malformed(what: &str) -> IssueError {
     IssueError::Internal(format!("registry answered a malformed {what}").into())
 }
 
-fn snapshot(value: registry_pb::CredentialSnapshot) -> Result<AuthenticatedClient, IssueError> {
+fn snapshot(
+    value: registry_pb::CredentialSnapshot,
+    secret_expire_time: Option<prost_types::Timestamp>,
+) -> Result<AuthenticatedClient, IssueError> {
     let policy = value
         .policy
         .ok_or_else(|| malformed("snapshot without policy"))?;
@@ -57,6 +60,7 @@ fn snapshot(value: registry_pb::CredentialSnapshot) -> Result<AuthenticatedClien
             expire_time: value.expire_time.map(|time| time.seconds),
         },
         credential_id: value.credential_id,
+        secret_expires_at: secret_expire_time.map(|time| time.seconds),
     })
 }
 
@@ -79,11 +83,11 @@ impl ClientAuthenticator for RegistryAuthenticator {
         };
         match self.client.clone().authenticate(request).await {
             Ok(response) => {
-                let credential = response
-                    .into_inner()
+                let answer = response.into_inner();
+                let credential = answer
                     .credential
                     .ok_or_else(|| malformed("answer without credential"))?;
-                snapshot(credential)
+                snapshot(credential, answer.secret_expire_time)
             }
             Err(status) => match status.code() {
                 Code::Unauthenticated => Err(IssueError::InvalidClient),

@@ -19,6 +19,9 @@ pub struct AuthenticatedClient {
     pub limit: LimitPolicy,
     /// Its project's token lifetime.
     pub token_ttl_seconds: u32,
+    /// When the presented secret stops working (Unix seconds); `None` while
+    /// it has no end.
+    pub secret_expires_at: Option<i64>,
 }
 
 /// Checks a client ID and secret presented from an address.

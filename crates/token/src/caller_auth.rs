@@ -222,7 +222,7 @@ impl TokenService {
         caller_ip: IpAddr,
     ) -> Result<String, CallerError> {
         let client = match self
-            .authenticate_client(client_id, client_secret, caller_ip)
+            .authenticate_client(client_id, client_secret, caller_ip, false)
             .await
         {
             Ok(client) => client,

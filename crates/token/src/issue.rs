@@ -6,6 +6,7 @@ use std::sync::Arc;
 use latchkey_secrets::{CLIENT_ID, HashKey};
 
 use crate::audit::{AuditQueue, TokenAction, TokenAuditEvent};
+use crate::auth_cache::AuthenticationCache;
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
 use crate::caller_auth::CallerCache;
 use crate::error::{IssueError, TokenStoreError};
@@ -53,6 +54,7 @@ pub struct TokenService {
     failure_limits: FailureLimits,
     pub(crate) events: Arc<dyn TokenEvents>,
     audit: Option<Arc<AuditQueue>>,
+    authentications: Arc<AuthenticationCache>,
 }
 
 /// Limits on failed client authentications, counted in the token store so
@@ -101,6 +103,7 @@ impl TokenService {
             failure_limits: FailureLimits::default(),
             events: Arc::new(NoEvents),
             audit: None,
+            authentications: Arc::new(AuthenticationCache::default()),
         }
     }
 
@@ -175,12 +178,16 @@ impl TokenService {
 
     /// Asks the registry about a client, refusing at once a client ID or
     /// an address with too many recent failures, and counting a refusal
-    /// against both (brute-force protection).
+    /// against both (brute-force protection). With `cached`, a recent
+    /// verification of the same ID and secret answers instead of the
+    /// registry; the caller must then store under the answer's policy
+    /// version, which the store checks (see `auth_cache`).
     pub(crate) async fn authenticate_client(
         &self,
         client_id: &str,
         client_secret: &str,
         client_ip: IpAddr,
+        cached: bool,
     ) -> Result<AuthenticatedClient, IssueError> {
         let counted_id: String = client_id.chars().take(MAX_COUNTED_CLIENT_ID).collect();
         let keys = [
@@ -193,18 +200,36 @@ impl TokenService {
                 self.failure_limits.per_address,
             ),
         ];
-        for (key, limit) in &keys {
-            let counted = self.store.failures(key).await.map_err(store_unavailable)?;
+        // Both counters in parallel: one round trip of latency, not two
+        // (they live in different cluster slots, so not one MGET).
+        let (by_client, by_address) = tokio::join!(
+            self.store.failures(&keys[0].0),
+            self.store.failures(&keys[1].0)
+        );
+        for (counted, (_, limit)) in [by_client, by_address].into_iter().zip(&keys) {
+            let counted = counted.map_err(store_unavailable)?;
             if counted.count >= *limit {
                 return Err(IssueError::TooManyFailures {
                     retry_after: counted.resets_in.max(1),
                 });
             }
         }
+        let now = unix_now();
+        if cached
+            && let Some(client) = self
+                .authentications
+                .get(client_id, client_secret, client_ip, now)
+        {
+            return Ok(client);
+        }
         let outcome = self
             .authenticator
             .authenticate(client_id, client_secret, client_ip)
             .await;
+        if let Ok(client) = &outcome {
+            self.authentications
+                .put(client_id, client_secret, client, now);
+        }
         if matches!(outcome, Err(IssueError::InvalidClient)) {
             for (key, _) in &keys {
                 if let Err(error) = self
@@ -280,6 +305,7 @@ impl TokenService {
                     &request.client_id,
                     &request.client_secret,
                     request.client_ip,
+                    true,
                 )
                 .await?;
             let stored = self.store_token(&client, request).await;
@@ -287,6 +313,7 @@ impl TokenService {
             if let Some(issued) = stored? {
                 return Ok(issued);
             }
+            self.authentications.forget(&request.client_id);
             // The credential changed between authentication and storing:
             // ask the registry again, which answers with the new state.
         }
@@ -371,7 +398,7 @@ impl TokenService {
         client_ip: IpAddr,
     ) -> Result<(), IssueError> {
         let client = match self
-            .authenticate_client(client_id, client_secret, client_ip)
+            .authenticate_client(client_id, client_secret, client_ip, false)
             .await
         {
             Ok(client) => client,

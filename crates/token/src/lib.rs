@@ -7,6 +7,7 @@
 //! round trip and a policy change reaches every live token at once.
 
 mod audit;
+mod auth_cache;
 mod authenticator;
 mod caller_auth;
 mod error;
