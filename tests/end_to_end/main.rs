@@ -33,6 +33,7 @@ mod audit;
 mod auth_cache;
 mod authorization;
 mod brute_force;
+mod cache;
 mod cluster;
 mod consistency;
 mod envoy;

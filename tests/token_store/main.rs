@@ -43,6 +43,7 @@ macro_rules! on_both_stores {
     };
 }
 
+mod cache;
 mod failures;
 mod limits;
 mod policies;

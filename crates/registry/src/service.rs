@@ -720,10 +720,10 @@ impl Registry {
 
     /// Records a batch of token events reported by a token issuer.
     pub async fn record_audit_events(&self, events: Vec<AuditEvent>) -> Result<(), RegistryError> {
-        if events.len() > MAX_USES_PER_BATCH {
+        if events.len() > MAX_AUDIT_EVENTS_PER_BATCH {
             return Err(RegistryError::invalid(
                 "events",
-                format!("at most {MAX_USES_PER_BATCH} per batch"),
+                format!("at most {MAX_AUDIT_EVENTS_PER_BATCH} per batch"),
             ));
         }
         for (index, event) in events.iter().enumerate() {
@@ -774,6 +774,9 @@ impl Registry {
 
 /// Most uses in one `UsageSink.Record` batch.
 const MAX_USES_PER_BATCH: usize = 10_000;
+
+/// Most events in one `AuditSink.RecordAuditEvents` batch.
+const MAX_AUDIT_EVENTS_PER_BATCH: usize = 10_000;
 
 fn generated_name() -> String {
     format!("credential-{}", random_string(NAME_ALPHABET, 4))

@@ -7,7 +7,7 @@ mod memory;
 mod redis;
 
 pub use self::memory::MemoryTokenStore;
-pub use self::redis::{RedisConfig, RedisTokenStore};
+pub use self::redis::{CacheStats, RedisConfig, RedisTokenStore};
 
 use latchkey_token::{NewToken, TokenStoreError};
 

@@ -22,6 +22,10 @@ pub struct RedisConfig {
     /// How long one command may take, and one connection attempt, before
     /// the store answers `Unavailable` (fail closed).
     pub response_timeout_ms: u64,
+    /// Tokens (and as many credential policies) the exact in-process
+    /// introspection cache holds; 0 disables it. Standalone Redis only: the
+    /// cache is off on a Redis Cluster.
+    pub cache_capacity: usize,
 }
 
 impl Default for RedisConfig {
@@ -31,6 +35,7 @@ impl Default for RedisConfig {
             cluster_urls: Vec::new(),
             key_prefix: "lk:".to_owned(),
             response_timeout_ms: 1000,
+            cache_capacity: 100_000,
         }
     }
 }
@@ -43,6 +48,7 @@ impl fmt::Debug for RedisConfig {
             .field("cluster_nodes", &self.cluster_urls.len())
             .field("key_prefix", &self.key_prefix)
             .field("response_timeout_ms", &self.response_timeout_ms)
+            .field("cache_capacity", &self.cache_capacity)
             .finish_non_exhaustive()
     }
 }

@@ -7,13 +7,16 @@
 //! token would be a silent revocation, an evicted policy a forgotten
 //! tombstone.
 
+mod cache;
 mod codec;
 mod config;
 mod connection;
 mod scripts;
+mod tracking;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,10 +26,13 @@ use latchkey_token::{
 };
 use redis::RedisResult;
 
+pub use self::cache::CacheStats;
+use self::cache::{Cache, Cached};
 use self::codec::CredentialKeys;
 pub use self::config::RedisConfig;
 use self::connection::{Connection, from_redis};
 use self::scripts::{Scripts, issue_status};
+use self::tracking::Tracker;
 use crate::{POLICY_RETENTION_SECS, check_not_expired};
 
 /// Tokens and policies in Redis, shared by every replica of the service.
@@ -40,6 +46,9 @@ pub struct RedisTokenStore {
     key_prefix: String,
     /// Bound on one whole operation: a connection attempt, then the answer.
     deadline: Duration,
+    /// The exact introspection cache and its invalidation channel; `None`
+    /// when disabled (`cache_capacity = 0`, or a Redis Cluster).
+    cache: Option<(Arc<Cache>, Arc<Tracker>)>,
 }
 
 impl fmt::Debug for RedisTokenStore {
@@ -49,6 +58,7 @@ impl fmt::Debug for RedisTokenStore {
             .field("mode", &self.connection.mode_name())
             .field("key_prefix", &self.key_prefix)
             .field("deadline", &self.deadline)
+            .field("cache", &self.cache.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -66,14 +76,30 @@ impl RedisTokenStore {
         }
         let connection =
             Connection::open(config).map_err(|error| TokenStoreError::Internal(Box::new(error)))?;
+        let cache = if config.cache_capacity > 0 && !config.is_cluster() {
+            let cache = Arc::new(Cache::new(config.cache_capacity));
+            let tracker = Tracker::start(config, cache.clone())
+                .map_err(|error| TokenStoreError::Internal(Box::new(error)))?;
+            Some((cache, tracker))
+        } else {
+            None
+        };
         let store = Self {
             connection,
             scripts: Scripts::new(),
             key_prefix: config.key_prefix.clone(),
             deadline: config.response_timeout().saturating_mul(2),
+            cache,
         };
         match store.ping().await {
-            Ok(()) => tracing::info!(mode = config.mode_name(), "Redis token store connected"),
+            Ok(()) => {
+                store.await_cache(config.response_timeout()).await;
+                tracing::info!(
+                    mode = config.mode_name(),
+                    cache = store.cache_stats().is_some_and(|stats| stats.live),
+                    "Redis token store connected"
+                );
+            }
             Err(error) => tracing::warn!(
                 mode = config.mode_name(),
                 error = ?error,
@@ -81,6 +107,84 @@ impl RedisTokenStore {
             ),
         }
         Ok(store)
+    }
+
+    /// Waits up to `limit` for the introspection cache to go live, so a
+    /// service starts with it serving (it is bypassed, not wrong, before).
+    async fn await_cache(&self, limit: Duration) {
+        let Some((cache, _)) = &self.cache else {
+            return;
+        };
+        let start = tokio::time::Instant::now();
+        while !cache.is_live() && start.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The introspection cache's counters; `None` when it is disabled.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|(cache, _)| cache.stats())
+    }
+
+    /// `MGET` of a token and its policy on `connection`.
+    async fn read(
+        &self,
+        connection: &mut (impl redis::aio::ConnectionLike + Send),
+        keys: &CredentialKeys,
+        hash: &TokenHash,
+    ) -> Result<Lookup, TokenStoreError> {
+        let mut command = redis::cmd("MGET");
+        command.arg(keys.token(hash)).arg(keys.policy());
+        let (token, policy): (Option<Vec<u8>>, Option<Vec<u8>>) =
+            self.run(command.query_async(connection)).await?;
+        Ok(Lookup {
+            token: token.as_deref().map(codec::decode_token).transpose()?,
+            policy: policy.as_deref().map(codec::decode_policy).transpose()?,
+        })
+    }
+
+    /// A lookup through the cache: served without Redis when both values
+    /// are cached, else read on the tracking connection and stored unless
+    /// invalidated meanwhile.
+    async fn cached_lookup(
+        &self,
+        cache: &Cache,
+        tracker: &Tracker,
+        credential: CredentialKey,
+        hash: &TokenHash,
+    ) -> Option<Result<Lookup, TokenStoreError>> {
+        if !cache.is_live() {
+            return None;
+        }
+        let generation = cache.generation();
+        let token = cache.token(credential, hash, unix_now(), generation);
+        let policy = cache.policy(credential, generation);
+        if let (Cached::Hit(token), Cached::Hit(policy)) = (&token, &policy) {
+            return Some(Ok(Lookup {
+                token: token.clone(),
+                policy: policy.clone(),
+            }));
+        }
+        let (mut connection, connection_generation) = tracker.connection()?;
+        if connection_generation != generation {
+            return None;
+        }
+        let keys = self.keys(credential);
+        let lookup = match self.read(&mut connection, &keys, hash).await {
+            Ok(lookup) => lookup,
+            Err(error) => return Some(Err(error)),
+        };
+        if let Cached::Miss(ticket) = token {
+            cache.fill_token(hash, ticket, &lookup.token);
+        }
+        if let Cached::Miss(ticket) = policy {
+            cache.fill_policy(credential, ticket, &lookup.policy);
+        }
+        Some(Ok(lookup))
+    }
+
+    fn local_cache(&self) -> Option<&Cache> {
+        self.cache.as_ref().map(|(cache, _)| &**cache)
     }
 
     /// The counter of failed authentications under `key`. Keys are client
@@ -136,8 +240,16 @@ impl TokenStore for RedisTokenStore {
             .arg(if token.limit.evict_oldest { "1" } else { "0" })
             .arg(POLICY_RETENTION_SECS);
         let mut connection = self.connection.clone();
-        let (status, evicted): (i64, i64) =
-            self.run(invocation.invoke_async(&mut connection)).await?;
+        let result: Result<(i64, i64), _> =
+            self.run(invocation.invoke_async(&mut connection)).await;
+        if let Some(cache) = self.local_cache() {
+            // Whatever the outcome (a timeout may still have written), the
+            // token and the policy may have changed. Evicted tokens reach
+            // the cache through tracking.
+            cache.invalidate_token(&token.hash);
+            cache.invalidate_policy(token.credential);
+        }
+        let (status, evicted) = result?;
         match status {
             issue_status::STORED => count(evicted),
             issue_status::LIMIT_REACHED => {
@@ -155,16 +267,14 @@ impl TokenStore for RedisTokenStore {
         credential: CredentialKey,
         hash: &TokenHash,
     ) -> Result<Lookup, TokenStoreError> {
+        if let Some((cache, tracker)) = &self.cache
+            && let Some(result) = self.cached_lookup(cache, tracker, credential, hash).await
+        {
+            return result;
+        }
         let keys = self.keys(credential);
-        let mut command = redis::cmd("MGET");
-        command.arg(keys.token(hash)).arg(keys.policy());
         let mut connection = self.connection.clone();
-        let (token, policy): (Option<Vec<u8>>, Option<Vec<u8>>) =
-            self.run(command.query_async(&mut connection)).await?;
-        Ok(Lookup {
-            token: token.as_deref().map(codec::decode_token).transpose()?,
-            policy: policy.as_deref().map(codec::decode_policy).transpose()?,
-        })
+        self.read(&mut connection, &keys, hash).await
     }
 
     async fn revoke(
@@ -179,8 +289,11 @@ impl TokenStore for RedisTokenStore {
             .key(keys.token(hash))
             .arg(&hash.0[..]);
         let mut connection = self.connection.clone();
-        let deleted: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
-        Ok(deleted > 0)
+        let deleted: Result<i64, _> = self.run(invocation.invoke_async(&mut connection)).await;
+        if let Some(cache) = self.local_cache() {
+            cache.invalidate_token(hash);
+        }
+        Ok(deleted? > 0)
     }
 
     async fn apply_policy(
@@ -201,8 +314,15 @@ impl TokenStore for RedisTokenStore {
             .arg(if revoke_tokens { "1" } else { "0" })
             .arg(POLICY_RETENTION_SECS);
         let mut connection = self.connection.clone();
-        let revoked: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
-        count(revoked)
+        let revoked: Result<i64, _> = self.run(invocation.invoke_async(&mut connection)).await;
+        if let Some(cache) = self.local_cache() {
+            if revoke_tokens {
+                cache.invalidate_credential(credential);
+            } else {
+                cache.invalidate_policy(credential);
+            }
+        }
+        count(revoked?)
     }
 
     async fn record_failure(
