@@ -503,24 +503,34 @@ async fn one_issue_token_call_is_one_trace_across_both_services() {
         .unwrap()
         .into_inner()
         .access_token;
-    let mut management = tonic::Request::new(registry_pb::CreateCredentialRequest {
-        project_id: "ops".into(),
-        owner: "tracing".into(),
-        name: "traced".into(),
-        allowed_apis: vec!["orders.read".into()],
-        ..Default::default()
-    });
-    management.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {admin_token}").parse().unwrap(),
-    );
-    let created = CredentialRegistryClient::new(channel(registry_port).await)
-        .create_credential(management)
-        .await
-        .unwrap()
-        .into_inner();
-    let client_id = created.credential.unwrap().client_id;
-    let client_secret = created.client_secret;
+    // One credential per traced issuance: the issuer reuses a recent
+    // verification of a client's secret, and each trace below must reach
+    // the registry.
+    let create = |name: &'static str| {
+        let admin_token = admin_token.clone();
+        async move {
+            let mut management = tonic::Request::new(registry_pb::CreateCredentialRequest {
+                project_id: "ops".into(),
+                owner: "tracing".into(),
+                name: name.into(),
+                allowed_apis: vec!["orders.read".into()],
+                ..Default::default()
+            });
+            management.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {admin_token}").parse().unwrap(),
+            );
+            let created = CredentialRegistryClient::new(channel(registry_port).await)
+                .create_credential(management)
+                .await
+                .unwrap()
+                .into_inner();
+            (created.credential.unwrap().client_id, created.client_secret)
+        }
+    };
+    let (client_id, client_secret) = create("traced").await;
+    let (http_client_id, http_client_secret) = create("traced-http").await;
+    let (fresh_client_id, fresh_client_secret) = create("traced-fresh").await;
 
     // The traced call, as a caller already in a trace would make it.
     let nanos = SystemTime::now()
@@ -658,7 +668,7 @@ async fn one_issue_token_call_is_one_trace_across_both_services() {
     let http_trace = format!("{:032x}", nanos | (0x3c << 120));
     let response = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{http_port}/oauth2/token"))
-        .basic_auth(&client_id, Some(&client_secret))
+        .basic_auth(&http_client_id, Some(&http_client_secret))
         .header("traceparent", format!("00-{http_trace}-{caller_span}-01"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials")
@@ -725,8 +735,8 @@ async fn one_issue_token_call_is_one_trace_across_both_services() {
         .collect();
     tokens
         .issue_token(issue_request(
-            &client_id,
-            &client_secret,
+            &fresh_client_id,
+            &fresh_client_secret,
             "00-not-a-trace-01",
         ))
         .await
@@ -771,6 +781,8 @@ async fn one_issue_token_call_is_one_trace_across_both_services() {
     for forbidden in [
         admin_secret.as_str(),
         client_secret.as_str(),
+        http_client_secret.as_str(),
+        fresh_client_secret.as_str(),
         admin_token.as_str(),
         access_token.as_str(),
         http_token.as_str(),
