@@ -10,7 +10,7 @@ use latchkey_proto::registry::v1 as registry_pb;
 use latchkey_tests::{Stack, StackBackend};
 use tonic::Code;
 
-use crate::support::{Client, assert_code, credential, issue, project_with_client};
+use crate::support::{Client, assert_code, create_client, credential, issue, project_with_client};
 
 async fn rotate(stack: &Stack, client: &Client, grace_period_seconds: u32) -> Client {
     let rotated = stack
@@ -38,6 +38,21 @@ async fn a_rotated_secret_is_refused_at_once_after_use(backend: StackBackend) {
     for _ in 0..2 {
         issue(&stack, &old, &[]).await.unwrap();
     }
+    // A wrong (well-formed, someone else's) secret right after a verified
+    // use is still refused.
+    let other = create_client(
+        &stack,
+        registry_pb::CreateCredentialRequest {
+            project_id: "acme".into(),
+            ..credential(&["orders.read"], &[])
+        },
+    )
+    .await;
+    let wrong = Client {
+        credential: old.credential.clone(),
+        secret: other.secret,
+    };
+    assert_code(issue(&stack, &wrong, &[]).await, Code::Unauthenticated);
     let new = rotate(&stack, &old, 0).await;
     assert_code(issue(&stack, &old, &[]).await, Code::Unauthenticated);
     issue(&stack, &new, &[]).await.unwrap();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use latchkey_net::IpAllowlist;
 use latchkey_secrets::HashKey;
+pub(crate) use latchkey_tests::{redis_cluster_urls, redis_url};
 use latchkey_token::{
     CredentialKey, CredentialPolicy, LimitPolicy, NewToken, PolicyState, TokenHash, TokenRecord,
     TokenStore, TokenStoreError, new_token,
@@ -19,32 +20,6 @@ pub(crate) type Store = Arc<dyn TokenStore>;
 /// A fresh in-process store.
 pub(crate) fn memory_store() -> Store {
     Arc::new(MemoryTokenStore::new())
-}
-
-/// The test Redis: `LATCHKEY_TEST_REDIS_URL`, or the local default that
-/// `scripts/test` provides.
-pub(crate) fn redis_url() -> String {
-    std::env::var("LATCHKEY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// Seed nodes of the test Redis Cluster, from the comma-separated
-/// `LATCHKEY_TEST_REDIS_CLUSTER_URLS` (`scripts/test` starts a cluster and
-/// sets it). Panics when it is not set: a cluster test never passes by
-/// skipping.
-pub(crate) fn redis_cluster_urls() -> Vec<String> {
-    let urls: Vec<String> = std::env::var("LATCHKEY_TEST_REDIS_CLUSTER_URLS")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|url| !url.is_empty())
-        .map(str::to_owned)
-        .collect();
-    assert!(
-        !urls.is_empty(),
-        "LATCHKEY_TEST_REDIS_CLUSTER_URLS is not set; run scripts/test, which starts a \
-         three-master Redis Cluster on 127.0.0.1:7101-7103 and sets it"
-    );
-    urls
 }
 
 /// Which Redis a fixture runs on.

@@ -376,43 +376,31 @@ impl Registry {
         caller: &Caller,
         credential_id: &str,
     ) -> Result<Credential, RegistryError> {
-        self.accessible("credential_id", caller, credential_id)
+        self.accessible("credential_id", caller, credential_id, None)
             .await
     }
 
     /// The credential, if it exists and `caller` may see it; `NOT_FOUND`
     /// otherwise, so other owners' credentials do not leak their existence.
+    /// A change names the credential and its project in its `audit` event as
+    /// soon as they are known, so a refused attempt on another owner's
+    /// credential is recorded against that credential.
     async fn accessible(
         &self,
         field: &str,
         caller: &Caller,
         credential_id: &str,
+        mut audit: Option<&mut AuditEvent>,
     ) -> Result<Credential, RegistryError> {
         validate::credential_id(field, credential_id)?;
-        caller.require_role()?;
-        let credential = self.store.get_credential(credential_id).await?;
-        if caller.can_access(&credential) {
-            Ok(credential)
-        } else {
-            Err(RegistryError::credential_not_found(credential_id))
+        if let Some(audit) = audit.as_deref_mut() {
+            audit.credential_id = credential_id.to_owned();
         }
-    }
-
-    /// [`Self::accessible`], naming the credential and its project in
-    /// `audit` as soon as they are known (a refused attempt on another
-    /// owner's credential is recorded against that credential).
-    async fn accessible_audited(
-        &self,
-        field: &str,
-        caller: &Caller,
-        credential_id: &str,
-        audit: &mut AuditEvent,
-    ) -> Result<Credential, RegistryError> {
-        validate::credential_id(field, credential_id)?;
-        audit.credential_id = credential_id.to_owned();
         caller.require_role()?;
         let credential = self.store.get_credential(credential_id).await?;
-        audit.project_id.clone_from(&credential.project_id);
+        if let Some(audit) = audit {
+            audit.project_id.clone_from(&credential.project_id);
+        }
         if caller.can_access(&credential) {
             Ok(credential)
         } else {
@@ -490,7 +478,7 @@ impl Registry {
         input: UpdateCredential,
         audit: &mut AuditEvent,
     ) -> Result<Credential, RegistryError> {
-        self.accessible_audited("credential.id", caller, credential_id, audit)
+        self.accessible("credential.id", caller, credential_id, Some(audit))
             .await?;
         let at = now();
         let update = CredentialUpdate {
@@ -563,7 +551,7 @@ impl Registry {
         audit: &mut AuditEvent,
     ) -> Result<(), RegistryError> {
         let credential = self
-            .accessible_audited("credential_id", caller, credential_id, audit)
+            .accessible("credential_id", caller, credential_id, Some(audit))
             .await?;
         audit.set_detail(format!("name {:?}", credential.name));
         if confirm_name.is_empty() {
@@ -590,7 +578,7 @@ impl Registry {
         };
         let mut audit = AuditEvent::by(caller, action);
         let result = async {
-            self.accessible_audited("credential_id", caller, credential_id, &mut audit)
+            self.accessible("credential_id", caller, credential_id, Some(&mut audit))
                 .await?;
             self.store
                 .set_credential_state(
@@ -627,7 +615,7 @@ impl Registry {
         input: RotateSecret,
         audit: &mut AuditEvent,
     ) -> Result<RotatedSecret, RegistryError> {
-        self.accessible_audited("credential_id", caller, &input.credential_id, audit)
+        self.accessible("credential_id", caller, &input.credential_id, Some(audit))
             .await?;
         if input.grace_period_seconds > validate::MAX_GRACE_PERIOD_SECONDS {
             return Err(RegistryError::invalid(
