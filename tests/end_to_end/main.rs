@@ -34,6 +34,7 @@ mod auth_cache;
 mod authorization;
 mod brute_force;
 mod cache;
+mod cache_metrics;
 mod cluster;
 mod consistency;
 mod envoy;

@@ -4,27 +4,9 @@
 use latchkey_proto::registry::v1 as registry_pb;
 use latchkey_tests::{Stack, StackBackend};
 
-use crate::support::{credential, introspect, issue, post_form, project_with_client};
-
-async fn scrape(url: &str) -> String {
-    let response = reqwest::get(url).await.unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    response.text().await.unwrap()
-}
-
-/// The value of the sample named exactly `series` (name and labels).
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
-}
+use crate::support::{
+    credential, introspect, issue, post_form, project_with_client, sample, scrape,
+};
 
 async fn both_services_count_what_they_do(backend: StackBackend) {
     let stack = Stack::start(backend).await;

@@ -147,6 +147,27 @@ where
     }
 }
 
+/// `GET url` (a `/metrics` endpoint): the Prometheus text.
+pub(crate) async fn scrape(url: &str) -> String {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.text().await.unwrap()
+}
+
+/// The value of the sample named exactly `series` (name and labels).
+pub(crate) fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
 /// POSTs a form to the issuer's HTTP endpoint `path`.
 pub(crate) async fn post_form(
     stack: &Stack,

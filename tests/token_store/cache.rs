@@ -83,11 +83,9 @@ async fn until(
     }
 }
 
-/// The token's key, as a third client would name it.
-fn token_key(redis: &RedisFixture, credential: CredentialKey, hash: &TokenHash) -> Vec<u8> {
-    let mut key = format!("{}{{{}}}:t:", redis.prefix(), credential.encoded()).into_bytes();
-    key.extend_from_slice(&hash.0);
-    key
+/// The key of the credential's tokens, as a third client would name it.
+fn tokens_key(redis: &RedisFixture, credential: CredentialKey) -> Vec<u8> {
+    format!("{}{{{}}}:h", redis.prefix(), credential.encoded()).into_bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,13 +177,14 @@ async fn a_write_by_any_other_client_invalidates() {
     cache(&b, credential, &hash).await;
 
     let mut node = redis_nodes(Deployment::Standalone).await.remove(0);
-    let deleted: i64 = redis::cmd("DEL")
-        .arg(token_key(&redis, credential, &hash))
+    let deleted: i64 = redis::cmd("HDEL")
+        .arg(tokens_key(&redis, credential))
+        .arg(&hash.0[..])
         .query_async(&mut node)
         .await
         .unwrap();
     assert_eq!(deleted, 1);
-    until(&b, credential, &hash, "DEL by a third client", |lookup| {
+    until(&b, credential, &hash, "HDEL by a third client", |lookup| {
         lookup.token.is_none()
     })
     .await;
@@ -258,8 +257,9 @@ async fn a_broken_invalidation_channel_drops_the_whole_cache() {
         .await
         .unwrap();
     assert_eq!(killed, 1);
-    let () = redis::cmd("DEL")
-        .arg(token_key(&redis, credential, &hash))
+    let () = redis::cmd("HDEL")
+        .arg(tokens_key(&redis, credential))
+        .arg(&hash.0[..])
         .query_async::<i64>(&mut node)
         .await
         .map(|_| ())

@@ -16,18 +16,33 @@ use crate::support::{
 };
 
 /// Every key of a credential carries its hash tag (one Cluster slot), and
-/// each expires: tokens with themselves, the index with its newest token,
-/// the policy a day after its last write.
+/// each expires: the tokens and their index with the newest token, the
+/// policy a day after its last write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_share_the_credential_hash_tag_and_expire() {
     key_layout(RedisFixture::start().await).await;
 }
 
-/// The same on a cluster, where it matters: one node holds every key of the
-/// credential, all in one slot, so no operation ever needs two slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_cluster_a_credential_lives_in_one_slot_of_one_node() {
     key_layout(RedisFixture::start_cluster().await).await;
+}
+
+/// Sends `command` to every node until one answers: in a cluster, the node
+/// that serves the key's slot answers and the others redirect.
+async fn ask<T: redis::FromRedisValue>(deployment: Deployment, command: &redis::Cmd) -> T {
+    for mut node in redis_nodes(deployment).await {
+        if let Ok(answer) = command.query_async(&mut node).await {
+            return answer;
+        }
+    }
+    panic!("no node answered {command:?}")
+}
+
+fn ttl(key: &[u8]) -> redis::Cmd {
+    let mut command = redis::cmd("TTL");
+    command.arg(key);
+    command
 }
 
 async fn key_layout(redis: RedisFixture) {
@@ -40,10 +55,10 @@ async fn key_layout(redis: RedisFixture) {
         expires_at: issue.now + 7200,
         ..issue.clone()
     };
-    longer.ok(&store).await;
+    let longer_hash = longer.ok(&store).await;
 
     let keys = keys_under(deployment, redis.prefix()).await;
-    assert_eq!(keys.len(), 4, "policy, index and two tokens");
+    assert_eq!(keys.len(), 3, "policy, index and tokens: {keys:?}");
     let tag = format!("{{{}}}", credential.encoded());
     for (_, key) in &keys {
         let text = String::from_utf8_lossy(key);
@@ -52,7 +67,6 @@ async fn key_layout(redis: RedisFixture) {
             "{text}"
         );
     }
-    let nodes = redis_nodes(deployment).await;
     if deployment == Deployment::Cluster {
         let holders: BTreeSet<usize> = keys.iter().map(|(node, _)| *node).collect();
         assert_eq!(
@@ -62,41 +76,27 @@ async fn key_layout(redis: RedisFixture) {
         );
         let mut slots = BTreeSet::new();
         for (_, key) in &keys {
-            let slot: i64 = redis::cmd("CLUSTER")
-                .arg("KEYSLOT")
-                .arg(key)
-                .query_async(&mut nodes[0].clone())
-                .await
-                .unwrap();
+            let slot: i64 = ask(deployment, redis::cmd("CLUSTER").arg("KEYSLOT").arg(key)).await;
             slots.insert(slot);
         }
         assert_eq!(slots.len(), 1, "one slot holds the credential: {slots:?}");
     }
 
-    // In a cluster, the node that serves the slot answers; the others
-    // redirect.
-    let ttl = |key: Vec<u8>| {
-        let nodes = nodes.clone();
-        async move {
-            for mut node in nodes {
-                let answer: redis::RedisResult<i64> =
-                    redis::cmd("TTL").arg(&key).query_async(&mut node).await;
-                if let Ok(seconds) = answer {
-                    return seconds;
-                }
-            }
-            panic!("no node answered TTL")
-        }
-    };
     let base = format!("{}{tag}:", redis.prefix()).into_bytes();
-    let mut token_key = [base.as_slice(), b"t:"].concat();
-    token_key.extend_from_slice(&hash.0);
+    let tokens_key = [base.as_slice(), b"h"].concat();
+    let fields: BTreeSet<Vec<u8>> = ask(deployment, redis::cmd("HKEYS").arg(&tokens_key)).await;
+    assert_eq!(
+        fields,
+        BTreeSet::from([hash.0.to_vec(), longer_hash.0.to_vec()]),
+        "one field per token, named by its hash"
+    );
     let near = |actual: i64, expected: i64| (expected - 3..=expected).contains(&actual);
-    let token_ttl = ttl(token_key).await;
-    assert!(near(token_ttl, 3600), "token TTL {token_ttl}");
-    let index_ttl = ttl([base.as_slice(), b"z"].concat()).await;
+    let tokens_ttl: i64 = ask(deployment, &ttl(&tokens_key)).await;
+    assert!(near(tokens_ttl, 7200), "tokens TTL {tokens_ttl}");
+    let index_ttl: i64 = ask(deployment, &ttl(&[base.as_slice(), b"z"].concat())).await;
     assert!(near(index_ttl, 7200), "index TTL {index_ttl}");
-    let policy_ttl = ttl([base.as_slice(), b"p"].concat()).await;
+    let policy_key = [base.as_slice(), b"p"].concat();
+    let policy_ttl: i64 = ask(deployment, &ttl(&policy_key)).await;
     assert!(near(policy_ttl, 86_400), "policy TTL {policy_ttl}");
 
     // A token outliving the retention keeps its policy at least as long.
@@ -106,8 +106,56 @@ async fn key_layout(redis: RedisFixture) {
         ..issue
     };
     long_lived.ok(&store).await;
-    let policy_ttl = ttl([base.as_slice(), b"p"].concat()).await;
+    let policy_ttl: i64 = ask(deployment, &ttl(&policy_key)).await;
     assert!(near(policy_ttl, 2 * 86_400), "policy TTL {policy_ttl}");
+}
+
+/// Hash fields have no expiry of their own: an expired token is absent to
+/// readers at once, and its field and index entry are gone after the
+/// credential's next issuance, so dead tokens do not pile up in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tokens_leave_the_hash_at_the_next_issuance() {
+    let redis = RedisFixture::start().await;
+    let store = redis.store();
+    let deployment = redis.deployment();
+    let credential = new_credential();
+    let tokens_key = format!("{}{{{}}}:h", redis.prefix(), credential.encoded()).into_bytes();
+    let index_key = format!("{}{{{}}}:z", redis.prefix(), credential.encoded()).into_bytes();
+    let fields = || async {
+        let fields: BTreeSet<Vec<u8>> = ask(deployment, redis::cmd("HKEYS").arg(&tokens_key)).await;
+        fields
+    };
+
+    // A live token keeps the hash; then one issued in the past that
+    // expired a second ago.
+    let lasting = Issue::new(credential).ok(&store).await;
+    let now = latchkey_token::unix_now();
+    let expired = Issue {
+        now: now - 60,
+        expires_at: now - 1,
+        ..Issue::new(credential)
+    };
+    let stale = expired.ok(&store).await;
+    assert_eq!(
+        fields().await.len(),
+        2,
+        "the expired token's field is still there"
+    );
+    assert!(
+        !crate::support::holds(&store, credential, &stale).await,
+        "but it is not served"
+    );
+    assert!(crate::support::holds(&store, credential, &lasting).await);
+
+    let next = Issue::new(credential).ok(&store).await;
+    assert_eq!(
+        fields().await,
+        BTreeSet::from([lasting.0.to_vec(), next.0.to_vec()]),
+        "the next issuance removed the expired field"
+    );
+    let indexed: i64 = ask(deployment, redis::cmd("ZCARD").arg(&index_key)).await;
+    assert_eq!(indexed, 2);
+    assert!(!store.revoke(credential, &stale).await.unwrap(), "not live");
 }
 
 fn assert_unavailable<T: std::fmt::Debug>(

@@ -122,6 +122,10 @@ struct RunArgs {
     /// Keep the temporary directory (configurations, service logs).
     #[arg(long)]
     keep: bool,
+    /// The production issuer's introspection cache capacity
+    /// (`redis.cache_capacity`; 0 disables it). Default: the issuer's own.
+    #[arg(long)]
+    cache_capacity: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -189,6 +193,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         redis_server: args.redis_server.clone(),
         postgres_url: args.postgres_url.clone(),
         keep_dir: args.keep,
+        cache_capacity: args.cache_capacity,
     };
     for binary in [&options.registry_bin, &options.issuer_bin] {
         anyhow::ensure!(
@@ -228,6 +233,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.duration,
         load_average()
     );
+    if let Some(capacity) = args.cache_capacity {
+        println!("production issuer: redis.cache_capacity = {capacity}");
+    }
     let kinds: Vec<StackKind> = match args.stack {
         StackChoice::Production => vec![StackKind::Production],
         StackChoice::Embedded => vec![StackKind::Embedded],

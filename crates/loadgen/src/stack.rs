@@ -53,6 +53,8 @@ pub(crate) struct StackOptions {
     pub(crate) postgres_url: String,
     /// Keep the temporary directory (configuration, logs) afterwards.
     pub(crate) keep_dir: bool,
+    /// The issuer's `redis.cache_capacity`; `None` keeps its default.
+    pub(crate) cache_capacity: Option<usize>,
 }
 
 /// A port nobody listens on right now.
@@ -295,6 +297,9 @@ impl Stack {
                     random_hex_key(),
                     toml_string(&redis.url),
                 ));
+                if let Some(capacity) = options.cache_capacity {
+                    issuer_toml.push_str(&format!("cache_capacity = {capacity}\n"));
+                }
                 self.redis = Some(redis);
             }
             StackKind::Embedded => {}

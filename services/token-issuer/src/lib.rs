@@ -3,6 +3,7 @@
 //! line; tests and `latchkey dev` call [`serve`] with pre-bound listeners.
 
 mod background;
+mod cache_metrics;
 mod config;
 mod metrics;
 
@@ -71,16 +72,20 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
     let hash_key = config.hash_key_source().resolve()?;
+    // Besides the shared handle, the concrete store: the in-process one for
+    // its sweep, Redis for its introspection cache's metrics.
+    let mut redis_store = None;
     let (store, memory): (Arc<dyn TokenStore>, Option<Arc<MemoryTokenStore>>) = match &config.redis
     {
-        Some(redis) => (
-            Arc::new(
+        Some(redis) => {
+            let redis = Arc::new(
                 RedisTokenStore::connect(redis)
                     .await
                     .map_err(ServeError::Store)?,
-            ),
-            None,
-        ),
+            );
+            redis_store = Some(redis.clone());
+            (redis, None)
+        }
         None => {
             let memory = Arc::new(MemoryTokenStore::default());
             (memory.clone(), Some(memory))
@@ -99,6 +104,9 @@ pub async fn serve(
     let audit = Arc::new(AuditQueue::default());
     let mut metrics = Metrics::new("issuer");
     let issuer_metrics = Arc::new(IssuerMetrics::register(&mut metrics));
+    if let Some(redis) = redis_store {
+        cache_metrics::register(&mut metrics, redis);
+    }
     let metrics = Arc::new(metrics);
     let tokens = TokenService::new(
         store.clone(),

@@ -2,15 +2,22 @@
 //! as last read from Redis, kept exact by Redis's server-assisted
 //! invalidation (see [`super::tracking`]).
 //!
-//! Exactness rests on three rules:
+//! Exactness rests on four rules:
 //!
 //! - **Tickets.** A miss puts a `Pending(ticket)` slot in the map *before*
 //!   the read is sent; the reply fills the slot only if it still holds that
-//!   ticket and the cache's generation has not changed. An invalidation
-//!   removes the slot whatever it holds, so a reply that crossed an
-//!   invalidation of its key (read before the write, delivered after the
-//!   invalidation) is never stored, and nothing is served after its
-//!   invalidation arrived.
+//!   ticket and the cache's generation has not changed. A policy's
+//!   invalidation removes its slot whatever it holds, so a reply that
+//!   crossed an invalidation of its key (read before the write, delivered
+//!   after the invalidation) is never stored, and nothing is served after
+//!   its invalidation arrived.
+//! - **Stamps.** A credential's tokens share one Redis key (its token hash),
+//!   so one invalidation covers all of them. Rather than scan the cache for
+//!   them, it raises the credential's stamp to a new ticket number; a token
+//!   is served only if the ticket it was read under is newer than its
+//!   credential's stamp. Stamps live in a fixed array indexed by a hash of
+//!   the credential: two credentials sharing a stamp only cost each other
+//!   extra reads.
 //! - **Generations.** Every break of the invalidation channel (and every
 //!   new tracking connection) increases the generation and empties the
 //!   cache; a read fills only under the generation it started in, on the
@@ -31,11 +38,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use latchkey_secrets::BASE62_ALPHABET;
-use latchkey_token::{CredentialKey, CredentialPolicy, TOKEN_HASH_LEN, TokenHash, TokenRecord};
+use latchkey_token::{CredentialKey, CredentialPolicy, TokenHash, TokenRecord};
 
 /// Shards of each map: enough that 64 concurrent introspections rarely
 /// meet on one lock.
 pub(super) const SHARDS: usize = 64;
+
+/// Credential stamps (128 KiB): enough that busy credentials rarely share
+/// one.
+const STAMPS: usize = 1 << 14;
 
 /// What one slot holds: a read in flight, or its answer.
 #[derive(Debug)]
@@ -47,6 +58,8 @@ enum Slot<V> {
 #[derive(Debug)]
 struct TokenEntry {
     credential: CredentialKey,
+    /// The ticket the entry was (or is being) read under.
+    ticket: u64,
     slot: Slot<Option<TokenRecord>>,
 }
 
@@ -120,6 +133,9 @@ pub struct CacheStats {
 pub(super) struct Cache {
     tokens: Vec<Mutex<Shard<TokenHash, TokenEntry>>>,
     policies: Vec<Mutex<Shard<CredentialKey, Slot<Option<CredentialPolicy>>>>>,
+    /// Per credential (hashed), the ticket number of the last invalidation
+    /// of its tokens.
+    stamps: Box<[AtomicU64]>,
     shard_capacity: usize,
     live: AtomicBool,
     generation: AtomicU64,
@@ -140,10 +156,14 @@ fn token_shard(hash: &TokenHash) -> usize {
     usize::from(hash.0[0]) % SHARDS
 }
 
-fn policy_shard(credential: CredentialKey) -> usize {
+fn credential_hash(credential: CredentialKey) -> usize {
     let mut hasher = std::hash::DefaultHasher::new();
     credential.hash(&mut hasher);
-    (std::hash::Hasher::finish(&hasher) as usize) % SHARDS
+    std::hash::Hasher::finish(&hasher) as usize
+}
+
+fn policy_shard(credential: CredentialKey) -> usize {
+    credential_hash(credential) % SHARDS
 }
 
 impl Cache {
@@ -152,6 +172,7 @@ impl Cache {
         Self {
             tokens: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
             policies: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            stamps: (0..STAMPS).map(|_| AtomicU64::new(0)).collect(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
             live: AtomicBool::new(false),
             generation: AtomicU64::new(0),
@@ -171,9 +192,14 @@ impl Cache {
         self.generation.load(Ordering::Acquire)
     }
 
+    fn stamp(&self, credential: CredentialKey) -> &AtomicU64 {
+        &self.stamps[credential_hash(credential) % STAMPS]
+    }
+
     fn ticket(&self, generation: u64) -> Ticket {
         Ticket {
-            id: self.next_ticket.fetch_add(1, Ordering::Relaxed),
+            // Ordered with the stamps, which come from the same counter.
+            id: self.next_ticket.fetch_add(1, Ordering::AcqRel),
             generation,
         }
     }
@@ -186,10 +212,14 @@ impl Cache {
         now: i64,
         generation: u64,
     ) -> Cached<Option<TokenRecord>> {
+        // Read before the entry: a stamp raised after this load belongs to
+        // an invalidation that arrives after this lookup began.
+        let stamp = self.stamp(credential).load(Ordering::Acquire);
         let mut shard = lock(&self.tokens[token_shard(hash)]);
         if let Some(entry) = shard.map.get(hash)
             && let Slot::Ready(record) = &entry.slot
             && entry.credential == credential
+            && entry.ticket > stamp
             && record.as_ref().is_none_or(|record| record.expires_at > now)
         {
             let record = record.clone();
@@ -203,6 +233,7 @@ impl Cache {
             *hash,
             TokenEntry {
                 credential,
+                ticket: ticket.id,
                 slot: Slot::Pending(ticket.id),
             },
             capacity,
@@ -272,9 +303,11 @@ impl Cache {
         }
     }
 
-    /// Forgets one token (read or in flight).
-    pub(super) fn invalidate_token(&self, hash: &TokenHash) {
-        lock(&self.tokens[token_shard(hash)]).map.remove(hash);
+    /// Forgets every token of `credential`, read or in flight: each was
+    /// read under a ticket older than the stamp this takes.
+    pub(super) fn invalidate_tokens(&self, credential: CredentialKey) {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::AcqRel);
+        self.stamp(credential).fetch_max(ticket, Ordering::AcqRel);
     }
 
     /// Forgets one policy (read or in flight).
@@ -284,19 +317,15 @@ impl Cache {
             .remove(&credential);
     }
 
-    /// Forgets every token of `credential` and its policy: a scan of the
-    /// whole cache, for the rare revoke-all of a policy change.
+    /// Forgets every token of `credential` and its policy.
     pub(super) fn invalidate_credential(&self, credential: CredentialKey) {
+        self.invalidate_tokens(credential);
         self.invalidate_policy(credential);
-        for shard in &self.tokens {
-            lock(shard)
-                .map
-                .retain(|_, entry| entry.credential != credential);
-        }
     }
 
     /// Forgets the key Redis named in an invalidation message, if it is
-    /// one this cache holds: `<prefix>{K}:p` or `<prefix>{K}:t:<hash>`.
+    /// one this cache holds: `<prefix>{K}:p` (the policy) or `<prefix>{K}:h`
+    /// (the tokens). The index (`z`) changes only with the tokens.
     pub(super) fn invalidate_key(&self, prefix: &[u8], key: &[u8]) {
         let Some(rest) = key.strip_prefix(prefix) else {
             return;
@@ -312,13 +341,8 @@ impl Cache {
         };
         match &rest[KEY_LEN + 2..] {
             b"p" => self.invalidate_policy(credential),
-            suffix => {
-                if let Some(hash) = suffix.strip_prefix(b"t:")
-                    && let Ok(hash) = <[u8; TOKEN_HASH_LEN]>::try_from(hash)
-                {
-                    self.invalidate_token(&TokenHash(hash));
-                }
-            }
+            b"h" => self.invalidate_tokens(credential),
+            _ => {}
         }
     }
 
@@ -418,6 +442,8 @@ fn decode_credential(text: &[u8]) -> Option<CredentialKey> {
 
 #[cfg(test)]
 mod tests {
+    use latchkey_token::TOKEN_HASH_LEN;
+
     use super::*;
 
     fn credential(n: u128) -> CredentialKey {
@@ -466,7 +492,7 @@ mod tests {
         let Cached::Miss(ticket) = cache.token(key, &hash, 0, generation) else {
             panic!("empty cache hit");
         };
-        cache.invalidate_token(&hash);
+        cache.invalidate_tokens(key);
         cache.fill_token(&hash, ticket, &record());
         assert!(matches!(
             cache.token(key, &hash, 0, generation),
@@ -534,9 +560,15 @@ mod tests {
                 cache.fill_policy(key, ticket, &None);
             }
         }
-        let mut token_key = format!("lk:{{{}}}:t:", key.encoded()).into_bytes();
-        token_key.extend_from_slice(&hash.0);
-        cache.invalidate_key(b"lk:", &token_key);
+        // Another credential's tokens, and the index, leave these alone.
+        let other = credential(12);
+        cache.invalidate_key(b"lk:", format!("lk:{{{}}}:h", other.encoded()).as_bytes());
+        cache.invalidate_key(b"lk:", format!("lk:{{{}}}:z", key.encoded()).as_bytes());
+        assert!(matches!(
+            cache.token(key, &hash, 0, generation),
+            Cached::Hit(Some(_))
+        ));
+        cache.invalidate_key(b"lk:", format!("lk:{{{}}}:h", key.encoded()).as_bytes());
         assert!(matches!(
             cache.token(key, &hash, 0, generation),
             Cached::Miss(_)

@@ -5,18 +5,25 @@
 //! command or script:
 //!
 //! - `<prefix>{K}:p`: the credential's policy, compact JSON;
-//! - `<prefix>{K}:t:<hash>`: one token (the 16 raw hash bytes), expiring
-//!   with it;
-//! - `<prefix>{K}:z`: the credential's token hashes scored by expiry, for
-//!   the limit, eviction and revoking them all.
+//! - `<prefix>{K}:h`: the credential's tokens, a hash from each token's 16
+//!   raw hash bytes to its record;
+//! - `<prefix>{K}:z`: the same token hashes scored by expiry, for the limit,
+//!   eviction and purging expired tokens from `h`.
+//!
+//! One hash per credential rather than one key per token because a key
+//! costs about 190 bytes of Redis memory on its own (dict entry, key string,
+//! value object, expires entry) and a hash field about 80, or 20–40 while
+//! the hash is small enough for Redis's listpack encoding (see
+//! `docs/decisions.md`, "Redis key layout"). Hash fields have no expiry of
+//! their own before Redis 7.4, so a token's expiry is in its record: reads
+//! treat an expired field as absent, and the issue script removes expired
+//! fields (found through `z`) before adding one; the whole hash expires
+//! with its newest token.
 
 use std::fmt::Write as _;
 
 use latchkey_net::IpAllowlist;
-use latchkey_token::{
-    CredentialKey, CredentialPolicy, PolicyState, TOKEN_HASH_LEN, TokenHash, TokenRecord,
-    TokenStoreError,
-};
+use latchkey_token::{CredentialKey, CredentialPolicy, PolicyState, TokenRecord, TokenStoreError};
 use serde::{Deserialize, Serialize};
 
 /// The key names of one credential.
@@ -29,8 +36,8 @@ pub(super) struct CredentialKeys {
 impl CredentialKeys {
     pub(super) fn new(prefix: &str, credential: CredentialKey) -> Self {
         let encoded = credential.encoded();
-        // Room for the longest key: `{` `}` `:` `t:` and a hash.
-        let mut base = Vec::with_capacity(prefix.len() + encoded.len() + 5 + TOKEN_HASH_LEN);
+        // Room for the longest key: `{` `}` `:` and a one-letter suffix.
+        let mut base = Vec::with_capacity(prefix.len() + encoded.len() + 4);
         base.extend_from_slice(prefix.as_bytes());
         base.push(b'{');
         base.extend_from_slice(encoded.as_bytes());
@@ -48,21 +55,13 @@ impl CredentialKeys {
         self.with_suffix(b"z")
     }
 
-    /// What a token's key starts with; the scripts append the hashes they
-    /// find in the index to reach those tokens.
-    pub(super) fn token_prefix(&self) -> Vec<u8> {
-        self.with_suffix(b"t:")
-    }
-
-    /// One token's key.
-    pub(super) fn token(&self, hash: &TokenHash) -> Vec<u8> {
-        let mut key = self.token_prefix();
-        key.extend_from_slice(&hash.0);
-        key
+    /// The hash of the credential's tokens, whose fields are token hashes.
+    pub(super) fn tokens(&self) -> Vec<u8> {
+        self.with_suffix(b"h")
     }
 
     fn with_suffix(&self, suffix: &[u8]) -> Vec<u8> {
-        let mut key = Vec::with_capacity(self.base.len() + suffix.len() + TOKEN_HASH_LEN);
+        let mut key = Vec::with_capacity(self.base.len() + suffix.len());
         key.extend_from_slice(&self.base);
         key.extend_from_slice(suffix);
         key
@@ -71,8 +70,9 @@ impl CredentialKeys {
 
 /// A token's stored value: `<issued_at>:<lifetime>:<scopes>`, scopes
 /// space-separated as in OAuth. The lifetime (seconds) is shorter to write
-/// than the expiry, and values of at most 28 bytes fit Redis's smallest
-/// string allocation class, which matters at millions of tokens.
+/// than the expiry: values of at most 64 bytes keep a small credential's
+/// hash in Redis's compact listpack encoding (`hash-max-listpack-value`),
+/// which matters at millions of tokens.
 pub(super) fn encode_token(record: &TokenRecord) -> Vec<u8> {
     let lifetime = record.expires_at.saturating_sub(record.issued_at);
     let scopes_len: usize = record.scopes.iter().map(|scope| scope.len() + 1).sum();
@@ -242,13 +242,9 @@ mod tests {
     fn keys_share_the_credential_hash_tag() {
         let keys = CredentialKeys::new("lk:", credential());
         let tag = format!("{{{}}}", credential().encoded());
-        let hash = TokenHash([0xab; TOKEN_HASH_LEN]);
         assert_eq!(keys.policy(), format!("lk:{tag}:p").into_bytes());
         assert_eq!(keys.index(), format!("lk:{tag}:z").into_bytes());
-        let mut token = format!("lk:{tag}:t:").into_bytes();
-        token.extend_from_slice(&hash.0);
-        assert_eq!(keys.token(&hash), token);
-        assert!(keys.token(&hash).starts_with(&keys.token_prefix()));
+        assert_eq!(keys.tokens(), format!("lk:{tag}:h").into_bytes());
     }
 
     #[test]

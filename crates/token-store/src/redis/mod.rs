@@ -2,7 +2,7 @@
 //!
 //! Each operation is one round trip on one Cluster slot (see [`codec`] for
 //! the key layout): a script for the writes, which must be atomic, and a
-//! plain `MGET` for the introspection hot path. The store expects Redis 6.2
+//! pipelined `HGET` + `GET` for the introspection hot path. The store expects Redis 6.2
 //! or later (`SET … EXAT`) and `maxmemory-policy noeviction`: an evicted
 //! token would be a silent revocation, an evicted policy a forgotten
 //! tombstone.
@@ -126,19 +126,28 @@ impl RedisTokenStore {
         self.cache.as_ref().map(|(cache, _)| cache.stats())
     }
 
-    /// `MGET` of a token and its policy on `connection`.
+    /// A token and its policy, read on `connection` in one round trip. A
+    /// token past its expiry is absent: its field stays in the hash until
+    /// the next issuance for the credential removes it.
     async fn read(
         &self,
         connection: &mut (impl redis::aio::ConnectionLike + Send),
         keys: &CredentialKeys,
         hash: &TokenHash,
     ) -> Result<Lookup, TokenStoreError> {
-        let mut command = redis::cmd("MGET");
-        command.arg(keys.token(hash)).arg(keys.policy());
+        let mut pipeline = redis::pipe();
+        pipeline
+            .cmd("HGET")
+            .arg(keys.tokens())
+            .arg(&hash.0[..])
+            .cmd("GET")
+            .arg(keys.policy());
         let (token, policy): (Option<Vec<u8>>, Option<Vec<u8>>) =
-            self.run(command.query_async(connection)).await?;
+            self.run(pipeline.query_async(connection)).await?;
+        let token = token.as_deref().map(codec::decode_token).transpose()?;
+        let now = unix_now();
         Ok(Lookup {
-            token: token.as_deref().map(codec::decode_token).transpose()?,
+            token: token.filter(|record| record.expires_at > now),
             policy: policy.as_deref().map(codec::decode_policy).transpose()?,
         })
     }
@@ -228,8 +237,7 @@ impl TokenStore for RedisTokenStore {
         invocation
             .key(keys.policy())
             .key(keys.index())
-            .key(keys.token(&token.hash))
-            .arg(keys.token_prefix())
+            .key(keys.tokens())
             .arg(token.now)
             .arg(&token.hash.0[..])
             .arg(token.record.expires_at)
@@ -244,10 +252,9 @@ impl TokenStore for RedisTokenStore {
             self.run(invocation.invoke_async(&mut connection)).await;
         if let Some(cache) = self.local_cache() {
             // Whatever the outcome (a timeout may still have written), the
-            // token and the policy may have changed. Evicted tokens reach
-            // the cache through tracking.
-            cache.invalidate_token(&token.hash);
-            cache.invalidate_policy(token.credential);
+            // credential's tokens (evicted, expired, this one) and policy
+            // may have changed.
+            cache.invalidate_credential(token.credential);
         }
         let (status, evicted) = result?;
         match status {
@@ -286,12 +293,13 @@ impl TokenStore for RedisTokenStore {
         let mut invocation = self.scripts.revoke.prepare_invoke();
         invocation
             .key(keys.index())
-            .key(keys.token(hash))
-            .arg(&hash.0[..]);
+            .key(keys.tokens())
+            .arg(&hash.0[..])
+            .arg(unix_now());
         let mut connection = self.connection.clone();
         let deleted: Result<i64, _> = self.run(invocation.invoke_async(&mut connection)).await;
         if let Some(cache) = self.local_cache() {
-            cache.invalidate_token(hash);
+            cache.invalidate_tokens(credential);
         }
         Ok(deleted? > 0)
     }
@@ -307,7 +315,7 @@ impl TokenStore for RedisTokenStore {
         invocation
             .key(keys.policy())
             .key(keys.index())
-            .arg(keys.token_prefix())
+            .key(keys.tokens())
             .arg(unix_now())
             .arg(policy.version)
             .arg(codec::encode_policy(policy)?)

@@ -2,31 +2,46 @@
 //! trip. `Script` sends EVALSHA and falls back to EVAL when the server does
 //! not know the script yet (after a restart or a failover).
 //!
-//! Every key a script touches shares the credential's hash tag: the scripts
-//! declare the policy, index and (when known) token keys, and reach the other
-//! tokens of the credential by appending the hashes found in the index to
-//! the token key prefix passed as an argument. Those keys are in the same
-//! slot by construction, which Redis Cluster allows.
+//! Every key a script touches is one of the credential's three (policy,
+//! index, tokens; see [`super::codec`]), all under its hash tag, so each
+//! script runs on one Cluster slot.
 //!
 //! Numbers cross into Lua as doubles; the caller keeps versions within 2^53
-//! and times are far below it.
+//! and times are far below it. `unpack` is given at most [`BATCH`] values at
+//! a time, well inside Lua's stack limit (about 8,000), since a credential
+//! may hold 10,000 tokens.
 
 use redis::Script;
 
-/// `issue`: refuses a stale policy, enforces the limit (evicting the tokens
-/// closest to expiry or refusing), stores the token and the policy.
+/// Fields removed per `HDEL` call by the scripts (see the module comment).
+const BATCH: &str = "1000";
+
+/// The Lua helper shared by the scripts: `HDEL`s `fields` from `key` in
+/// batches.
+const HDEL_ALL: &str = r#"
+local function hdel_all(key, fields)
+  for first = 1, #fields, BATCH do
+    redis.call('HDEL', key, unpack(fields, first, math.min(first + BATCH - 1, #fields)))
+  end
+end
+"#;
+
+/// `issue`: refuses a stale policy, removes expired tokens, enforces the
+/// limit (evicting the tokens closest to expiry or refusing), stores the
+/// token and the policy.
 ///
-/// KEYS: policy, index, token. ARGV: token key prefix, now, token hash,
-/// expires_at, token value, policy version, policy JSON, max tokens,
-/// evict (`1`/`0`), policy retention seconds.
+/// KEYS: policy, index, tokens. ARGV: now, token hash, expires_at, token
+/// value, policy version, policy JSON, max tokens, evict (`1`/`0`), policy
+/// retention seconds.
 ///
-/// Returns `{0, evicted}`, `{1, live}` (limit reached, nothing written) or
-/// `{2, 0}` (stale policy, nothing written).
+/// Returns `{0, evicted}`, `{1, live}` (limit reached, nothing written but
+/// the removal of expired tokens) or `{2, 0}` (stale policy, nothing
+/// written).
 const ISSUE: &str = r#"
-local policy_key, index_key, token_key = KEYS[1], KEYS[2], KEYS[3]
-local now = tonumber(ARGV[2])
-local version = tonumber(ARGV[6])
-local max_tokens = tonumber(ARGV[8])
+local policy_key, index_key, tokens_key = KEYS[1], KEYS[2], KEYS[3]
+local now = tonumber(ARGV[1])
+local version = tonumber(ARGV[5])
+local max_tokens = tonumber(ARGV[7])
 
 local stored = redis.call('GET', policy_key)
 if stored then
@@ -36,72 +51,77 @@ if stored then
   end
 end
 
-redis.call('ZREMRANGEBYSCORE', index_key, '-inf', now)
+local expired = redis.call('ZRANGEBYSCORE', index_key, '-inf', now)
+if #expired > 0 then
+  hdel_all(tokens_key, expired)
+  redis.call('ZREMRANGEBYSCORE', index_key, '-inf', now)
+end
 local live = redis.call('ZCARD', index_key)
 local evicted = 0
 if live >= max_tokens then
-  if ARGV[9] ~= '1' or max_tokens < 1 then
+  if ARGV[8] ~= '1' or max_tokens < 1 then
     return {1, live}
   end
   local excess = live - max_tokens + 1
   local oldest = redis.call('ZRANGE', index_key, 0, excess - 1)
-  for i = 1, #oldest do
-    redis.call('DEL', ARGV[1] .. oldest[i])
-  end
+  hdel_all(tokens_key, oldest)
   redis.call('ZREMRANGEBYRANK', index_key, 0, excess - 1)
   evicted = #oldest
 end
 
-redis.call('SET', token_key, ARGV[5], 'EXAT', ARGV[4])
-redis.call('ZADD', index_key, ARGV[4], ARGV[3])
+redis.call('HSET', tokens_key, ARGV[2], ARGV[4])
+redis.call('ZADD', index_key, ARGV[3], ARGV[2])
 local newest = tonumber(redis.call('ZRANGE', index_key, -1, -1, 'WITHSCORES')[2])
 redis.call('EXPIREAT', index_key, newest)
+redis.call('EXPIREAT', tokens_key, newest)
 -- Not refused above, so the presented policy is at least as new as the
 -- stored one. It must outlive every token it governs.
-local keep_until = math.max(now + tonumber(ARGV[10]), newest)
-redis.call('SET', policy_key, ARGV[7], 'EXAT', keep_until)
+local keep_until = math.max(now + tonumber(ARGV[9]), newest)
+redis.call('SET', policy_key, ARGV[6], 'EXAT', keep_until)
 return {0, evicted}
 "#;
 
-/// `revoke`: deletes one token. KEYS: index, token. ARGV: token hash.
-/// Returns 1 if the token existed, else 0.
+/// `revoke`: deletes one token. KEYS: index, tokens. ARGV: token hash, now.
+/// Returns 1 if the token was live (present and not expired), else 0.
 const REVOKE: &str = r#"
+local expires_at = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
-return redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if expires_at and tonumber(expires_at) > tonumber(ARGV[2]) then
+  return 1
+end
+return 0
 "#;
 
 /// `apply_policy`: optionally revokes every token of the credential, then
 /// stores the policy unless a newer version is stored.
 ///
-/// KEYS: policy, index. ARGV: token key prefix, now, policy version, policy
-/// JSON, revoke (`1`/`0`), policy retention seconds.
+/// KEYS: policy, index, tokens. ARGV: now, policy version, policy JSON,
+/// revoke (`1`/`0`), policy retention seconds.
 ///
 /// Returns how many live tokens were revoked.
 const APPLY_POLICY: &str = r#"
-local policy_key, index_key = KEYS[1], KEYS[2]
+local policy_key, index_key, tokens_key = KEYS[1], KEYS[2], KEYS[3]
+local now = tonumber(ARGV[1])
 local revoked = 0
-if ARGV[5] == '1' then
-  local hashes = redis.call('ZRANGE', index_key, 0, -1)
-  for i = 1, #hashes do
-    revoked = revoked + redis.call('DEL', ARGV[1] .. hashes[i])
-  end
-  redis.call('DEL', index_key)
+if ARGV[4] == '1' then
+  revoked = redis.call('ZCOUNT', index_key, '(' .. now, '+inf')
+  redis.call('DEL', index_key, tokens_key)
 end
 
 local stored = redis.call('GET', policy_key)
-if stored and cjson.decode(stored).v > tonumber(ARGV[3]) then
+if stored and cjson.decode(stored).v > tonumber(ARGV[2]) then
   return revoked
 end
-local keep_until = tonumber(ARGV[2]) + tonumber(ARGV[6])
+local keep_until = now + tonumber(ARGV[5])
 local newest = redis.call('ZRANGE', index_key, -1, -1, 'WITHSCORES')[2]
 if newest then
   keep_until = math.max(keep_until, tonumber(newest))
 end
-redis.call('SET', policy_key, ARGV[4], 'EXAT', keep_until)
+redis.call('SET', policy_key, ARGV[3], 'EXAT', keep_until)
 return revoked
 "#;
 
-/// The scripts, hashed once.
 /// `record_failure`: counts one failure in a fixed window that starts with
 /// the first. KEYS: the counter. ARGV: window seconds. Returns
 /// `{count, seconds left}`.
@@ -113,6 +133,7 @@ end
 return {count, redis.call('TTL', KEYS[1])}
 "#;
 
+/// The scripts, hashed once.
 #[derive(Debug)]
 pub(super) struct Scripts {
     pub(super) issue: Script,
@@ -124,12 +145,17 @@ pub(super) struct Scripts {
 impl Scripts {
     pub(super) fn new() -> Self {
         Self {
-            issue: Script::new(ISSUE),
+            issue: Script::new(&with_helpers(ISSUE)),
             revoke: Script::new(REVOKE),
             apply_policy: Script::new(APPLY_POLICY),
             record_failure: Script::new(RECORD_FAILURE),
         }
     }
+}
+
+/// `script` preceded by the helpers it calls.
+fn with_helpers(script: &str) -> String {
+    format!("local BATCH = {BATCH}\n{HDEL_ALL}{script}")
 }
 
 /// What the issue script answers in its first element.
