@@ -195,11 +195,11 @@ async fn a_narrowed_policy_reaches_the_next_lookup(store: Store) {
 
     let lookup = store.lookup(credential, &hash).await.unwrap();
     assert_eq!(
-        lookup.token,
-        Some(issue.record()),
+        lookup.token.as_deref(),
+        Some(&issue.record()),
         "the token itself is unchanged"
     );
-    assert_eq!(lookup.policy, Some(narrowed));
+    assert_eq!(lookup.policy.as_deref(), Some(&narrowed));
 }
 
 on_both_stores!(

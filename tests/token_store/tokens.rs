@@ -1,5 +1,7 @@
 //! Storing, reading and revoking single tokens.
 
+use std::sync::Arc;
+
 use latchkey_net::IpAllowlist;
 use latchkey_token::{CredentialPolicy, Lookup, PolicyState, TokenStoreError, unix_now};
 
@@ -14,8 +16,8 @@ async fn an_issued_token_is_read_back_with_its_policy(store: Store) {
     assert_eq!(
         lookup,
         Lookup {
-            token: Some(issue.record()),
-            policy: Some(issue.policy.clone()),
+            token: Some(Arc::new(issue.record())),
+            policy: Some(Arc::new(issue.policy.clone())),
         }
     );
 }
@@ -40,8 +42,8 @@ async fn an_unknown_token_is_not_found(store: Store) {
         .unwrap();
     assert_eq!(lookup.token, None);
     assert_eq!(
-        lookup.policy,
-        Some(issue.policy.clone()),
+        lookup.policy.as_deref(),
+        Some(&issue.policy),
         "the credential is known"
     );
 
@@ -72,8 +74,8 @@ async fn every_policy_field_round_trips(store: Store) {
     };
     let hash = issue.ok(&store).await;
     let lookup = store.lookup(credential, &hash).await.unwrap();
-    assert_eq!(lookup.policy, Some(policy));
-    assert_eq!(lookup.token, Some(issue.record()));
+    assert_eq!(lookup.policy.as_deref(), Some(&policy));
+    assert_eq!(lookup.token.as_deref(), Some(&issue.record()));
 }
 
 async fn revoking_removes_that_token_only(store: Store) {

@@ -530,6 +530,21 @@ async fn bench_stack(
             }
             _ => None,
         };
+        anyhow::ensure!(!pool.valid.is_empty(), "no token could be loaded");
+        pool.make_invalid(10_000);
+        scenarios::wait_introspectable(issuer[0].clone(), &gateway_auth, &pool.valid[0]).await?;
+        let valid = Arc::new(pool.valid.clone());
+        progress(&format!(
+            "priming: introspecting each of the {loaded} tokens once"
+        ));
+        let started = Instant::now();
+        let not_active =
+            scenarios::prime(&issuer, &gateway_auth, valid.clone(), args.load_concurrency).await?;
+        progress(&format!(
+            "primed in {:.1} s ({not_active} not active)",
+            started.elapsed().as_secs_f64()
+        ));
+        // After priming: on the production stack this is the cache's share.
         let rss_bytes = match (
             stack.issuer_pid().and_then(stack::resident_bytes),
             rss_before,
@@ -551,10 +566,6 @@ async fn bench_stack(
             issuer_rss_bytes_per_token: rss_bytes,
             met: redis_bytes.map(|bytes| bytes < report::MAX_REDIS_BYTES_PER_TOKEN),
         });
-        anyhow::ensure!(!pool.valid.is_empty(), "no token could be loaded");
-        pool.make_invalid(10_000);
-        scenarios::wait_introspectable(issuer[0].clone(), &gateway_auth, &pool.valid[0]).await?;
-        let valid = Arc::new(pool.valid.clone());
         let invalid = Arc::new(pool.invalid.clone());
         let live = Some(loaded);
 

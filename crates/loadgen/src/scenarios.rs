@@ -596,6 +596,44 @@ impl Worker for RedisGet {
     }
 }
 
+/// Introspects every token once, `concurrency` at a time over `channels`,
+/// so the production issuer's introspection cache holds what it can before
+/// anything is measured, as after the tokens' first uses in production: a
+/// warm-up of a few seconds touches only part of a million tokens, and the
+/// figure would measure the cache filling instead. Returns how many
+/// answers were not `Active`.
+pub(crate) async fn prime(
+    channels: &[Channel],
+    authorization: &str,
+    tokens: Arc<Vec<String>>,
+    concurrency: usize,
+) -> anyhow::Result<usize> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..concurrency.max(1) {
+        let mut worker = GrpcIntrospect::new(
+            channels[index % channels.len()].clone(),
+            authorization,
+            Arc::new(Vec::new()),
+            Expect::Active,
+        )?;
+        let (tokens, next, failed) = (tokens.clone(), next.clone(), failed.clone());
+        tasks.spawn(async move {
+            while let Some(token) = tokens.get(next.fetch_add(1, Ordering::Relaxed)) {
+                worker.tokens = Arc::new(vec![token.clone()]);
+                if worker.call().await.is_err() {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.context("a priming task panicked")?;
+    }
+    Ok(failed.load(Ordering::Relaxed))
+}
+
 /// Waits until the issuer answers an introspection as `Active` (it may
 /// still be connecting to the registry).
 pub(crate) async fn wait_introspectable(

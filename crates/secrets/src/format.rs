@@ -75,7 +75,7 @@ impl TokenFormat {
         value.push_str(head);
         value.push_str(&random_string(BASE62, self.body_len - head.len()));
         let checksum = checksum(value.as_bytes());
-        value.push_str(&checksum);
+        value.extend(checksum.iter().map(|&b| char::from(b)));
         value
     }
 
@@ -104,25 +104,36 @@ impl TokenFormat {
         let body_start = self.prefix.len() + 1;
         let well_formed = head.starts_with(self.prefix.as_bytes())
             && head[self.prefix.len()] == b'_'
-            && head[body_start..].iter().all(|b| BASE62.contains(b))
-            && checksum(head).as_bytes() == expected;
+            // BASE62 is exactly the ASCII letters and digits; this runs on
+            // every introspection, where a search of the alphabet per
+            // character showed in profiles.
+            && head[body_start..].iter().all(u8::is_ascii_alphanumeric)
+            && checksum(head) == expected;
         if well_formed { Ok(()) } else { Err(malformed) }
     }
 }
 
-fn checksum(data: &[u8]) -> String {
+fn checksum(data: &[u8]) -> [u8; CHECKSUM_LEN] {
     let mut remaining = crc32fast::hash(data);
     let mut digits = [b'0'; CHECKSUM_LEN];
     for digit in digits.iter_mut().rev() {
         *digit = BASE62[(remaining % 62) as usize];
         remaining /= 62;
     }
-    digits.iter().map(|&b| char::from(b)).collect()
+    digits
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base62_is_the_ascii_letters_and_digits() {
+        let alphanumeric: Vec<u8> = (0..=u8::MAX).filter(u8::is_ascii_alphanumeric).collect();
+        let mut alphabet = BASE62.to_vec();
+        alphabet.sort_unstable();
+        assert_eq!(alphabet, alphanumeric);
+    }
 
     #[test]
     fn generated_values_carry_prefix_and_pass_their_own_check() {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use latchkey_token::{
@@ -32,24 +32,27 @@ pub struct MemoryTokenStore {
 
 /// What is kept for one credential.
 struct Stored {
-    policy: CredentialPolicy,
+    policy: Arc<CredentialPolicy>,
     /// When `policy` was last written (Unix seconds).
     written_at: i64,
-    tokens: HashMap<TokenHash, TokenRecord>,
+    tokens: HashMap<TokenHash, Arc<TokenRecord>>,
 }
 
 impl Stored {
     fn new(policy: &CredentialPolicy, now: i64) -> Self {
         Self {
-            policy: policy.clone(),
+            policy: Arc::new(policy.clone()),
             written_at: now,
             tokens: HashMap::new(),
         }
     }
 
-    /// Replaces the policy (reusing its allocations).
+    /// Replaces the policy (lookups in flight keep the one they read);
+    /// an unchanged one, as on most issuances, is kept as it is.
     fn write_policy(&mut self, policy: &CredentialPolicy, now: i64) {
-        self.policy.clone_from(policy);
+        if *self.policy != *policy {
+            self.policy = Arc::new(policy.clone());
+        }
         self.written_at = now;
     }
 
@@ -173,7 +176,9 @@ impl TokenStore for MemoryTokenStore {
         let stored = shard
             .entry(token.credential)
             .or_insert_with(|| Stored::new(token.policy, now));
-        stored.tokens.insert(token.hash, token.record.clone());
+        stored
+            .tokens
+            .insert(token.hash, Arc::new(token.record.clone()));
         // Not refused, so the presented version is at least the stored one.
         stored.write_policy(token.policy, now);
         Ok(evicted)

@@ -136,8 +136,9 @@ impl TokenService {
         // Narrowing allowed APIs applies to tokens already issued.
         let scopes: Vec<String> = token
             .scopes
-            .into_iter()
+            .iter()
             .filter(|scope| policy.allowed_apis.contains(scope))
+            .cloned()
             .collect();
         if !request
             .required_scopes
@@ -148,10 +149,10 @@ impl TokenService {
         }
         let credential_id = parsed.credential.credential_id();
         Ok(Introspection::Active(TokenInfo {
-            client_id: policy.client_id,
+            client_id: policy.client_id.clone(),
             credential_id,
-            project_id: policy.project_id,
-            owner: policy.owner,
+            project_id: policy.project_id.clone(),
+            owner: policy.owner.clone(),
             scopes,
             issued_at: token.issued_at,
             expires_at: token.expires_at,

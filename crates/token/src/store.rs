@@ -2,6 +2,7 @@
 //! in-process map (embedded default); one conformance suite checks both.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -26,13 +27,16 @@ pub struct NewToken<'a> {
     pub now: i64,
 }
 
-/// What one introspection read returns.
+/// What one introspection read returns. Shared, not owned: a store that
+/// keeps them in memory (the in-process store, the Redis store's cache)
+/// hands out a reference count, not a copy of every string, on the hot
+/// path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lookup {
     /// The token, if the store has it.
-    pub token: Option<TokenRecord>,
+    pub token: Option<Arc<TokenRecord>>,
     /// The credential's policy, if the store has it.
-    pub policy: Option<CredentialPolicy>,
+    pub policy: Option<Arc<CredentialPolicy>>,
 }
 
 /// Failed authentications counted under one key.

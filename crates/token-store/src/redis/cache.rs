@@ -35,7 +35,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use latchkey_secrets::BASE62_ALPHABET;
 use latchkey_token::{CredentialKey, CredentialPolicy, TokenHash, TokenRecord};
@@ -55,12 +55,15 @@ enum Slot<V> {
     Ready(V),
 }
 
+/// A policy as read (`None`: Redis has none), or its read in flight.
+type PolicySlot = Slot<Option<Arc<CredentialPolicy>>>;
+
 #[derive(Debug)]
 struct TokenEntry {
     credential: CredentialKey,
     /// The ticket the entry was (or is being) read under.
     ticket: u64,
-    slot: Slot<Option<TokenRecord>>,
+    slot: Slot<Option<Arc<TokenRecord>>>,
 }
 
 #[derive(Debug)]
@@ -132,7 +135,7 @@ pub struct CacheStats {
 #[derive(Debug)]
 pub(super) struct Cache {
     tokens: Vec<Mutex<Shard<TokenHash, TokenEntry>>>,
-    policies: Vec<Mutex<Shard<CredentialKey, Slot<Option<CredentialPolicy>>>>>,
+    policies: Vec<Mutex<Shard<CredentialKey, PolicySlot>>>,
     /// Per credential (hashed), the ticket number of the last invalidation
     /// of its tokens.
     stamps: Box<[AtomicU64]>,
@@ -211,7 +214,7 @@ impl Cache {
         hash: &TokenHash,
         now: i64,
         generation: u64,
-    ) -> Cached<Option<TokenRecord>> {
+    ) -> Cached<Option<Arc<TokenRecord>>> {
         // Read before the entry: a stamp raised after this load belongs to
         // an invalidation that arrives after this lookup began.
         let stamp = self.stamp(credential).load(Ordering::Acquire);
@@ -246,7 +249,7 @@ impl Cache {
         &self,
         credential: CredentialKey,
         generation: u64,
-    ) -> Cached<Option<CredentialPolicy>> {
+    ) -> Cached<Option<Arc<CredentialPolicy>>> {
         let mut shard = lock(&self.policies[policy_shard(credential)]);
         if let Some(Slot::Ready(policy)) = shard.map.get(&credential) {
             let policy = policy.clone();
@@ -268,7 +271,7 @@ impl Cache {
         &self,
         hash: &TokenHash,
         ticket: Ticket,
-        record: &Option<TokenRecord>,
+        record: &Option<Arc<TokenRecord>>,
     ) {
         let mut shard = lock(&self.tokens[token_shard(hash)]);
         let Some(entry) = shard.map.get_mut(hash) else {
@@ -290,7 +293,7 @@ impl Cache {
         &self,
         credential: CredentialKey,
         ticket: Ticket,
-        policy: &Option<CredentialPolicy>,
+        policy: &Option<Arc<CredentialPolicy>>,
     ) {
         let mut shard = lock(&self.policies[policy_shard(credential)]);
         if self.generation() != ticket.generation {
@@ -458,12 +461,12 @@ mod tests {
         CredentialKey::from_credential_id(&id).unwrap()
     }
 
-    fn record() -> Option<TokenRecord> {
-        Some(TokenRecord {
+    fn record() -> Option<Arc<TokenRecord>> {
+        Some(Arc::new(TokenRecord {
             issued_at: 1,
             expires_at: i64::MAX,
             scopes: vec!["a".to_owned()],
-        })
+        }))
     }
 
     #[test]

@@ -147,8 +147,12 @@ impl RedisTokenStore {
         let token = token.as_deref().map(codec::decode_token).transpose()?;
         let now = unix_now();
         Ok(Lookup {
-            token: token.filter(|record| record.expires_at > now),
-            policy: policy.as_deref().map(codec::decode_policy).transpose()?,
+            token: token.filter(|record| record.expires_at > now).map(Arc::new),
+            policy: policy
+                .as_deref()
+                .map(codec::decode_policy)
+                .transpose()?
+                .map(Arc::new),
         })
     }
 
