@@ -29,6 +29,20 @@ async fn keys_are_counted_apart(store: Store) {
     store.record_failure(&first, 60).await.unwrap();
     assert_eq!(store.failures(&first).await.unwrap().count, 2);
     assert_eq!(store.failures(&second).await.unwrap().count, 0);
+
+    // Read together (as every token request does), each in its place.
+    let third = format!("client:lkc_{suffix}");
+    store.record_failure(&third, 60).await.unwrap();
+    let together = store.failures_of(&[&second, &first, &third]).await.unwrap();
+    let counts: Vec<u32> = together.iter().map(|counted| counted.count).collect();
+    assert_eq!(counts, [0, 2, 1]);
+    assert_eq!(together[0].resets_in, 0, "nothing counted, no window");
+    assert!(
+        together[1..]
+            .iter()
+            .all(|counted| (1..=60).contains(&counted.resets_in)),
+        "{together:?}"
+    );
 }
 
 async fn a_window_ends_and_counting_starts_over(store: Store) {

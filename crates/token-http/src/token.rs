@@ -45,7 +45,8 @@ pub(crate) async fn issue(
             client_ip: caller_ip(peer, &headers, &state.proxies),
         })
         .await?;
-    tracing::info!(credential_id = %issued.credential_id, "token issued");
+    // DEBUG: see the gRPC handler.
+    tracing::debug!(credential_id = %issued.credential_id, "token issued");
     let body = TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer",

@@ -200,14 +200,12 @@ impl TokenService {
                 self.failure_limits.per_address,
             ),
         ];
-        // Both counters in parallel: one round trip of latency, not two
-        // (they live in different cluster slots, so not one MGET).
-        let (by_client, by_address) = tokio::join!(
-            self.store.failures(&keys[0].0),
-            self.store.failures(&keys[1].0)
-        );
-        for (counted, (_, limit)) in [by_client, by_address].into_iter().zip(&keys) {
-            let counted = counted.map_err(store_unavailable)?;
+        let counts = self
+            .store
+            .failures_of(&[&keys[0].0, &keys[1].0])
+            .await
+            .map_err(store_unavailable)?;
+        for (counted, (_, limit)) in counts.into_iter().zip(&keys) {
             if counted.count >= *limit {
                 return Err(IssueError::TooManyFailures {
                     retry_after: counted.resets_in.max(1),

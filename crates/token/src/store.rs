@@ -100,6 +100,17 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// The failures counted under `key` in its current window.
     async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError>;
 
+    /// [`TokenStore::failures`] of each of `keys`, in order. Every token
+    /// request reads two counters (its client ID's and its address's), so a
+    /// store may read them together; this default reads them one by one.
+    async fn failures_of(&self, keys: &[&str]) -> Result<Vec<FailureCount>, TokenStoreError> {
+        let mut counts = Vec::with_capacity(keys.len());
+        for key in keys {
+            counts.push(self.failures(key).await?);
+        }
+        Ok(counts)
+    }
+
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), TokenStoreError>;
 }

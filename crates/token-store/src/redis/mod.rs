@@ -207,6 +207,17 @@ impl RedisTokenStore {
         format!("{}f:{}", self.key_prefix, key.replace(['{', '}'], "_"))
     }
 
+    /// The counter stored under `key` (a full key, see `failure_key`). One
+    /// key, so GET and TTL travel together in one pipeline.
+    async fn read_failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
+        let mut pipeline = redis::pipe();
+        pipeline.cmd("GET").arg(key).cmd("TTL").arg(key);
+        let mut connection = self.connection.clone();
+        let (failures, ttl): (Option<i64>, i64) =
+            self.run(pipeline.query_async(&mut connection)).await?;
+        failure_count(failures, ttl)
+    }
+
     fn keys(&self, credential: CredentialKey) -> CredentialKeys {
         CredentialKeys::new(&self.key_prefix, credential)
     }
@@ -223,6 +234,14 @@ impl RedisTokenStore {
             )),
         }
     }
+}
+
+/// A failure counter as read: its value (absent: none) and its TTL.
+fn failure_count(failures: Option<i64>, ttl: i64) -> Result<FailureCount, TokenStoreError> {
+    Ok(FailureCount {
+        count: count(failures.unwrap_or(0))?,
+        resets_in: count(ttl.max(0))?,
+    })
 }
 
 /// A count from a script as `u32`.
@@ -354,17 +373,31 @@ impl TokenStore for RedisTokenStore {
     }
 
     async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
-        // One key, so GET and TTL travel together in one pipeline.
-        let key = self.failure_key(key);
+        self.read_failures(&self.failure_key(key)).await
+    }
+
+    async fn failures_of(&self, keys: &[&str]) -> Result<Vec<FailureCount>, TokenStoreError> {
+        let keys: Vec<String> = keys.iter().map(|key| self.failure_key(key)).collect();
+        if matches!(self.connection, Connection::Cluster(_)) {
+            // The counters live in different slots, which one cluster
+            // pipeline cannot span: read them in parallel instead.
+            return futures_util::future::try_join_all(
+                keys.iter().map(|key| self.read_failures(key)),
+            )
+            .await;
+        }
+        // One round trip for all of them.
         let mut pipeline = redis::pipe();
-        pipeline.cmd("GET").arg(&key).cmd("TTL").arg(&key);
+        for key in &keys {
+            pipeline.cmd("GET").arg(key).cmd("TTL").arg(key);
+        }
         let mut connection = self.connection.clone();
-        let (failures, ttl): (Option<i64>, i64) =
+        let values: Vec<(Option<i64>, i64)> =
             self.run(pipeline.query_async(&mut connection)).await?;
-        Ok(FailureCount {
-            count: count(failures.unwrap_or(0))?,
-            resets_in: count(ttl.max(0))?,
-        })
+        values
+            .into_iter()
+            .map(|(failures, ttl)| failure_count(failures, ttl))
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), TokenStoreError> {
