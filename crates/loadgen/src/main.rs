@@ -484,7 +484,6 @@ async fn bench_stack(
             None,
         ));
     }
-    let grpc_floor = Some(("echo gRPC", echo_rate));
     let http_floor = Some(("echo HTTP", echo_http_rate));
 
     // Live tokens, loaded in steps; introspection at each.
@@ -569,6 +568,32 @@ async fn bench_stack(
         let invalid = Arc::new(pool.invalid.clone());
         let live = Some(loaded);
 
+        // The gRPC floor again, next to the figures it divides and drawing
+        // from the same pool: the client's cost of picking among a million
+        // tokens, and the machine's drift over a long run, are then in the
+        // floor too.
+        progress(&format!("floor: echo gRPC at {loaded} tokens"));
+        let auth = gateway_auth.clone();
+        let workers = build(args.streams, |index| {
+            GrpcIntrospect::new(
+                echo[index % echo.len()].clone(),
+                &auth,
+                valid.clone(),
+                Expect::Active,
+            )
+        })?;
+        let echo_here = drive(shape, workers).await;
+        let grpc_floor = Some(("echo gRPC", echo_here.rate()));
+        rows.push(Row::new(
+            name,
+            "floor: echo (gRPC)",
+            live,
+            &echo_here,
+            None,
+            None,
+            None,
+        ));
+
         for (scenario, tokens, expect) in [
             (INTROSPECT_VALID, &valid, Expect::Active),
             ("introspect invalid (gRPC)", &invalid, Expect::Inactive),
@@ -624,7 +649,31 @@ async fn bench_stack(
         }
     }
 
-    // Issuance last, so its tokens do not count in the memory figures.
+    // Issuance last, so its tokens do not count in the memory figures; its
+    // floor measured right before it.
+    progress("floor: echo gRPC before issuance");
+    let echo_before_issue = {
+        let auth = gateway_auth.clone();
+        let workers = build(args.streams, |index| {
+            GrpcIntrospect::new(
+                echo[index % echo.len()].clone(),
+                &auth,
+                fake_tokens.clone(),
+                Expect::Active,
+            )
+        })?;
+        drive(shape, workers).await
+    };
+    let grpc_floor = Some(("echo gRPC", echo_before_issue.rate()));
+    rows.push(Row::new(
+        name,
+        "floor: echo (gRPC), before issuance",
+        None,
+        &echo_before_issue,
+        None,
+        None,
+        None,
+    ));
     progress("issue (gRPC)");
     let measured = drive(
         shape,

@@ -376,13 +376,19 @@ pub(crate) fn render_memory(rows: &[MemoryRow]) -> String {
     out
 }
 
-/// Introspection rate at each token count relative to the smallest count:
-/// "flat from 1 thousand to 1 million live tokens".
+/// Introspection at each token count relative to the smallest count:
+/// "flat from 1 thousand to 1 million live tokens". Compared as ratios to
+/// the floor measured at the same count (falling back to raw rates), so
+/// what the bench's own client pays for drawing from a larger pool, and
+/// any drift of the machine during a long run, cancel out.
 pub(crate) fn flatness(rows: &[Row], scenario: &str) -> Vec<(usize, f64)> {
     let mut points: Vec<(usize, f64)> = rows
         .iter()
         .filter(|row| row.scenario == scenario)
-        .filter_map(|row| row.live_tokens.map(|tokens| (tokens, row.rate)))
+        .filter_map(|row| {
+            row.live_tokens
+                .map(|tokens| (tokens, row.ratio.unwrap_or(row.rate)))
+        })
         .collect();
     points.sort_by_key(|(tokens, _)| *tokens);
     let Some(&(_, first)) = points.first() else {
@@ -543,6 +549,23 @@ mod tests {
             Row::new("e", "v", Some(1_000), &m1, None, None, None),
         ];
         assert_eq!(flatness(&rows, "v"), vec![(1_000, 1.0), (100_000, 0.9)]);
+        // With floors, ratios are compared: here the floor fell as much as
+        // the rate, so the service itself stayed flat.
+        let rows = vec![
+            Row::new("e", "v", Some(1_000), &m1, Some(("f", 2000.0)), None, None),
+            Row::new(
+                "e",
+                "v",
+                Some(100_000),
+                &m2,
+                Some(("f", 1800.0)),
+                None,
+                None,
+            ),
+        ];
+        let points = flatness(&rows, "v");
+        assert_eq!(points[0], (1_000, 1.0));
+        assert!((points[1].1 - 1.0).abs() < 1e-9, "{points:?}");
     }
 
     #[test]
