@@ -111,6 +111,45 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / TICKS_PER_SECOND)
 }
 
+/// Busy and total CPU ticks of the whole machine so far (`/proc/stat`).
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let total: u64 = ticks.iter().take(8).sum();
+    Some((total - idle, total))
+}
+
+/// Waits until the machine is quiet (under 10% busy over half a second),
+/// at most `limit`; returns how long it waited. Loading a million tokens
+/// leaves work behind it (the registry storing their audit events,
+/// PostgreSQL vacuuming them) that would otherwise run during the next
+/// measurement and count against it.
+pub(crate) async fn settle(limit: Duration) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let Some((busy0, total0)) = machine_ticks() else {
+            break;
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some((busy1, total1)) = machine_ticks() else {
+            break;
+        };
+        let (busy, total) = (busy1 - busy0, total1 - total0);
+        if total > 0 && busy * 10 < total {
+            break;
+        }
+    }
+    started.elapsed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -315,7 +315,7 @@ fn print_report(report: &StackReport) {
             .collect();
         let flat = report.flatness.iter().all(|(_, share)| *share >= 0.9);
         println!(
-            "flatness (gRPC introspection rate vs the smallest token count, target >= 90%): {} -> {}",
+            "flatness (valid gRPC introspection's ratio to the echo floor at each count, vs the smallest count; target >= 90%): {} -> {}",
             points.join(", "),
             if flat { "yes" } else { "NO" }
         );
@@ -333,6 +333,16 @@ const ISSUE_TARGET: Target = Target::FloorShare {
 };
 
 /// Progress on stderr, so stdout is the report.
+/// Waits (up to two minutes) for the work loading left behind to finish,
+/// so it does not run during the next measurement.
+async fn settle_down() {
+    let waited = driver::settle(Duration::from_secs(120)).await;
+    progress(&format!(
+        "machine quiet after {:.1} s",
+        waited.as_secs_f64()
+    ));
+}
+
 fn progress(message: &str) {
     eprintln!("  .. {message}");
 }
@@ -411,6 +421,7 @@ async fn bench_stack(
             .map(|_| latchkey_secrets::ACCESS_TOKEN.generate())
             .collect(),
     );
+    settle_down().await;
     progress("floor: echo gRPC");
     let echo_grpc = {
         let tokens = fake_tokens.clone();
@@ -572,6 +583,7 @@ async fn bench_stack(
         // from the same pool: the client's cost of picking among a million
         // tokens, and the machine's drift over a long run, are then in the
         // floor too.
+        settle_down().await;
         progress(&format!("floor: echo gRPC at {loaded} tokens"));
         let auth = gateway_auth.clone();
         let workers = build(args.streams, |index| {
@@ -651,6 +663,7 @@ async fn bench_stack(
 
     // Issuance last, so its tokens do not count in the memory figures; its
     // floor measured right before it.
+    settle_down().await;
     progress("floor: echo gRPC before issuance");
     let echo_before_issue = {
         let auth = gateway_auth.clone();
