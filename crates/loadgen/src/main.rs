@@ -28,9 +28,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use latchkey_proto::registry::v1 as reg;
 use serde::Serialize;
+use tonic::transport::Channel;
 
 use crate::driver::{LoadShape, drive};
-use crate::report::{MemoryRow, Row, Target};
+use crate::report::{Measurement, MemoryRow, Row, Target};
 use crate::scenarios::{
     Admin, Client, Expect, GrpcIntrospect, GrpcIssue, HttpIntrospect, HttpIssue, RedisGet,
     TokenPool,
@@ -333,6 +334,26 @@ const ISSUE_TARGET: Target = Target::FloorShare {
 };
 
 /// Progress on stderr, so stdout is the report.
+/// The gRPC floor: `Introspect` of tokens drawn from `tokens` against the
+/// echo server, by the very workers of the real scenarios.
+async fn echo_floor(
+    shape: LoadShape,
+    echo: &[Channel],
+    authorization: &str,
+    tokens: &Arc<Vec<String>>,
+    streams: usize,
+) -> anyhow::Result<Measurement> {
+    let workers = build(streams, |index| {
+        GrpcIntrospect::new(
+            echo[index % echo.len()].clone(),
+            authorization,
+            tokens.clone(),
+            Expect::Active,
+        )
+    })?;
+    Ok(drive(shape, workers).await)
+}
+
 /// Waits (up to two minutes) for the work loading left behind to finish,
 /// so it does not run during the next measurement.
 async fn settle_down() {
@@ -423,19 +444,7 @@ async fn bench_stack(
     );
     settle_down().await;
     progress("floor: echo gRPC");
-    let echo_grpc = {
-        let tokens = fake_tokens.clone();
-        let auth = gateway_auth.clone();
-        let workers = build(args.streams, |index| {
-            GrpcIntrospect::new(
-                echo[index % echo.len()].clone(),
-                &auth,
-                tokens.clone(),
-                Expect::Active,
-            )
-        })?;
-        drive(shape, workers).await
-    };
+    let echo_grpc = echo_floor(shape, &echo, &gateway_auth, &fake_tokens, args.streams).await?;
     let echo_rate = echo_grpc.rate();
     rows.push(Row::new(
         name,
@@ -585,16 +594,7 @@ async fn bench_stack(
         // floor too.
         settle_down().await;
         progress(&format!("floor: echo gRPC at {loaded} tokens"));
-        let auth = gateway_auth.clone();
-        let workers = build(args.streams, |index| {
-            GrpcIntrospect::new(
-                echo[index % echo.len()].clone(),
-                &auth,
-                valid.clone(),
-                Expect::Active,
-            )
-        })?;
-        let echo_here = drive(shape, workers).await;
+        let echo_here = echo_floor(shape, &echo, &gateway_auth, &valid, args.streams).await?;
         let grpc_floor = Some(("echo gRPC", echo_here.rate()));
         rows.push(Row::new(
             name,
@@ -665,18 +665,8 @@ async fn bench_stack(
     // floor measured right before it.
     settle_down().await;
     progress("floor: echo gRPC before issuance");
-    let echo_before_issue = {
-        let auth = gateway_auth.clone();
-        let workers = build(args.streams, |index| {
-            GrpcIntrospect::new(
-                echo[index % echo.len()].clone(),
-                &auth,
-                fake_tokens.clone(),
-                Expect::Active,
-            )
-        })?;
-        drive(shape, workers).await
-    };
+    let echo_before_issue =
+        echo_floor(shape, &echo, &gateway_auth, &fake_tokens, args.streams).await?;
     let grpc_floor = Some(("echo gRPC", echo_before_issue.rate()));
     rows.push(Row::new(
         name,
