@@ -446,15 +446,7 @@ async fn bench_stack(
     progress("floor: echo gRPC");
     let echo_grpc = echo_floor(shape, &echo, &gateway_auth, &fake_tokens, args.streams).await?;
     let echo_rate = echo_grpc.rate();
-    rows.push(Row::new(
-        name,
-        "floor: echo (gRPC)",
-        None,
-        &echo_grpc,
-        None,
-        None,
-        None,
-    ));
+    rows.push(Row::floor(name, "floor: echo (gRPC)", None, &echo_grpc));
     progress("floor: echo HTTP");
     let echo_http = {
         let tokens = fake_tokens.clone();
@@ -473,15 +465,7 @@ async fn bench_stack(
         .await
     };
     let echo_http_rate = echo_http.rate();
-    rows.push(Row::new(
-        name,
-        "floor: echo (HTTP/1.1)",
-        None,
-        &echo_http,
-        None,
-        None,
-        None,
-    ));
+    rows.push(Row::floor(name, "floor: echo (HTTP/1.1)", None, &echo_http));
     let mut store_floor = None;
     if let Some(connection) = &redis {
         progress("floor: Redis GET");
@@ -596,15 +580,7 @@ async fn bench_stack(
         progress(&format!("floor: echo gRPC at {loaded} tokens"));
         let echo_here = echo_floor(shape, &echo, &gateway_auth, &valid, args.streams).await?;
         let grpc_floor = Some(("echo gRPC", echo_here.rate()));
-        rows.push(Row::new(
-            name,
-            "floor: echo (gRPC)",
-            live,
-            &echo_here,
-            None,
-            None,
-            None,
-        ));
+        rows.push(Row::floor(name, "floor: echo (gRPC)", live, &echo_here));
 
         for (scenario, tokens, expect) in [
             (INTROSPECT_VALID, &valid, Expect::Active),
@@ -668,14 +644,11 @@ async fn bench_stack(
     let echo_before_issue =
         echo_floor(shape, &echo, &gateway_auth, &fake_tokens, args.streams).await?;
     let grpc_floor = Some(("echo gRPC", echo_before_issue.rate()));
-    rows.push(Row::new(
+    rows.push(Row::floor(
         name,
         "floor: echo (gRPC), before issuance",
         None,
         &echo_before_issue,
-        None,
-        None,
-        None,
     ));
     progress("issue (gRPC)");
     let measured = drive(

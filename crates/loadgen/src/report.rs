@@ -151,6 +151,16 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// A floor's own row: compared with nothing, no target.
+    pub(crate) fn floor(
+        stack: &str,
+        scenario: &str,
+        live_tokens: Option<usize>,
+        measured: &Measurement,
+    ) -> Self {
+        Self::new(stack, scenario, live_tokens, measured, None, None, None)
+    }
+
     /// A row from a measurement, compared with `floor` (name, rate).
     pub(crate) fn new(
         stack: &str,
