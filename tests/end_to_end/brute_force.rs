@@ -75,6 +75,11 @@ async fn guessing_secrets_is_cut_off_without_locking_out_others(backend: StackBa
     let bystander = create_client(&stack, new_client("bystander")).await;
     let id = victim.credential.client_id.as_str();
 
+    // The victim's secret works, and the issuer now remembers it verified:
+    // the lockout below must hold on that path too.
+    let (status, _, body) = token_request(&stack, None, id, &victim.secret).await;
+    assert_eq!(status, 200, "{body}");
+
     // Three wrong secrets for the victim's client ID...
     for _ in 0..3 {
         let wrong = latchkey_secrets::CLIENT_SECRET.generate();

@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use crate::support::{
-    Deployment, Issue, RedisFixture, Store, delete_keys, keys_under, new_credential, new_hash,
-    redis_nodes, redis_url, reject,
+    Deployment, Issue, RedisFixture, Store, active, delete_keys, keys_under, new_credential,
+    new_hash, redis_nodes, redis_url, reject,
 };
 
 /// Every key of a credential carries its hash tag (one Cluster slot), and
@@ -99,15 +99,44 @@ async fn key_layout(redis: RedisFixture) {
     let policy_ttl: i64 = ask(deployment, &ttl(&policy_key)).await;
     assert!(near(policy_ttl, 86_400), "policy TTL {policy_ttl}");
 
+    // A shorter token after them does not shorten the keys: they expire
+    // with their newest token.
+    let shorter = Issue {
+        expires_at: issue.now + 600,
+        ..issue.clone()
+    };
+    shorter.ok(&store).await;
+    let tokens_ttl: i64 = ask(deployment, &ttl(&tokens_key)).await;
+    assert!(near(tokens_ttl, 7200), "tokens TTL {tokens_ttl}");
+    let index_ttl: i64 = ask(deployment, &ttl(&[base.as_slice(), b"z"].concat())).await;
+    assert!(near(index_ttl, 7200), "index TTL {index_ttl}");
+
     // A token outliving the retention keeps its policy at least as long.
     let long_lived = Issue {
         expires_at: issue.now + 2 * 86_400,
         limit: reject(10),
-        ..issue
+        ..issue.clone()
     };
     long_lived.ok(&store).await;
     let policy_ttl: i64 = ask(deployment, &ttl(&policy_key)).await;
     assert!(near(policy_ttl, 2 * 86_400), "policy TTL {policy_ttl}");
+
+    // A changed policy is rewritten, and still outlives the longest token,
+    // though the token issued with it is short.
+    let changed = Issue {
+        policy: active(2),
+        expires_at: issue.now + 600,
+        ..issue
+    };
+    changed.ok(&store).await;
+    let policy_ttl: i64 = ask(deployment, &ttl(&policy_key)).await;
+    assert!(near(policy_ttl, 2 * 86_400), "policy TTL {policy_ttl}");
+    let stored: Vec<u8> = ask(deployment, redis::cmd("GET").arg(&policy_key)).await;
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(
+        stored.contains(r#""v":2"#),
+        "the new version is stored: {stored}"
+    );
 }
 
 /// Hash fields have no expiry of their own: an expired token is absent to
@@ -186,6 +215,7 @@ async fn assert_every_operation_is_unavailable(store: &RedisTokenStore, within: 
         policy: &issue.policy,
         limit: issue.limit,
         now: issue.now,
+        guards: &[],
     };
     for round in 0..2 {
         let started = Instant::now();

@@ -7,8 +7,8 @@ use latchkey_net::IpAllowlist;
 use latchkey_secrets::HashKey;
 pub(crate) use latchkey_tests::{redis_cluster_urls, redis_url};
 use latchkey_token::{
-    CredentialKey, CredentialPolicy, LimitPolicy, NewToken, PolicyState, TokenHash, TokenRecord,
-    TokenStore, TokenStoreError, new_token,
+    CredentialKey, CredentialPolicy, FailureGuard, LimitPolicy, NewToken, PolicyState, TokenHash,
+    TokenRecord, TokenStore, TokenStoreError, new_token,
 };
 use latchkey_token_store::{MemoryTokenStore, RedisConfig, RedisTokenStore};
 use redis::aio::MultiplexedConnection;
@@ -262,6 +262,8 @@ pub(crate) struct Issue {
     /// What the store is told the time is.
     pub(crate) now: i64,
     pub(crate) expires_at: i64,
+    /// Failure counters (key, limit) the store must find under their limits.
+    pub(crate) guards: Vec<(String, u32)>,
 }
 
 impl Issue {
@@ -274,6 +276,7 @@ impl Issue {
             limit: reject(10),
             now,
             expires_at: now + 3600,
+            guards: Vec::new(),
         }
     }
 
@@ -290,6 +293,11 @@ impl Issue {
     pub(crate) async fn run(&self, store: &Store) -> (TokenHash, Result<u32, TokenStoreError>) {
         let hash = new_hash(self.credential);
         let record = self.record();
+        let guards: Vec<FailureGuard<'_>> = self
+            .guards
+            .iter()
+            .map(|(key, limit)| FailureGuard { key, limit: *limit })
+            .collect();
         let result = store
             .issue(&NewToken {
                 credential: self.credential,
@@ -298,6 +306,7 @@ impl Issue {
                 policy: &self.policy,
                 limit: self.limit,
                 now: self.now,
+                guards: &guards,
             })
             .await;
         (hash, result)

@@ -43,7 +43,9 @@ pub(crate) fn store_status(error: TokenStoreError) -> Status {
             tracing::warn!(error = %source, "token store unavailable");
             Status::unavailable("token store unavailable")
         }
-        TokenStoreError::LimitReached(_) | TokenStoreError::StalePolicy => {
+        TokenStoreError::LimitReached(_)
+        | TokenStoreError::StalePolicy
+        | TokenStoreError::TooManyFailures { .. } => {
             // Only issuance produces these, and it maps them itself.
             tracing::error!(%error, "unexpected token store answer");
             Status::internal("internal error")

@@ -131,7 +131,9 @@ impl From<TokenStoreError> for OAuthError {
                 tracing::warn!(error = %source, "token store unavailable");
                 Self::unavailable("token store")
             }
-            TokenStoreError::LimitReached(_) | TokenStoreError::StalePolicy => {
+            TokenStoreError::LimitReached(_)
+            | TokenStoreError::StalePolicy
+            | TokenStoreError::TooManyFailures { .. } => {
                 tracing::error!(%error, "unexpected token store answer");
                 Self::server_error()
             }

@@ -124,6 +124,17 @@ impl MemoryTokenStore {
         let index = (self.hasher.hash_one(credential) % SHARDS as u64) as usize;
         lock(&self.shards[index])
     }
+
+    /// The failures counted under `key` in its window at `now`.
+    fn failure_count(&self, key: &str, now: i64) -> FailureCount {
+        match lock(&self.failures).get(key) {
+            Some(&(count, window_end)) if window_end > now => FailureCount {
+                count,
+                resets_in: u32::try_from(window_end - now).unwrap_or(0),
+            },
+            _ => FailureCount::default(),
+        }
+    }
 }
 
 /// Locks a shard. A panic while holding it cannot leave an entry half
@@ -161,6 +172,14 @@ fn refuses(stored: &CredentialPolicy, presented: &CredentialPolicy) -> bool {
 impl TokenStore for MemoryTokenStore {
     async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError> {
         check_not_expired(token)?;
+        for guard in token.guards {
+            let counted = self.failure_count(guard.key, unix_now());
+            if counted.count >= guard.limit {
+                return Err(TokenStoreError::TooManyFailures {
+                    retry_after: counted.resets_in,
+                });
+            }
+        }
         let now = token.now;
         let mut shard = self.shard(token.credential);
         let mut evicted = 0;
@@ -264,14 +283,7 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
-        let now = unix_now();
-        Ok(match lock(&self.failures).get(key) {
-            Some(&(count, window_end)) if window_end > now => FailureCount {
-                count,
-                resets_in: u32::try_from(window_end - now).unwrap_or(0),
-            },
-            _ => FailureCount::default(),
-        })
+        Ok(self.failure_count(key, unix_now()))
     }
 
     async fn ping(&self) -> Result<(), TokenStoreError> {
@@ -317,6 +329,7 @@ mod tests {
                 evict_oldest: false,
             },
             now,
+            guards: &[],
         };
         store.issue(&token).await.unwrap();
     }

@@ -13,6 +13,13 @@ pub enum TokenStoreError {
     /// changed after the caller read it.
     #[error("credential policy changed meanwhile")]
     StalePolicy,
+    /// A failure guard of the issuance has reached its limit; nothing was
+    /// written.
+    #[error("too many failed authentications")]
+    TooManyFailures {
+        /// Seconds until that counter's window ends.
+        retry_after: u32,
+    },
     /// The store cannot be reached; nothing was changed.
     #[error("token store unavailable")]
     Unavailable(#[source] BoxError),

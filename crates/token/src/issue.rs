@@ -14,7 +14,7 @@ use crate::events::{NoEvents, TokenEvents, refusal_label};
 use crate::key::{CredentialKey, new_token, parse_token};
 use crate::model::{TokenRecord, unix_now};
 use crate::scope::{MAX_SCOPES, check_scope_syntax};
-use crate::store::{NewToken, TokenStore};
+use crate::store::{FailureGuard, NewToken, TokenStore};
 use crate::usage::UsageTracker;
 
 /// A token request, however it arrived (gRPC or `/oauth2/token`).
@@ -180,8 +180,10 @@ impl TokenService {
     /// an address with too many recent failures, and counting a refusal
     /// against both (brute-force protection). With `cached`, a recent
     /// verification of the same ID and secret answers instead of the
-    /// registry; the caller must then store under the answer's policy
-    /// version, which the store checks (see `auth_cache`).
+    /// registry, without reading the counters: the caller must then store
+    /// under the answer's policy version and with the request's failure
+    /// guards, both of which the store checks with the write (see
+    /// `auth_cache` and [`TokenStore::issue`]).
     pub(crate) async fn authenticate_client(
         &self,
         client_id: &str,
@@ -189,29 +191,6 @@ impl TokenService {
         client_ip: IpAddr,
         cached: bool,
     ) -> Result<AuthenticatedClient, IssueError> {
-        let counted_id: String = client_id.chars().take(MAX_COUNTED_CLIENT_ID).collect();
-        let keys = [
-            (
-                format!("client:{counted_id}"),
-                self.failure_limits.per_client,
-            ),
-            (
-                format!("ip:{}", client_ip.to_canonical()),
-                self.failure_limits.per_address,
-            ),
-        ];
-        let counts = self
-            .store
-            .failures_of(&[&keys[0].0, &keys[1].0])
-            .await
-            .map_err(store_unavailable)?;
-        for (counted, (_, limit)) in counts.into_iter().zip(&keys) {
-            if counted.count >= *limit {
-                return Err(IssueError::TooManyFailures {
-                    retry_after: counted.resets_in.max(1),
-                });
-            }
-        }
         let now = unix_now();
         if cached
             && let Some(client) = self
@@ -219,6 +198,22 @@ impl TokenService {
                 .get(client_id, client_secret, client_ip, now)
         {
             return Ok(client);
+        }
+        let keys = self.failure_keys(client_id, client_ip);
+        let guards = keys
+            .each_ref()
+            .map(|(key, limit)| FailureGuard { key, limit: *limit });
+        let counts = self
+            .store
+            .failures_of(&guards.map(|guard| guard.key))
+            .await
+            .map_err(store_unavailable)?;
+        for (counted, guard) in counts.into_iter().zip(&guards) {
+            if counted.count >= guard.limit {
+                return Err(IssueError::TooManyFailures {
+                    retry_after: counted.resets_in.max(1),
+                });
+            }
         }
         let outcome = self
             .authenticator
@@ -240,6 +235,22 @@ impl TokenService {
             }
         }
         outcome
+    }
+
+    /// The brute-force counters of a request (its client ID's and its
+    /// address's), with their limits.
+    fn failure_keys(&self, client_id: &str, client_ip: IpAddr) -> [(String, u32); 2] {
+        let counted_id: String = client_id.chars().take(MAX_COUNTED_CLIENT_ID).collect();
+        [
+            (
+                format!("client:{counted_id}"),
+                self.failure_limits.per_client,
+            ),
+            (
+                format!("ip:{}", client_ip.to_canonical()),
+                self.failure_limits.per_address,
+            ),
+        ]
     }
 
     /// The token store, for health checks and administration.
@@ -349,6 +360,10 @@ impl TokenService {
             scopes,
         };
         let (access_token, parsed) = new_token(credential, &self.hash_key);
+        let keys = self.failure_keys(&request.client_id, request.client_ip);
+        let guards = keys
+            .each_ref()
+            .map(|(key, limit)| FailureGuard { key, limit: *limit });
         let new = NewToken {
             credential,
             hash: parsed.hash,
@@ -356,6 +371,7 @@ impl TokenService {
             policy: &client.policy,
             limit: client.limit,
             now,
+            guards: &guards,
         };
         match self.store.issue(&new).await {
             Ok(evicted) => {
@@ -367,6 +383,11 @@ impl TokenService {
                 return Err(IssueError::TokenLimitReached(max));
             }
             Err(TokenStoreError::StalePolicy) => return Ok(None),
+            Err(TokenStoreError::TooManyFailures { retry_after }) => {
+                return Err(IssueError::TooManyFailures {
+                    retry_after: retry_after.max(1),
+                });
+            }
             Err(TokenStoreError::Unavailable(source)) => {
                 return Err(IssueError::Unavailable("token store", source));
             }

@@ -32,5 +32,5 @@ pub use issue::{FailureLimits, IssueRequest, IssuedToken, TokenService};
 pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};
 pub use model::{CredentialPolicy, LimitPolicy, PolicyState, TokenRecord, unix_now};
 pub use scope::{MAX_SCOPE_LEN, MAX_SCOPES, check_scope_syntax, parse_scope_list};
-pub use store::{FailureCount, Lookup, NewToken, TokenStore};
+pub use store::{FailureCount, FailureGuard, Lookup, NewToken, TokenStore};
 pub use usage::{Usage, UsageTracker};

@@ -25,6 +25,18 @@ pub struct NewToken<'a> {
     pub limit: LimitPolicy,
     /// Now (Unix seconds); tokens expired by then no longer count.
     pub now: i64,
+    /// Brute-force counters that must be under their limits, checked with
+    /// the write (see [`TokenStore::issue`]).
+    pub guards: &'a [FailureGuard<'a>],
+}
+
+/// A failure counter an issuance must find under `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureGuard<'a> {
+    /// The counter's key, as given to [`TokenStore::record_failure`].
+    pub key: &'a str,
+    /// Failures that refuse the issuance.
+    pub limit: u32,
 }
 
 /// What one introspection read returns. Shared, not owned: a store that
@@ -51,7 +63,8 @@ pub struct FailureCount {
 /// Storage of access tokens and their credentials' policies.
 ///
 /// Every method touches the keys of one credential only (one Redis Cluster
-/// slot) and is atomic.
+/// slot) and is atomic; an issuance's failure guards are the one exception,
+/// read with the write where the store can and just before it otherwise.
 #[async_trait]
 pub trait TokenStore: Debug + Send + Sync + 'static {
     /// Stores a token and the policy it was issued under, enforcing the
@@ -59,7 +72,10 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// `evict_oldest`, the live token closest to expiry is revoked. Refuses
     /// with `StalePolicy` when the store holds a newer policy version (the
     /// credential changed after it was authenticated) or a deleted one of the
-    /// same version. Returns how many tokens were evicted.
+    /// same version. Refuses with `TooManyFailures` (nothing written) when a
+    /// counter of `token.guards` has reached its limit: issuance reads them
+    /// anyway, and reading them with the write saves a round trip. Returns
+    /// how many tokens were evicted.
     async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError>;
 
     /// Reads a token and its credential's policy together (one round trip).

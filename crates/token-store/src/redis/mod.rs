@@ -93,6 +93,7 @@ impl RedisTokenStore {
         };
         match store.ping().await {
             Ok(()) => {
+                store.check_version().await?;
                 store.await_cache(config.response_timeout()).await;
                 tracing::info!(
                     mode = config.mode_name(),
@@ -107,6 +108,37 @@ impl RedisTokenStore {
             ),
         }
         Ok(store)
+    }
+
+    /// Refuses a Redis older than 7.0: the issue script raises expiries with
+    /// `EXPIREAT … GT` and reads them with `EXPIRETIME`, which older servers
+    /// lack, and would otherwise fail every issuance. Asked by probing for
+    /// `EXPIRETIME` itself, which also works through a cluster.
+    async fn check_version(&self) -> Result<(), TokenStoreError> {
+        let mut connection = self.connection.clone();
+        let probe = format!("{}version-probe", self.key_prefix);
+        let answer: Result<i64, _> = self
+            .run(
+                redis::cmd("EXPIRETIME")
+                    .arg(&probe)
+                    .query_async(&mut connection),
+            )
+            .await;
+        match answer {
+            Err(TokenStoreError::Internal(error))
+                if error
+                    .to_string()
+                    .to_ascii_lowercase()
+                    .contains("unknown command") =>
+            {
+                Err(TokenStoreError::Internal(
+                    "Redis is older than 7.0, which Latchkey needs (EXPIRETIME, EXPIREAT GT)"
+                        .into(),
+                ))
+            }
+            // Unavailable now: the first operation will say so.
+            _ => Ok(()),
+        }
     }
 
     /// Waits up to `limit` for the introspection cache to go live, so a
@@ -260,7 +292,34 @@ impl TokenStore for RedisTokenStore {
         invocation
             .key(keys.policy())
             .key(keys.index())
-            .key(keys.tokens())
+            .key(keys.tokens());
+        if matches!(self.connection, Connection::Cluster(_)) {
+            // The counters are in other slots than the credential, so the
+            // script cannot read them: they are read just before.
+            let counted = self
+                .failures_of(
+                    &token
+                        .guards
+                        .iter()
+                        .map(|guard| guard.key)
+                        .collect::<Vec<_>>(),
+                )
+                .await?;
+            if let Some((counted, _)) = counted
+                .iter()
+                .zip(token.guards)
+                .find(|(counted, guard)| counted.count >= guard.limit)
+            {
+                return Err(TokenStoreError::TooManyFailures {
+                    retry_after: counted.resets_in,
+                });
+            }
+        } else {
+            for guard in token.guards {
+                invocation.key(self.failure_key(guard.key));
+            }
+        }
+        invocation
             .arg(token.now)
             .arg(&token.hash.0[..])
             .arg(token.record.expires_at)
@@ -270,6 +329,9 @@ impl TokenStore for RedisTokenStore {
             .arg(token.limit.max_tokens)
             .arg(if token.limit.evict_oldest { "1" } else { "0" })
             .arg(POLICY_RETENTION_SECS);
+        for guard in token.guards {
+            invocation.arg(guard.limit);
+        }
         let mut connection = self.connection.clone();
         let result: Result<(i64, i64), _> =
             self.run(invocation.invoke_async(&mut connection)).await;
@@ -279,13 +341,16 @@ impl TokenStore for RedisTokenStore {
             // may have changed.
             cache.invalidate_credential(token.credential);
         }
-        let (status, evicted) = result?;
+        let (status, detail) = result?;
         match status {
-            issue_status::STORED => count(evicted),
+            issue_status::STORED => count(detail),
             issue_status::LIMIT_REACHED => {
                 Err(TokenStoreError::LimitReached(token.limit.max_tokens))
             }
             issue_status::STALE_POLICY => Err(TokenStoreError::StalePolicy),
+            issue_status::TOO_MANY_FAILURES => Err(TokenStoreError::TooManyFailures {
+                retry_after: count(detail.max(0))?,
+            }),
             other => Err(TokenStoreError::Internal(
                 format!("unexpected status {other} from the issue script").into(),
             )),

@@ -30,22 +30,39 @@ end
 /// limit (evicting the tokens closest to expiry or refusing), stores the
 /// token and the policy.
 ///
-/// KEYS: policy, index, tokens. ARGV: now, token hash, expires_at, token
-/// value, policy version, policy JSON, max tokens, evict (`1`/`0`), policy
-/// retention seconds.
+/// KEYS: policy, index, tokens, then any failure counters to check (on
+/// standalone Redis only: they are in other slots). ARGV: now, token hash,
+/// expires_at, token value, policy version, policy JSON, max tokens, evict
+/// (`1`/`0`), policy retention seconds, then each counter's limit.
 ///
 /// Returns `{0, evicted}`, `{1, live}` (limit reached, nothing written but
-/// the removal of expired tokens) or `{2, 0}` (stale policy, nothing
-/// written).
+/// the removal of expired tokens), `{2, 0}` (stale policy, nothing
+/// written) or `{3, seconds left}` (a failure counter is at its limit,
+/// nothing written).
+///
+/// Issuance is the hot write, so the common case is kept light: a stored
+/// policy byte-equal to the presented one is neither decoded nor rewritten
+/// (only its expiry is raised), and the keys' expiries are raised with `GT`
+/// instead of looking up the newest token. `EXPIREAT … GT` that changes
+/// nothing is no write, so it sends no tracking invalidation either.
 const ISSUE: &str = r#"
 local policy_key, index_key, tokens_key = KEYS[1], KEYS[2], KEYS[3]
 local now = tonumber(ARGV[1])
-local version = tonumber(ARGV[5])
+local expires_at = tonumber(ARGV[3])
 local max_tokens = tonumber(ARGV[7])
 
+for i = 4, #KEYS do
+  local failures = tonumber(redis.call('GET', KEYS[i]) or 0)
+  if failures >= tonumber(ARGV[i + 6]) then
+    return {3, redis.call('TTL', KEYS[i])}
+  end
+end
+
 local stored = redis.call('GET', policy_key)
-if stored then
+local unchanged = stored == ARGV[6]
+if stored and not unchanged then
   local policy = cjson.decode(stored)
+  local version = tonumber(ARGV[5])
   if policy.v > version or (policy.v == version and policy.s == 'deleted') then
     return {2, 0}
   end
@@ -67,17 +84,29 @@ if live >= max_tokens then
   hdel_all(tokens_key, oldest)
   redis.call('ZREMRANGEBYRANK', index_key, 0, excess - 1)
   evicted = #oldest
+  live = live - evicted
 end
 
 redis.call('HSET', tokens_key, ARGV[2], ARGV[4])
-redis.call('ZADD', index_key, ARGV[3], ARGV[2])
-local newest = tonumber(redis.call('ZRANGE', index_key, -1, -1, 'WITHSCORES')[2])
-redis.call('EXPIREAT', index_key, newest)
-redis.call('EXPIREAT', tokens_key, newest)
+redis.call('ZADD', index_key, expires_at, ARGV[2])
+-- Both keys expire with their newest token: raised, never lowered, once
+-- they have an expiry (a key that held no live token starts with none).
+if live == 0 then
+  redis.call('EXPIREAT', index_key, expires_at)
+  redis.call('EXPIREAT', tokens_key, expires_at)
+else
+  redis.call('EXPIREAT', index_key, expires_at, 'GT')
+  redis.call('EXPIREAT', tokens_key, expires_at, 'GT')
+end
 -- Not refused above, so the presented policy is at least as new as the
 -- stored one. It must outlive every token it governs.
-local keep_until = math.max(now + tonumber(ARGV[9]), newest)
-redis.call('SET', policy_key, ARGV[6], 'EXAT', keep_until)
+local keep_until = math.max(now + tonumber(ARGV[9]), expires_at)
+if unchanged then
+  redis.call('EXPIREAT', policy_key, keep_until, 'GT')
+else
+  keep_until = math.max(keep_until, redis.call('EXPIRETIME', tokens_key))
+  redis.call('SET', policy_key, ARGV[6], 'EXAT', keep_until)
+end
 return {0, evicted}
 "#;
 
@@ -166,4 +195,6 @@ pub(super) mod issue_status {
     pub(in crate::redis) const LIMIT_REACHED: i64 = 1;
     /// A newer (or same-version deleted) policy is stored; nothing written.
     pub(in crate::redis) const STALE_POLICY: i64 = 2;
+    /// A failure counter is at its limit; the second element is its TTL.
+    pub(in crate::redis) const TOO_MANY_FAILURES: i64 = 3;
 }
