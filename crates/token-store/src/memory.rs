@@ -124,17 +124,6 @@ impl MemoryTokenStore {
         let index = (self.hasher.hash_one(credential) % SHARDS as u64) as usize;
         lock(&self.shards[index])
     }
-
-    /// The failures counted under `key` in its window at `now`.
-    fn failure_count(&self, key: &str, now: i64) -> FailureCount {
-        match lock(&self.failures).get(key) {
-            Some(&(count, window_end)) if window_end > now => FailureCount {
-                count,
-                resets_in: u32::try_from(window_end - now).unwrap_or(0),
-            },
-            _ => FailureCount::default(),
-        }
-    }
 }
 
 /// Locks a shard. A panic while holding it cannot leave an entry half
@@ -172,14 +161,7 @@ fn refuses(stored: &CredentialPolicy, presented: &CredentialPolicy) -> bool {
 impl TokenStore for MemoryTokenStore {
     async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError> {
         check_not_expired(token)?;
-        for guard in token.guards {
-            let counted = self.failure_count(guard.key, unix_now());
-            if counted.count >= guard.limit {
-                return Err(TokenStoreError::TooManyFailures {
-                    retry_after: counted.resets_in,
-                });
-            }
-        }
+        self.check_guards(token.guards).await?;
         let now = token.now;
         let mut shard = self.shard(token.credential);
         let mut evicted = 0;
@@ -283,7 +265,14 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
-        Ok(self.failure_count(key, unix_now()))
+        let now = unix_now();
+        Ok(match lock(&self.failures).get(key) {
+            Some(&(count, window_end)) if window_end > now => FailureCount {
+                count,
+                resets_in: u32::try_from(window_end - now).unwrap_or(0),
+            },
+            _ => FailureCount::default(),
+        })
     }
 
     async fn ping(&self) -> Result<(), TokenStoreError> {

@@ -200,21 +200,13 @@ impl TokenService {
             return Ok(client);
         }
         let keys = self.failure_keys(client_id, client_ip);
-        let guards = keys
-            .each_ref()
-            .map(|(key, limit)| FailureGuard { key, limit: *limit });
-        let counts = self
-            .store
-            .failures_of(&guards.map(|guard| guard.key))
+        self.store
+            .check_guards(&guards(&keys))
             .await
-            .map_err(store_unavailable)?;
-        for (counted, guard) in counts.into_iter().zip(&guards) {
-            if counted.count >= guard.limit {
-                return Err(IssueError::TooManyFailures {
-                    retry_after: counted.resets_in.max(1),
-                });
-            }
-        }
+            .map_err(|error| match error {
+                TokenStoreError::TooManyFailures { retry_after } => too_many_failures(retry_after),
+                other => store_unavailable(other),
+            })?;
         let outcome = self
             .authenticator
             .authenticate(client_id, client_secret, client_ip)
@@ -361,9 +353,7 @@ impl TokenService {
         };
         let (access_token, parsed) = new_token(credential, &self.hash_key);
         let keys = self.failure_keys(&request.client_id, request.client_ip);
-        let guards = keys
-            .each_ref()
-            .map(|(key, limit)| FailureGuard { key, limit: *limit });
+        let guards = guards(&keys);
         let new = NewToken {
             credential,
             hash: parsed.hash,
@@ -384,9 +374,7 @@ impl TokenService {
             }
             Err(TokenStoreError::StalePolicy) => return Ok(None),
             Err(TokenStoreError::TooManyFailures { retry_after }) => {
-                return Err(IssueError::TooManyFailures {
-                    retry_after: retry_after.max(1),
-                });
+                return Err(too_many_failures(retry_after));
             }
             Err(TokenStoreError::Unavailable(source)) => {
                 return Err(IssueError::Unavailable("token store", source));
@@ -467,6 +455,19 @@ impl TokenService {
             }
             Err(other) => Err(IssueError::Internal(Box::new(other))),
         }
+    }
+}
+
+/// `keys` (from `failure_keys`) as the store's failure guards.
+fn guards(keys: &[(String, u32); 2]) -> [FailureGuard<'_>; 2] {
+    keys.each_ref()
+        .map(|(key, limit)| FailureGuard { key, limit: *limit })
+}
+
+/// The refusal for a counter at its limit; `Retry-After` is at least 1 s.
+fn too_many_failures(retry_after: u32) -> IssueError {
+    IssueError::TooManyFailures {
+        retry_after: retry_after.max(1),
     }
 }
 

@@ -127,6 +127,24 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         Ok(counts)
     }
 
+    /// Refuses with `TooManyFailures` (the first counter of `guards` at its
+    /// limit, with the seconds left in its window) when one is; reads them
+    /// with [`TokenStore::failures_of`].
+    async fn check_guards(&self, guards: &[FailureGuard<'_>]) -> Result<(), TokenStoreError> {
+        let keys: Vec<&str> = guards.iter().map(|guard| guard.key).collect();
+        let counts = self.failures_of(&keys).await?;
+        match counts
+            .iter()
+            .zip(guards)
+            .find(|(counted, guard)| counted.count >= guard.limit)
+        {
+            Some((counted, _)) => Err(TokenStoreError::TooManyFailures {
+                retry_after: counted.resets_in,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), TokenStoreError>;
 }

@@ -296,24 +296,7 @@ impl TokenStore for RedisTokenStore {
         if matches!(self.connection, Connection::Cluster(_)) {
             // The counters are in other slots than the credential, so the
             // script cannot read them: they are read just before.
-            let counted = self
-                .failures_of(
-                    &token
-                        .guards
-                        .iter()
-                        .map(|guard| guard.key)
-                        .collect::<Vec<_>>(),
-                )
-                .await?;
-            if let Some((counted, _)) = counted
-                .iter()
-                .zip(token.guards)
-                .find(|(counted, guard)| counted.count >= guard.limit)
-            {
-                return Err(TokenStoreError::TooManyFailures {
-                    retry_after: counted.resets_in,
-                });
-            }
+            self.check_guards(token.guards).await?;
         } else {
             for guard in token.guards {
                 invocation.key(self.failure_key(guard.key));
