@@ -1,8 +1,11 @@
-//! The hash key every service keys its BLAKE3 hashes with.
+//! The keys every service reads at start: the hash key its BLAKE3 hashes
+//! are keyed with, and the internal key its internal calls are signed with.
 
 use std::path::Path;
 
 use latchkey_secrets::{HashKey, random_string};
+
+use crate::internal_auth::InternalKey;
 
 use crate::config::ConfigError;
 
@@ -24,43 +27,149 @@ impl HashKeySource<'_> {
     /// whether replicas share a store (then a generated key would differ
     /// between them, so a key must be configured).
     pub fn validate(&self, shared_store: bool) -> Result<(), ConfigError> {
-        if self.value.is_some() && self.file.is_some() {
-            return Err(ConfigError::new("set hash_key or hash_key_file, not both"));
-        }
-        if let Some(value) = self.value {
-            HashKey::from_hex(value)
-                .map_err(|error| ConfigError::new(format!("hash_key: {error}")))?;
-        }
-        if shared_store && self.value.is_none() && self.file.is_none() {
-            return Err(ConfigError::new(
-                "hash_key (or hash_key_file) is required with a shared store: every replica must hash with the same key",
-            ));
-        }
-        Ok(())
+        self.key().validate(
+            shared_store
+                .then_some("with a shared store: every replica must hash with the same key"),
+        )
     }
 
     /// Reads or creates the key.
     pub fn resolve(&self) -> Result<HashKey, ConfigError> {
+        self.key().resolve()
+    }
+
+    fn key(&self) -> ConfiguredKey<'_> {
+        ConfiguredKey {
+            name: "hash_key",
+            value: self.value,
+            file: self.file,
+            generated: self.data_dir.join("hash.key"),
+        }
+    }
+}
+
+/// Where the internal key (service authentication between the registry
+/// and the issuers, see `internal_auth`) comes from: the configured value,
+/// the configured file, or (embedded default only) `data_dir/internal.key`,
+/// created on first start with mode 0600 and shared by the two services of
+/// `latchkey dev` through the data directory.
+#[derive(Debug, Clone, Copy)]
+pub struct InternalKeySource<'a> {
+    /// `internal_key` from configuration: 64 hex digits.
+    pub value: Option<&'a str>,
+    /// `internal_key_file` from configuration.
+    pub file: Option<&'a Path>,
+    /// `internal_previous_key`: still accepted, never used to sign (a
+    /// rotation in progress).
+    pub previous: Option<&'a str>,
+    /// The data directory of the embedded default.
+    pub data_dir: &'a Path,
+}
+
+impl InternalKeySource<'_> {
+    /// Checks what can be checked before start-up; `separate_processes` says
+    /// whether the services may run apart (a production store), where a
+    /// generated key could not be shared, so a key must be configured.
+    pub fn validate(&self, separate_processes: bool) -> Result<(), ConfigError> {
+        if let Some(previous) = self.previous {
+            HashKey::from_hex(previous)
+                .map_err(|error| ConfigError::new(format!("internal_previous_key: {error}")))?;
+        }
+        self.key().validate(separate_processes.then_some(
+            "with a production store: the registry and every token issuer must share it to authenticate their internal calls",
+        ))
+    }
+
+    /// Reads or creates the key.
+    pub fn resolve(&self) -> Result<InternalKey, ConfigError> {
+        let current = self.key().resolve()?;
+        let previous = self
+            .previous
+            .map(HashKey::from_hex)
+            .transpose()
+            .map_err(|error| ConfigError::new(format!("internal_previous_key: {error}")))?;
+        Ok(InternalKey::new(&current, previous.as_ref()))
+    }
+
+    fn key(&self) -> ConfiguredKey<'_> {
+        ConfiguredKey {
+            name: "internal_key",
+            value: self.value,
+            file: self.file,
+            generated: self.data_dir.join("internal.key"),
+        }
+    }
+}
+
+/// Longest clock skew allowed between signed internal calls (a signed call
+/// is accepted for twice as long, once).
+const MAX_CLOCK_SKEW_SECONDS: u64 = 300;
+
+/// Checks `internal_clock_skew_seconds`.
+pub fn validate_clock_skew(seconds: u64) -> Result<(), ConfigError> {
+    if seconds == 0 || seconds > MAX_CLOCK_SKEW_SECONDS {
+        return Err(ConfigError::new(format!(
+            "internal_clock_skew_seconds: must be between 1 and {MAX_CLOCK_SKEW_SECONDS}"
+        )));
+    }
+    Ok(())
+}
+
+/// A 256-bit key from configuration, a file, or generated on first start.
+struct ConfiguredKey<'a> {
+    /// The configuration key (`hash_key`); `{name}_file` is the file's.
+    name: &'static str,
+    value: Option<&'a str>,
+    file: Option<&'a Path>,
+    /// The file a generated key is kept in.
+    generated: std::path::PathBuf,
+}
+
+impl ConfiguredKey<'_> {
+    /// `required`: why a configured key is required, when it is.
+    fn validate(&self, required: Option<&str>) -> Result<(), ConfigError> {
+        let name = self.name;
+        if self.value.is_some() && self.file.is_some() {
+            return Err(ConfigError::new(format!(
+                "set {name} or {name}_file, not both"
+            )));
+        }
+        if let Some(value) = self.value {
+            HashKey::from_hex(value)
+                .map_err(|error| ConfigError::new(format!("{name}: {error}")))?;
+        }
+        if let Some(why) = required
+            && self.value.is_none()
+            && self.file.is_none()
+        {
+            return Err(ConfigError::new(format!(
+                "{name} (or {name}_file) is required {why}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn resolve(&self) -> Result<HashKey, ConfigError> {
         if let Some(value) = self.value {
             return HashKey::from_hex(value)
-                .map_err(|error| ConfigError::new(format!("hash_key: {error}")));
+                .map_err(|error| ConfigError::new(format!("{}: {error}", self.name)));
         }
         if let Some(path) = self.file {
             return read_key_file(path);
         }
-        let path = self.data_dir.join("hash.key");
+        let path = &self.generated;
         if path.exists() {
-            return read_key_file(&path);
+            return read_key_file(path);
         }
         let key = HashKey::generate();
-        match write_key_file(&path, &key) {
+        match write_key_file(path, &key) {
             Ok(()) => {
-                tracing::info!(path = %path.display(), "generated a new hash key");
+                tracing::info!(path = %path.display(), key = self.name, "generated a new key");
                 Ok(key)
             }
             // Another service (`latchkey dev` starts two) created it first:
             // use that one.
-            Err(_) if path.exists() => read_key_file(&path),
+            Err(_) if path.exists() => read_key_file(path),
             Err(error) => Err(error),
         }
     }
@@ -68,9 +177,9 @@ impl HashKeySource<'_> {
 
 fn read_key_file(path: &Path) -> Result<HashKey, ConfigError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|error| ConfigError::new(format!("hash key file {}: {error}", path.display())))?;
+        .map_err(|error| ConfigError::new(format!("key file {}: {error}", path.display())))?;
     HashKey::from_hex(&text)
-        .map_err(|error| ConfigError::new(format!("hash key file {}: {error}", path.display())))
+        .map_err(|error| ConfigError::new(format!("key file {}: {error}", path.display())))
 }
 
 /// Writes the key to a private temporary file, then links it into place:
@@ -78,10 +187,7 @@ fn read_key_file(path: &Path) -> Result<HashKey, ConfigError> {
 /// and of two concurrent writers exactly one wins.
 fn write_key_file(path: &Path, key: &HashKey) -> Result<(), ConfigError> {
     let fail = |error: std::io::Error| {
-        ConfigError::new(format!(
-            "cannot write hash key file {}: {error}",
-            path.display()
-        ))
+        ConfigError::new(format!("cannot write key file {}: {error}", path.display()))
     };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(fail)?;

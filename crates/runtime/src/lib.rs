@@ -6,20 +6,30 @@ mod config;
 mod grpc;
 mod hash_key;
 mod https;
+mod internal_auth;
 mod metrics;
 mod readiness;
 mod rpc_trace;
 mod shutdown;
+mod status;
 mod telemetry;
 mod tls;
 
 pub use config::{ConfigError, load_config};
 pub use grpc::{health_service, reflection_service, take_ready};
-pub use hash_key::HashKeySource;
+pub use hash_key::{HashKeySource, InternalKeySource, validate_clock_skew};
 pub use https::HttpsListener;
+pub use internal_auth::{
+    DEFAULT_CLOCK_SKEW, InternalKey, MAX_INTERNAL_BODY_BYTES, SIGNATURE_HEADER,
+    VerifyInternalCalls, VerifyInternalCallsLayer,
+};
 pub use metrics::{GrpcMetricsLayer, Metrics, RpcLabels, RpcName, latency_histogram};
 pub use readiness::follow_readiness;
 pub use rpc_trace::{GrpcTrace, GrpcTraceLayer, HttpTrace, HttpTraceLayer, TracedChannel};
 pub use shutdown::{Shutdown, shutdown_on_signals};
+pub use status::{ERROR_DOMAIN, reason, status_reason, status_with_reason};
 pub use telemetry::{LogFormat, TelemetryGuard, init_telemetry};
 pub use tls::{ClientTls, RequireClientCertificate, ServerTls, peer_address};
+
+/// A boxed error, as tower and tonic pass them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

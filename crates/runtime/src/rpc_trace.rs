@@ -28,6 +28,7 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::grpc::take_ready;
+use crate::internal_auth::{InternalKey, sign_request};
 use crate::telemetry::exporting;
 
 /// Reads the trace context headers of a request.
@@ -201,6 +202,9 @@ where
 #[derive(Debug, Clone)]
 pub struct TracedChannel {
     inner: Channel,
+    /// Signs every call when set (calls to another service's internal
+    /// listener; see `internal_auth`).
+    signer: Option<Arc<InternalKey>>,
     /// The host and port the channel connects to, for `server.address`.
     server: Arc<(String, Option<u16>)>,
 }
@@ -217,8 +221,16 @@ impl TracedChannel {
         });
         Self {
             inner: endpoint.connect_lazy(),
+            signer: None,
             server: Arc::new((host, port)),
         }
+    }
+
+    /// The same channel signing every call with `key`: for clients of an
+    /// internal service, which refuses unsigned calls.
+    pub fn signed(mut self, key: InternalKey) -> Self {
+        self.signer = Some(Arc::new(key));
+        self
     }
 
     /// The channel underneath, for a client not (yet) traced.
@@ -247,17 +259,23 @@ impl TracedChannel {
 
 impl Service<HttpRequest<Body>> for TracedChannel {
     type Response = HttpResponse<Body>;
-    type Error = tonic::transport::Error;
+    type Error = crate::BoxError;
     type Future = BoxFuture<Self::Response, Self::Error>;
 
     fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(context)
+        self.inner.poll_ready(context).map_err(Into::into)
     }
 
     fn call(&mut self, mut request: HttpRequest<Body>) -> Self::Future {
         let mut inner = take_ready(&mut self.inner);
+        let signer = self.signer.clone();
         if !exporting() {
-            return Box::pin(inner.call(request));
+            return Box::pin(async move {
+                if let Some(key) = signer {
+                    request = sign_request(&key, request).await?;
+                }
+                inner.call(request).await.map_err(Into::into)
+            });
         }
         let span = self.client_span(request.uri().path());
         let context = span.context();
@@ -267,6 +285,9 @@ impl Service<HttpRequest<Body>> for TracedChannel {
         let recorder = span.clone();
         Box::pin(
             async move {
+                if let Some(key) = signer {
+                    request = sign_request(&key, request).await?;
+                }
                 match inner.call(request).await {
                     Ok(response) => {
                         let code = status_code(&response);
@@ -279,7 +300,7 @@ impl Service<HttpRequest<Body>> for TracedChannel {
                     Err(error) => {
                         recorder.record("otel.status_code", "ERROR");
                         recorder.record("error.type", "transport");
-                        Err(error)
+                        Err(error.into())
                     }
                 }
             }

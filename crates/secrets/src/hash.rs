@@ -37,7 +37,19 @@ impl HashKey {
 
     /// Hashes a secret value under this key.
     pub fn hash(&self, secret: &str) -> SecretHash {
-        SecretHash(blake3::keyed_hash(&self.0, secret.as_bytes()))
+        self.hash_bytes(secret.as_bytes())
+    }
+
+    /// Hashes (MACs) arbitrary bytes under this key.
+    pub fn hash_bytes(&self, bytes: &[u8]) -> SecretHash {
+        SecretHash(blake3::keyed_hash(&self.0, bytes))
+    }
+
+    /// A key for another purpose, derived from this one with BLAKE3's key
+    /// derivation (`context` names the purpose), so one configured key never
+    /// keys two different kinds of hash.
+    pub fn derive(&self, context: &str) -> Self {
+        Self(blake3::derive_key(context, &self.0))
     }
 }
 

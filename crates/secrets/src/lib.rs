@@ -15,4 +15,4 @@ pub use format::{
     ACCESS_TOKEN, BASE62_ALPHABET, CLIENT_ID, CLIENT_SECRET, MalformedToken, TokenFormat,
 };
 pub use hash::{HashKey, InvalidHashKey, SecretHash};
-pub use random::random_string;
+pub use random::{fill_bytes, random_string};

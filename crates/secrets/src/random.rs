@@ -23,7 +23,7 @@ pub fn random_string(alphabet: &[u8], len: usize) -> String {
 }
 
 /// Fills `bytes` from the generator.
-pub(crate) fn fill_bytes(bytes: &mut [u8]) {
+pub fn fill_bytes(bytes: &mut [u8]) {
     GENERATOR.with(|generator| generator.borrow_mut().fill(bytes));
 }
 

@@ -146,7 +146,9 @@ mod tests {
             _: &str,
             _: IpAddr,
         ) -> Result<AuthenticatedClient, IssueError> {
-            Err(IssueError::InvalidClient)
+            Err(IssueError::InvalidClient(
+                latchkey_token::ClientRefusal::default(),
+            ))
         }
     }
 

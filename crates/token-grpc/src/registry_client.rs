@@ -10,8 +10,8 @@ use latchkey_proto::registry::v1::client_authentication_client::ClientAuthentica
 use latchkey_proto::registry::v1::usage_sink_client::UsageSinkClient;
 use latchkey_runtime::TracedChannel;
 use latchkey_token::{
-    AuthenticatedClient, ClientAuthenticator, CredentialPolicy, IssueError, LimitPolicy,
-    PolicyState, Usage,
+    AuthenticatedClient, ClientAuthenticator, ClientRefusal, CredentialPolicy, IssueError,
+    LimitPolicy, PolicyState, Usage,
 };
 use tonic::{Code, Status};
 
@@ -90,7 +90,7 @@ impl ClientAuthenticator for RegistryAuthenticator {
                 snapshot(credential, answer.secret_expire_time)
             }
             Err(status) => match status.code() {
-                Code::Unauthenticated => Err(IssueError::InvalidClient),
+                Code::Unauthenticated => Err(IssueError::InvalidClient(ClientRefusal::default())),
                 Code::InvalidArgument => Err(IssueError::InvalidRequest {
                     field: "client",
                     reason: status.message().to_owned(),

@@ -9,7 +9,7 @@ pub(crate) fn issue_status(error: IssueError) -> Status {
         IssueError::InvalidRequest { field, reason } => {
             Status::invalid_argument(format!("{field}: {reason}"))
         }
-        IssueError::InvalidClient => Status::unauthenticated("invalid client"),
+        IssueError::InvalidClient(_) => Status::unauthenticated("invalid client"),
         IssueError::InvalidScope(scope) => {
             Status::invalid_argument(format!("scopes: {scope:?} is not allowed for this client"))
         }

@@ -88,7 +88,7 @@ impl From<IssueError> for OAuthError {
             IssueError::InvalidRequest { field, reason } => {
                 Self::invalid_request(format!("{field}: {reason}"))
             }
-            IssueError::InvalidClient => Self::invalid_client(),
+            IssueError::InvalidClient(_) => Self::invalid_client(),
             IssueError::InvalidScope(scope) => Self {
                 status: StatusCode::BAD_REQUEST,
                 code: "invalid_scope",

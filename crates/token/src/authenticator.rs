@@ -35,4 +35,15 @@ pub trait ClientAuthenticator: Debug + Send + Sync + 'static {
         client_secret: &str,
         client_ip: IpAddr,
     ) -> Result<AuthenticatedClient, IssueError>;
+
+    /// Asks the registry to settle a credential whose stored policy
+    /// (`held_version`) is newer than the version the registry answered
+    /// with: a change applied on the token side whose commit was lost. The
+    /// registry applies its committed state again under a version above
+    /// `held_version`, so the two converge. The default does nothing (for
+    /// authenticators with no registry behind them).
+    async fn reconcile(&self, credential_id: &str, held_version: i64) -> Result<(), IssueError> {
+        let _ = (credential_id, held_version);
+        Ok(())
+    }
 }

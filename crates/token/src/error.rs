@@ -39,10 +39,10 @@ pub enum IssueError {
         /// What is wrong.
         reason: String,
     },
-    /// Wrong, unknown, disabled, expired or IP-refused client. The reason is
-    /// logged by the registry; the caller learns nothing more.
+    /// Wrong, unknown, disabled, expired or IP-refused client. The caller
+    /// learns nothing more; the refusal's details go to the audit trail.
     #[error("client credentials are invalid")]
-    InvalidClient,
+    InvalidClient(ClientRefusal),
     /// A requested scope is not among the credential's allowed APIs.
     #[error("scope {0:?} is not allowed for this client")]
     InvalidScope(String),
@@ -62,4 +62,27 @@ pub enum IssueError {
     /// A bug or corrupt data.
     #[error("internal error")]
     Internal(#[source] BoxError),
+}
+
+/// What the registry told the issuer about a refused client, for the audit
+/// trail of the credential's project (never for the client).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientRefusal {
+    /// Why, as the registry names it (`wrong_secret`, `disabled`,
+    /// `ip_not_allowed`, …); empty when unknown.
+    pub reason: String,
+    /// The credential the client ID names, when it names one.
+    pub credential_id: String,
+    /// That credential's project.
+    pub project_id: String,
+}
+
+impl ClientRefusal {
+    /// A refusal the issuer decided itself, with `reason`.
+    pub fn because(reason: &str) -> Self {
+        Self {
+            reason: reason.to_owned(),
+            ..Self::default()
+        }
+    }
 }

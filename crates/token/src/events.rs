@@ -11,7 +11,7 @@ use crate::introspect::{InactiveReason, Introspection};
 pub fn refusal_label(error: &IssueError) -> &'static str {
     match error {
         IssueError::InvalidRequest { .. } => "invalid_request",
-        IssueError::InvalidClient => "invalid_client",
+        IssueError::InvalidClient(_) => "invalid_client",
         IssueError::InvalidScope(_) => "invalid_scope",
         IssueError::TokenLimitReached(_) => "token_limit",
         IssueError::TooManyFailures { .. } => "too_many_failures",

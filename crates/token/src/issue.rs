@@ -9,7 +9,7 @@ use crate::audit::{AuditQueue, TokenAction, TokenAuditEvent};
 use crate::auth_cache::AuthenticationCache;
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
 use crate::caller_auth::CallerCache;
-use crate::error::{IssueError, TokenStoreError};
+use crate::error::{ClientRefusal, IssueError, TokenStoreError};
 use crate::events::{NoEvents, TokenEvents, refusal_label};
 use crate::key::{CredentialKey, new_token, parse_token};
 use crate::model::{TokenRecord, unix_now};
@@ -143,7 +143,7 @@ impl TokenService {
             String::new()
         };
         let action = match outcome {
-            Err(IssueError::InvalidClient | IssueError::TooManyFailures { .. }) => {
+            Err(IssueError::InvalidClient(_) | IssueError::TooManyFailures { .. }) => {
                 TokenAction::Authenticate
             }
             _ => action,
@@ -215,7 +215,7 @@ impl TokenService {
             self.authentications
                 .put(client_id, client_secret, client, now);
         }
-        if matches!(outcome, Err(IssueError::InvalidClient)) {
+        if matches!(outcome, Err(IssueError::InvalidClient(_))) {
             for (key, _) in &keys {
                 if let Err(error) = self
                     .store
@@ -344,7 +344,7 @@ impl TokenService {
         }
         if expires_at <= now {
             // The credential expires within this second: nothing to issue.
-            return Err(IssueError::InvalidClient);
+            return Err(IssueError::InvalidClient(ClientRefusal::because("expired")));
         }
         let record = TokenRecord {
             issued_at: now,

@@ -24,7 +24,7 @@ mod usage;
 pub use audit::{AuditQueue, TokenAction, TokenAuditEvent};
 pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
 pub use caller_auth::{CallerCredentials, CallerError, INTROSPECT_SCOPE, PresentedAuthorization};
-pub use error::{BoxError, IssueError, TokenStoreError};
+pub use error::{BoxError, ClientRefusal, IssueError, TokenStoreError};
 pub use events::{NoEvents, TokenEvents, introspection_label, refusal_label};
 pub use gateway::{GatewayDecision, bearer_token, challenges, headers};
 pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};

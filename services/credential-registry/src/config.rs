@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use latchkey_registry::{ProjectPolicy, validate};
 use latchkey_registry_store::DatabaseConfig;
-use latchkey_runtime::{ClientTls, ConfigError, HashKeySource, LogFormat, ServerTls, load_config};
+use latchkey_runtime::{
+    ClientTls, ConfigError, HashKeySource, InternalKeySource, LogFormat, ServerTls, load_config,
+    validate_clock_skew,
+};
 use serde::Deserialize;
 
 /// Everything the credential registry can be configured with. See
@@ -15,8 +18,12 @@ use serde::Deserialize;
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegistryConfig {
-    /// gRPC listen address.
+    /// Public gRPC listen address (`CredentialRegistry`).
     pub listen_addr: SocketAddr,
+    /// Internal gRPC listen address (`ClientAuthentication`, `UsageSink`,
+    /// `AuditSink`): for the token issuers only, every call signed with the
+    /// internal key. Never expose it to clients.
+    pub internal_listen_addr: SocketAddr,
     /// HTTP listen address of `GET /metrics`.
     pub metrics_listen_addr: SocketAddr,
     /// Directory of the embedded defaults (SQLite file, generated hash key).
@@ -28,11 +35,22 @@ pub struct RegistryConfig {
     pub hash_key: Option<String>,
     /// File holding the hash key, as an alternative to `hash_key`.
     pub hash_key_file: Option<PathBuf>,
+    /// Key of the internal calls' signatures, 64 hex digits, shared with
+    /// every token issuer. Required with PostgreSQL; generated into
+    /// `data_dir` otherwise.
+    pub internal_key: Option<String>,
+    /// File holding the internal key, as an alternative to `internal_key`.
+    pub internal_key_file: Option<PathBuf>,
+    /// The internal key being rotated out: still accepted, never used.
+    pub internal_previous_key: Option<String>,
+    /// Largest clock difference allowed between a signed internal call and
+    /// this server (a signed call is accepted this long, once).
+    pub internal_clock_skew_seconds: u64,
     /// Policy of projects that do not override it.
     pub policy_defaults: ProjectPolicy,
-    /// gRPC URL of the token issuers (their load balancer): every
-    /// credential change is applied there (`TokenAdmin`) before it commits,
-    /// and management tokens are checked there.
+    /// gRPC URL of the token issuers' internal listener (their load
+    /// balancer): every credential change is applied there (`TokenAdmin`)
+    /// before it commits, and management tokens are checked there.
     pub token_issuer_url: String,
     /// The OAuth token endpoint shown beside every credential.
     pub token_endpoint: String,
@@ -53,13 +71,18 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            internal_listen_addr: SocketAddr::from(([127, 0, 0, 1], 50061)),
             metrics_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             data_dir: PathBuf::from("latchkey-data"),
             database: DatabaseConfig::default(),
             hash_key: None,
             hash_key_file: None,
+            internal_key: None,
+            internal_key_file: None,
+            internal_previous_key: None,
+            internal_clock_skew_seconds: 30,
             policy_defaults: ProjectPolicy::default(),
-            token_issuer_url: "http://127.0.0.1:50052".to_owned(),
+            token_issuer_url: "http://127.0.0.1:50062".to_owned(),
             token_endpoint: "http://127.0.0.1:8080/oauth2/token".to_owned(),
             tls: None,
             token_issuer_tls: None,
@@ -75,11 +98,25 @@ impl std::fmt::Debug for RegistryConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistryConfig")
             .field("listen_addr", &self.listen_addr)
+            .field("internal_listen_addr", &self.internal_listen_addr)
             .field("metrics_listen_addr", &self.metrics_listen_addr)
             .field("data_dir", &self.data_dir)
             .field("database", &self.database)
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
             .field("hash_key_file", &self.hash_key_file)
+            .field(
+                "internal_key",
+                &self.internal_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("internal_key_file", &self.internal_key_file)
+            .field(
+                "internal_previous_key",
+                &self.internal_previous_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "internal_clock_skew_seconds",
+                &self.internal_clock_skew_seconds,
+            )
             .field("policy_defaults", &self.policy_defaults)
             .field("token_issuer_url", &self.token_issuer_url)
             .field("token_endpoint", &self.token_endpoint)
@@ -123,8 +160,10 @@ impl RegistryConfig {
                 "database.url: must start with sqlite: or postgres:",
             ));
         }
-        self.hash_key_source()
-            .validate(self.database.backend_name() == "postgres")?;
+        let production = self.database.backend_name() == "postgres";
+        self.hash_key_source().validate(production)?;
+        self.internal_key_source().validate(production)?;
+        validate_clock_skew(self.internal_clock_skew_seconds)?;
         if !self.token_issuer_url.starts_with("http://")
             && !self.token_issuer_url.starts_with("https://")
         {
@@ -138,6 +177,16 @@ impl RegistryConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Where the internal key comes from.
+    pub fn internal_key_source(&self) -> InternalKeySource<'_> {
+        InternalKeySource {
+            value: self.internal_key.as_deref(),
+            file: self.internal_key_file.as_deref(),
+            previous: self.internal_previous_key.as_deref(),
+            data_dir: &self.data_dir,
+        }
     }
 
     /// Where the hash key comes from.

@@ -99,7 +99,7 @@ pub async fn serve(
             shutdown.clone(),
         ));
     }
-    let (reflection_v1, reflection_v1alpha) = reflection_service();
+    let (reflection_v1, reflection_v1alpha) = reflection_service(SERVICE_NAMES);
 
     let address = listener.local_addr().ok();
     let metrics = Arc::new(Metrics::new("registry"));

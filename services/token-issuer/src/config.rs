@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
-use latchkey_runtime::{ClientTls, ConfigError, HashKeySource, LogFormat, ServerTls, load_config};
+use latchkey_runtime::{
+    ClientTls, ConfigError, HashKeySource, InternalKeySource, LogFormat, ServerTls, load_config,
+    validate_clock_skew,
+};
 use latchkey_token::FailureLimits;
 use latchkey_token_store::RedisConfig;
 use serde::Deserialize;
@@ -16,14 +19,18 @@ use serde::Deserialize;
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IssuerConfig {
-    /// gRPC listen address (TokenService, Introspection, TokenAdmin).
+    /// Public gRPC listen address (TokenService, Introspection, Envoy
+    /// `Authorization`).
     pub listen_addr: SocketAddr,
+    /// Internal gRPC listen address (`TokenAdmin`): for the registry only,
+    /// every call signed with the internal key. Never expose it to clients.
+    pub internal_listen_addr: SocketAddr,
     /// HTTP listen address (OAuth endpoints).
     pub http_listen_addr: SocketAddr,
     /// The URL clients reach the HTTP endpoints at (named in the metadata
     /// document).
     pub public_url: String,
-    /// gRPC URL of the credential registry.
+    /// gRPC URL of the credential registry's internal listener.
     pub registry_url: String,
     /// Directory of the embedded defaults (generated hash key).
     pub data_dir: PathBuf,
@@ -32,6 +39,17 @@ pub struct IssuerConfig {
     pub hash_key: Option<String>,
     /// File holding the hash key, as an alternative to `hash_key`.
     pub hash_key_file: Option<PathBuf>,
+    /// Key of the internal calls' signatures, 64 hex digits, shared with
+    /// the registry. Required with Redis; generated into `data_dir`
+    /// otherwise.
+    pub internal_key: Option<String>,
+    /// File holding the internal key, as an alternative to `internal_key`.
+    pub internal_key_file: Option<PathBuf>,
+    /// The internal key being rotated out: still accepted, never used.
+    pub internal_previous_key: Option<String>,
+    /// Largest clock difference allowed between a signed internal call and
+    /// this server (a signed call is accepted this long, once).
+    pub internal_clock_skew_seconds: u64,
     /// The Redis token store; absent = the in-process store (one replica).
     pub redis: Option<RedisConfig>,
     /// TLS on the gRPC listener (mutual with `client_ca_file`).
@@ -54,12 +72,17 @@ impl Default for IssuerConfig {
     fn default() -> Self {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            internal_listen_addr: SocketAddr::from(([127, 0, 0, 1], 50062)),
             http_listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".to_owned(),
-            registry_url: "http://127.0.0.1:50051".to_owned(),
+            registry_url: "http://127.0.0.1:50061".to_owned(),
             data_dir: PathBuf::from("latchkey-data"),
             hash_key: None,
             hash_key_file: None,
+            internal_key: None,
+            internal_key_file: None,
+            internal_previous_key: None,
+            internal_clock_skew_seconds: 30,
             redis: None,
             tls: None,
             registry_tls: None,
@@ -77,12 +100,26 @@ impl std::fmt::Debug for IssuerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IssuerConfig")
             .field("listen_addr", &self.listen_addr)
+            .field("internal_listen_addr", &self.internal_listen_addr)
             .field("http_listen_addr", &self.http_listen_addr)
             .field("public_url", &self.public_url)
             .field("registry_url", &self.registry_url)
             .field("data_dir", &self.data_dir)
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
             .field("hash_key_file", &self.hash_key_file)
+            .field(
+                "internal_key",
+                &self.internal_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("internal_key_file", &self.internal_key_file)
+            .field(
+                "internal_previous_key",
+                &self.internal_previous_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "internal_clock_skew_seconds",
+                &self.internal_clock_skew_seconds,
+            )
             .field("redis", &self.redis)
             .field("tls", &self.tls)
             .field("registry_tls", &self.registry_tls)
@@ -166,7 +203,19 @@ impl IssuerConfig {
                 "usage_flush_interval_ms: must be positive",
             ));
         }
-        self.hash_key_source().validate(self.redis.is_some())
+        self.hash_key_source().validate(self.redis.is_some())?;
+        self.internal_key_source().validate(self.redis.is_some())?;
+        validate_clock_skew(self.internal_clock_skew_seconds)
+    }
+
+    /// Where the internal key comes from.
+    pub fn internal_key_source(&self) -> InternalKeySource<'_> {
+        InternalKeySource {
+            value: self.internal_key.as_deref(),
+            file: self.internal_key_file.as_deref(),
+            previous: self.internal_previous_key.as_deref(),
+            data_dir: &self.data_dir,
+        }
     }
 
     /// Where the hash key comes from.

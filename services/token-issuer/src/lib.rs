@@ -120,7 +120,7 @@ pub async fn serve(
     let proxies = TrustedProxies::new(config.trusted_proxies.clone());
 
     let (health_reporter, health) = health_service().await;
-    let (reflection_v1, reflection_v1alpha) = reflection_service();
+    let (reflection_v1, reflection_v1alpha) = reflection_service(SERVICE_NAMES);
     let mut background = background::spawn(background::Tasks {
         store,
         memory,
