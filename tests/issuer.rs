@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use latchkey_proto::token::v1::introspection_client::IntrospectionClient;
 use latchkey_proto::token::v1::token_service_client::TokenServiceClient;
-use latchkey_runtime::{ClientTls, Shutdown};
+use latchkey_runtime::{ClientTls, Shutdown, TracedChannel};
 use latchkey_token_store::RedisConfig;
 use token_issuer::{IssuerConfig, Listeners, ServeError, serve};
 use tokio::net::TcpListener;
@@ -15,6 +15,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::redis::{TestRedis, redis_cluster_urls, redis_url};
+use crate::registry::RegistryFixture;
 
 /// Which token store the issuer runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,16 +34,23 @@ pub enum TokenBackend {
 #[derive(Debug)]
 pub struct IssuerListeners {
     grpc: TcpListener,
+    internal: TcpListener,
     http: TcpListener,
 }
 
 impl IssuerListeners {
-    /// Binds two ephemeral ports on 127.0.0.1.
+    /// Binds three ephemeral ports on 127.0.0.1.
     pub async fn bind() -> Self {
         Self {
             grpc: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+            internal: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
             http: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
         }
+    }
+
+    /// The internal gRPC address (for the registry).
+    pub fn internal_address(&self) -> SocketAddr {
+        self.internal.local_addr().expect("address")
     }
 
     /// The gRPC address.
@@ -60,8 +68,11 @@ impl IssuerListeners {
 #[derive(Debug)]
 pub struct IssuerFixture {
     grpc_address: SocketAddr,
+    internal_address: SocketAddr,
     http_address: SocketAddr,
     channel: Channel,
+    internal_channel: TracedChannel,
+    unsigned_internal_channel: Channel,
     config: IssuerConfig,
     shutdown: Shutdown,
     task: JoinHandle<Result<(), ServeError>>,
@@ -72,24 +83,24 @@ pub struct IssuerFixture {
 }
 
 impl IssuerFixture {
-    /// Starts an issuer on `listeners` that asks the registry at
-    /// `registry_address`.
+    /// Starts an issuer on `listeners` that asks `registry` (through its
+    /// internal listener, with its internal key).
     pub async fn start(
         backend: TokenBackend,
         listeners: IssuerListeners,
-        registry_address: SocketAddr,
+        registry: &RegistryFixture,
     ) -> Self {
-        Self::start_with(backend, listeners, registry_address, |_| {}).await
+        Self::start_with(backend, listeners, registry, |_| {}).await
     }
 
     /// Like [`IssuerFixture::start`], after `customize` adjusts the config.
     pub async fn start_with(
         backend: TokenBackend,
         listeners: IssuerListeners,
-        registry_address: SocketAddr,
+        registry: &RegistryFixture,
         customize: impl FnOnce(&mut IssuerConfig),
     ) -> Self {
-        Self::start_configured(backend, listeners, registry_address, customize, None).await
+        Self::start_configured(backend, listeners, registry, customize, None).await
     }
 
     /// Like [`IssuerFixture::start_with`]; the test's own clients speak TLS
@@ -97,10 +108,11 @@ impl IssuerFixture {
     pub async fn start_configured(
         backend: TokenBackend,
         listeners: IssuerListeners,
-        registry_address: SocketAddr,
+        registry: &RegistryFixture,
         customize: impl FnOnce(&mut IssuerConfig),
         client_tls: Option<ClientTls>,
     ) -> Self {
+        let registry_address = registry.internal_address();
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let redis = match backend {
             TokenBackend::Memory => None,
@@ -113,6 +125,7 @@ impl IssuerFixture {
             public_url: format!("http://{http_address}"),
             data_dir: data_dir.path().to_path_buf(),
             hash_key: Some(latchkey_secrets::HashKey::generate().to_hex()),
+            internal_key: Some(registry.internal_key()),
             redis: redis.as_ref().map(|redis| RedisConfig {
                 url: redis_url(),
                 cluster_urls: redis.cluster_urls().to_vec(),
@@ -136,21 +149,33 @@ impl IssuerFixture {
     ) -> Self {
         config.validate().expect("test configuration is valid");
         let grpc_address = listeners.grpc_address();
+        let internal_address = listeners.internal_address();
         let http_address = listeners.http_address();
+        let internal_key = config
+            .internal_key_source()
+            .resolve()
+            .expect("test internal key");
         let shutdown = Shutdown::new();
         let task = tokio::spawn(serve(
             config.clone(),
             Listeners {
                 grpc: listeners.grpc,
+                internal: listeners.internal,
                 http: listeners.http,
             },
             shutdown.clone(),
         ));
         let channel = crate::connect_lazy(grpc_address, client_tls.as_ref());
+        let internal_channel =
+            crate::connect_internal(internal_address, client_tls.as_ref(), internal_key);
+        let unsigned_internal_channel = crate::connect_lazy(internal_address, client_tls.as_ref());
         let fixture = Self {
             grpc_address,
+            internal_address,
             http_address,
             channel,
+            internal_channel,
+            unsigned_internal_channel,
             config,
             shutdown,
             task,
@@ -203,6 +228,9 @@ impl IssuerFixture {
             grpc: TcpListener::bind(self.grpc_address)
                 .await
                 .expect("rebind gRPC port"),
+            internal: TcpListener::bind(self.internal_address)
+                .await
+                .expect("rebind internal gRPC port"),
             http: TcpListener::bind(self.http_address)
                 .await
                 .expect("rebind HTTP port"),
@@ -215,9 +243,26 @@ impl IssuerFixture {
         Self::start_with_config(config, listeners, redis, data_dir, client_tls).await
     }
 
-    /// A channel to the issuer's gRPC port.
+    /// A channel to the issuer's public gRPC port.
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// A channel to the issuer's internal port signing every call with the
+    /// internal key, as the registry does.
+    pub fn internal_channel(&self) -> TracedChannel {
+        self.internal_channel.clone()
+    }
+
+    /// The internal gRPC address (for the registry).
+    pub fn internal_address(&self) -> SocketAddr {
+        self.internal_address
+    }
+
+    /// A channel to the internal port that signs nothing (an attacker who
+    /// reaches the port but has no key).
+    pub fn unsigned_internal_channel(&self) -> Channel {
+        self.unsigned_internal_channel.clone()
     }
 
     /// A `TokenService` client.

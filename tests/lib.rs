@@ -24,6 +24,24 @@ pub use registry::{Backend, BearerToken, ManagementClient, RegistryFixture};
 pub use relay::TcpRelay;
 pub use stack::{AdminCredential, GatewayIntrospectionClient, Stack, StackBackend};
 
+/// A lazy channel to an internal listener at `address` signing every call
+/// with `key` (over TLS with `tls` when given), as the other service does.
+fn connect_internal(
+    address: std::net::SocketAddr,
+    tls: Option<&latchkey_runtime::ClientTls>,
+    key: latchkey_runtime::InternalKey,
+) -> latchkey_runtime::TracedChannel {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint =
+        tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}")).expect("endpoint");
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.load("client_tls").expect("test TLS files"))
+            .expect("TLS configuration");
+    }
+    latchkey_runtime::TracedChannel::lazy(&endpoint).signed(key)
+}
+
 /// A lazy channel to `address`, over TLS with `tls` when given.
 fn connect_lazy(
     address: std::net::SocketAddr,

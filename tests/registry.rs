@@ -7,7 +7,7 @@ use credential_registry::{Listeners, RegistryConfig, ServeError, serve};
 use latchkey_proto::registry::v1::client_authentication_client::ClientAuthenticationClient;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 use latchkey_registry_store::DatabaseConfig;
-use latchkey_runtime::{ClientTls, Shutdown};
+use latchkey_runtime::{ClientTls, Shutdown, TracedChannel};
 use latchkey_secrets::HashKey;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -67,8 +67,11 @@ pub type ManagementClient = CredentialRegistryClient<InterceptedService<Channel,
 #[derive(Debug)]
 pub struct RegistryFixture {
     address: SocketAddr,
+    internal_address: SocketAddr,
     metrics_address: SocketAddr,
     channel: Channel,
+    internal_channel: TracedChannel,
+    unsigned_internal_channel: Channel,
     hash_key: HashKey,
     database: DatabaseConfig,
     config: RegistryConfig,
@@ -123,6 +126,7 @@ impl RegistryFixture {
             data_dir: data_dir.path().to_path_buf(),
             database: database.clone(),
             hash_key: Some(hash_key.to_hex()),
+            internal_key: Some(HashKey::generate().to_hex()),
             shutdown_grace_seconds: 2,
             ..RegistryConfig::default()
         };
@@ -131,6 +135,12 @@ impl RegistryFixture {
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local address");
+        let internal_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let internal_address = internal_listener.local_addr().expect("local address");
+        let internal_key = config
+            .internal_key_source()
+            .resolve()
+            .expect("test internal key");
         let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let metrics_address = metrics_listener.local_addr().expect("local address");
         let shutdown = Shutdown::new();
@@ -138,15 +148,21 @@ impl RegistryFixture {
             config.clone(),
             Listeners {
                 grpc: listener,
+                internal: internal_listener,
                 metrics: metrics_listener,
             },
             shutdown.clone(),
         ));
         let channel = crate::connect_lazy(address, client_tls);
+        let internal_channel = crate::connect_internal(internal_address, client_tls, internal_key);
+        let unsigned_internal_channel = crate::connect_lazy(internal_address, client_tls);
         let fixture = Self {
             address,
+            internal_address,
             metrics_address,
             channel,
+            internal_channel,
+            unsigned_internal_channel,
             hash_key,
             database,
             config,
@@ -182,9 +198,14 @@ impl RegistryFixture {
         }
     }
 
-    /// The gRPC address.
+    /// The public gRPC address.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The internal gRPC address (for the token issuers).
+    pub fn internal_address(&self) -> SocketAddr {
+        self.internal_address
     }
 
     /// `http://host:port/metrics`.
@@ -192,9 +213,21 @@ impl RegistryFixture {
         format!("http://{}/metrics", self.metrics_address)
     }
 
-    /// A channel to the registry.
+    /// A channel to the registry's public listener.
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// A channel to the internal listener signing every call with the
+    /// internal key, as a token issuer does.
+    pub fn internal_channel(&self) -> TracedChannel {
+        self.internal_channel.clone()
+    }
+
+    /// A channel to the internal listener that signs nothing (an attacker
+    /// who reaches the port but has no key).
+    pub fn unsigned_internal_channel(&self) -> Channel {
+        self.unsigned_internal_channel.clone()
     }
 
     /// A `CredentialRegistry` client presenting the platform admin's token.
@@ -217,9 +250,18 @@ impl RegistryFixture {
         self.admin_token = Some(token);
     }
 
-    /// A `ClientAuthentication` client.
-    pub fn authentication_client(&self) -> ClientAuthenticationClient<Channel> {
-        ClientAuthenticationClient::new(self.channel.clone())
+    /// A `ClientAuthentication` client, signed as a token issuer's.
+    pub fn authentication_client(&self) -> ClientAuthenticationClient<TracedChannel> {
+        ClientAuthenticationClient::new(self.internal_channel.clone())
+    }
+
+    /// The internal key the registry verifies internal calls with (issuers
+    /// started for this registry must share it).
+    pub fn internal_key(&self) -> String {
+        self.config
+            .internal_key
+            .clone()
+            .expect("the fixture configures an internal key")
     }
 
     /// The key the registry hashes secrets with.

@@ -127,26 +127,20 @@ impl Stack {
         client_tls: Option<ClientTls>,
     ) -> Self {
         let listeners = IssuerListeners::bind().await;
-        let issuer_grpc = listeners.grpc_address();
+        let issuer_internal = listeners.internal_address();
         let issuer_http = listeners.http_address();
         let registry = RegistryFixture::start_configured(
             database,
             |config| {
-                config.token_issuer_url = format!("http://{issuer_grpc}");
+                config.token_issuer_url = format!("http://{issuer_internal}");
                 config.token_endpoint = format!("http://{issuer_http}/oauth2/token");
                 registry(config);
             },
             client_tls.as_ref(),
         )
         .await;
-        let issuer = IssuerFixture::start_configured(
-            tokens,
-            listeners,
-            registry.address(),
-            issuer,
-            client_tls,
-        )
-        .await;
+        let issuer =
+            IssuerFixture::start_configured(tokens, listeners, &registry, issuer, client_tls).await;
 
         let BootstrapOutcome::Created(created) = bootstrap_admin(registry.config(), "admin", false)
             .await

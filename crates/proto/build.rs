@@ -13,6 +13,9 @@ const PROTO_FILES: &[&str] = &[
     "latchkey/token/v1/token_admin.proto",
 ];
 
+/// The proto of Envoy's `Authorization` service, under `third_party/envoy`.
+const ENVOY_AUTHORIZATION_PROTO: &str = "envoy/service/auth/v3/external_auth.proto";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     for file in PROTO_FILES {
@@ -25,6 +28,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // works without proto files at hand.
     let encoded = prost::Message::encode_to_vec(&descriptors);
     std::fs::write(out_dir.join("latchkey_descriptor.bin"), &encoded)?;
+
+    // Envoy's ext_authz protos: only their descriptors, for reflection (the
+    // generated types come from the `envoy-types` crate).
+    let envoy_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("third_party/envoy");
+    println!("cargo:rerun-if-changed={}", envoy_root.display());
+    let envoy = protox::compile([ENVOY_AUTHORIZATION_PROTO], [&envoy_root])?;
+    std::fs::write(
+        out_dir.join("envoy_authorization_descriptor.bin"),
+        prost::Message::encode_to_vec(&envoy),
+    )?;
 
     tonic_prost_build::configure()
         .build_client(true)

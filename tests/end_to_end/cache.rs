@@ -51,7 +51,7 @@ async fn a_deletion_reaches_a_replica_that_cached_the_token() {
     let second = IssuerFixture::start_with(
         TokenBackend::Memory,
         IssuerListeners::bind().await,
-        stack.registry.address(),
+        &stack.registry,
         |config| {
             config.redis = first_config.redis.clone();
             config.hash_key = first_config.hash_key.clone();

@@ -8,7 +8,8 @@ use latchkey_proto::registry::v1 as registry_pb;
 use latchkey_proto::registry::v1::client_authentication_client::ClientAuthenticationClient;
 use latchkey_proto::token::v1 as token_pb;
 use latchkey_proto::token::v1::token_admin_client::TokenAdminClient;
-use latchkey_runtime::{ClientTls, ServerTls};
+use latchkey_runtime::{ClientTls, InternalKey, ServerTls, TracedChannel};
+use latchkey_secrets::HashKey;
 use latchkey_tests::{Stack, StackBackend};
 use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType,
@@ -85,12 +86,23 @@ fn https(url: &str) -> String {
 }
 
 fn channel(address: &str, tls: Option<ClientTls>) -> tonic::transport::Channel {
+    endpoint(address, tls).connect_lazy()
+}
+
+/// A channel signing its calls with the stack's internal key, as the
+/// services do: what is left to refuse a caller is the certificate.
+fn signed_channel(stack: &Stack, address: &str, tls: Option<ClientTls>) -> TracedChannel {
+    let key = HashKey::from_hex(&stack.registry.internal_key()).unwrap();
+    TracedChannel::lazy(&endpoint(address, tls)).signed(InternalKey::new(&key, None))
+}
+
+fn endpoint(address: &str, tls: Option<ClientTls>) -> Endpoint {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}")).unwrap();
     if let Some(tls) = tls {
         endpoint = endpoint.tls_config(tls.load("test").unwrap()).unwrap();
     }
-    endpoint.connect_lazy()
+    endpoint
 }
 
 /// Both services with TLS on every listener and mutual TLS between them.
@@ -137,11 +149,13 @@ async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
         .unwrap();
     assert!(!introspect(&stack, &token, "127.0.0.1", &[]).await.active);
 
-    let registry_address = stack.registry.address().to_string();
-    let issuer_address = stack.issuer.grpc_address().to_string();
+    let registry_address = stack.registry.internal_address().to_string();
+    let issuer_address = stack.issuer.internal_address().to_string();
 
-    // Internal services refuse TLS callers without a client certificate...
-    let mut authenticate = ClientAuthenticationClient::new(channel(
+    // Internal services refuse TLS callers without a client certificate,
+    // even with a valid service signature...
+    let mut authenticate = ClientAuthenticationClient::new(signed_channel(
+        &stack,
         &registry_address,
         Some(certificates.client(false)),
     ));
@@ -154,8 +168,11 @@ async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
-    let mut admin =
-        TokenAdminClient::new(channel(&issuer_address, Some(certificates.client(false))));
+    let mut admin = TokenAdminClient::new(signed_channel(
+        &stack,
+        &issuer_address,
+        Some(certificates.client(false)),
+    ));
     let refused = admin
         .check_caller(token_pb::CheckCallerRequest {
             token: token.clone(),
@@ -165,8 +182,11 @@ async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     // ...and accept one that presents it.
-    let mut admin =
-        TokenAdminClient::new(channel(&issuer_address, Some(certificates.client(true))));
+    let mut admin = TokenAdminClient::new(signed_channel(
+        &stack,
+        &issuer_address,
+        Some(certificates.client(true)),
+    ));
     let answer = admin
         .check_caller(token_pb::CheckCallerRequest {
             token: token.clone(),

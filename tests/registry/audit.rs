@@ -51,7 +51,7 @@ async fn listed(stack: &Stack) -> Vec<pb::AuditEvent> {
 
 async fn issuer_batches_are_checked_and_recorded_once(backend: Backend) {
     let stack = Stack::for_registry(backend).await;
-    let mut sink = AuditSinkClient::new(stack.registry.channel());
+    let mut sink = AuditSinkClient::new(stack.registry.internal_channel());
     let batch = pb::RecordAuditEventsRequest {
         events: vec![issued(&new_id(), 1), issued(&new_id(), 0)],
     };

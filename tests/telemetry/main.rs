@@ -461,15 +461,24 @@ async fn one_issue_token_call_is_one_trace_across_both_services() {
     std::fs::create_dir_all(&issuer_dir).unwrap();
     let logs = directory.path().join("logs");
     let (registry_port, issuer_port, http_port) = (free_port(), free_port(), free_port());
+    let (registry_internal_port, issuer_internal_port) = (free_port(), free_port());
+    // The two services' data directories differ: they share a configured
+    // internal key, as separate processes must.
+    let internal_key = latchkey_secrets::HashKey::generate().to_hex();
     let (admin_id, admin_secret) = bootstrap(&registry_dir);
 
     let mut registry = command("credential-registry", &registry_dir);
     registry
         .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{registry_port}"))
+        .env(
+            "LATCHKEY_INTERNAL_LISTEN_ADDR",
+            format!("127.0.0.1:{registry_internal_port}"),
+        )
+        .env("LATCHKEY_INTERNAL_KEY", &internal_key)
         .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
         .env(
             "LATCHKEY_TOKEN_ISSUER_URL",
-            format!("http://127.0.0.1:{issuer_port}"),
+            format!("http://127.0.0.1:{issuer_internal_port}"),
         );
     exporting_to(&mut registry, otlp, "credential-registry");
     let mut registry = Running(registry.spawn().unwrap());
@@ -477,12 +486,17 @@ async fn one_issue_token_call_is_one_trace_across_both_services() {
     issuer
         .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{issuer_port}"))
         .env(
+            "LATCHKEY_INTERNAL_LISTEN_ADDR",
+            format!("127.0.0.1:{issuer_internal_port}"),
+        )
+        .env("LATCHKEY_INTERNAL_KEY", &internal_key)
+        .env(
             "LATCHKEY_HTTP_LISTEN_ADDR",
             format!("127.0.0.1:{http_port}"),
         )
         .env(
             "LATCHKEY_REGISTRY_URL",
-            format!("http://127.0.0.1:{registry_port}"),
+            format!("http://127.0.0.1:{registry_internal_port}"),
         );
     exporting_to(&mut issuer, otlp, "token-issuer");
     let mut issuer = Running(issuer.spawn().unwrap());

@@ -254,21 +254,29 @@ impl Stack {
         let metrics_port = free_port()?;
         let issuer_port = free_port()?;
         let http_port = free_port()?;
+        let registry_internal_port = free_port()?;
+        let issuer_internal_port = free_port()?;
+        // Both services sign their internal calls with one shared key.
+        let internal_key = random_hex_key();
 
         // The database.
         let mut registry_toml = format!(
             "listen_addr = \"127.0.0.1:{registry_port}\"\n\
+             internal_listen_addr = \"127.0.0.1:{registry_internal_port}\"\n\
+             internal_key = \"{internal_key}\"\n\
              metrics_listen_addr = \"127.0.0.1:{metrics_port}\"\n\
              data_dir = {}\n\
-             token_issuer_url = \"http://127.0.0.1:{issuer_port}\"\n\
+             token_issuer_url = \"http://127.0.0.1:{issuer_internal_port}\"\n\
              token_endpoint = \"http://127.0.0.1:{http_port}/oauth2/token\"\n",
             toml_string(&dir.join("registry").display().to_string()),
         );
         let mut issuer_toml = format!(
             "listen_addr = \"127.0.0.1:{issuer_port}\"\n\
+             internal_listen_addr = \"127.0.0.1:{issuer_internal_port}\"\n\
+             internal_key = \"{internal_key}\"\n\
              http_listen_addr = \"127.0.0.1:{http_port}\"\n\
              public_url = \"http://127.0.0.1:{http_port}\"\n\
-             registry_url = \"http://127.0.0.1:{registry_port}\"\n\
+             registry_url = \"http://127.0.0.1:{registry_internal_port}\"\n\
              data_dir = {}\n",
             toml_string(&dir.join("issuer").display().to_string()),
         );

@@ -26,3 +26,11 @@ pub mod token {
 /// gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/latchkey_descriptor.bin"));
+
+/// Encoded `FileDescriptorSet` of Envoy's `envoy.service.auth.v3.Authorization`
+/// and its imports, so reflection describes the ext_authz service the token
+/// issuer serves.
+pub const ENVOY_AUTHORIZATION_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/envoy_authorization_descriptor.bin"
+));

@@ -20,6 +20,9 @@ pub fn reflection_service(
         let mut builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(latchkey_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                latchkey_proto::ENVOY_AUTHORIZATION_DESCRIPTOR_SET,
+            )
             .with_service_name(HEALTH_SERVICE)
             .with_service_name(REFLECTION_V1)
             .with_service_name(REFLECTION_V1ALPHA);

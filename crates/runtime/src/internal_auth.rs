@@ -107,7 +107,9 @@ impl InternalKey {
         self.sign_at(path, body, unix_millis(SystemTime::now()))
     }
 
-    fn sign_at(&self, path: &str, body: &[u8], time_ms: u64) -> HeaderValue {
+    /// The signature header value as if signed at `time_ms` (Unix
+    /// milliseconds): for tests of the clock-skew window.
+    pub fn sign_at(&self, path: &str, body: &[u8], time_ms: u64) -> HeaderValue {
         let mut nonce = [0u8; 16];
         fill_bytes(&mut nonce);
         let nonce = hex::encode(nonce);

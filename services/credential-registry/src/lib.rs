@@ -20,8 +20,9 @@ use latchkey_registry_grpc::{
     TokenAdminCallerVerifier, TokenAdminSync, UsageSinkService,
 };
 use latchkey_runtime::{
-    GrpcTraceLayer, Metrics, RequireClientCertificate, ServerTls, Shutdown, TracedChannel,
-    follow_readiness, health_service, reflection_service,
+    GrpcTraceLayer, MAX_INTERNAL_BODY_BYTES, Metrics, RequireClientCertificate, ServerTls,
+    Shutdown, TracedChannel, VerifyInternalCallsLayer, follow_readiness, health_service,
+    reflection_service,
 };
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -53,8 +54,11 @@ pub enum ServeError {
 /// The listeners the registry serves on.
 #[derive(Debug)]
 pub struct Listeners {
-    /// gRPC (CredentialRegistry, internal services, health, reflection).
+    /// Public gRPC (CredentialRegistry, health, reflection).
     pub grpc: TcpListener,
+    /// Internal gRPC for the token issuers (ClientAuthentication, UsageSink,
+    /// AuditSink, health, reflection), every call signed.
+    pub internal: TcpListener,
     /// HTTP `GET /metrics` for Prometheus.
     pub metrics: TcpListener,
 }
@@ -66,13 +70,13 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
-    let listener = listeners.grpc;
     let hash_key = config.hash_key_source().resolve()?;
+    let internal_key = config.internal_key_source().resolve()?;
     let store = latchkey_registry_store::connect(&config.database, config.policy_defaults)
         .await
         .map_err(ServeError::Store)?;
     let store = Arc::new(store);
-    let issuers = issuer_channel(&config)?;
+    let issuers = issuer_channel(&config)?.signed(internal_key.clone());
     let registry = Registry::new(
         store.clone(),
         hash_key,
@@ -99,9 +103,8 @@ pub async fn serve(
             shutdown.clone(),
         ));
     }
-    let (reflection_v1, reflection_v1alpha) = reflection_service(SERVICE_NAMES);
-
-    let address = listener.local_addr().ok();
+    let address = listeners.grpc.local_addr().ok();
+    let internal_address = listeners.internal.local_addr().ok();
     let metrics = Arc::new(Metrics::new("registry"));
     let metrics_server = {
         let stop = shutdown.clone();
@@ -113,43 +116,82 @@ pub async fn serve(
             tracing::warn!(%error, "metrics listener failed");
         }
     });
-    let mut builder = Server::builder()
+    let tls = match &config.tls {
+        Some(tls) => Some(tls.load()?),
+        None => None,
+    };
+    let mutual_tls = config.tls.as_ref().is_some_and(ServerTls::is_mutual);
+
+    let (reflection_v1, reflection_v1alpha) = reflection_service(PUBLIC_SERVICE_NAMES);
+    let mut public = Server::builder()
         .layer(GrpcTraceLayer)
         .layer(metrics.grpc_layer());
-    if let Some(tls) = &config.tls {
-        builder = builder.tls_config(tls.load()?)?;
+    if let Some(tls) = &tls {
+        public = public.tls_config(tls.clone())?;
     }
-    let mutual_tls = config.tls.as_ref().is_some_and(ServerTls::is_mutual);
-    let router = builder
-        .add_service(health)
+    let public = public
+        .add_service(health.clone())
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(Authenticated::new(
             CredentialRegistryService::new(registry.clone(), config.token_endpoint.clone())
                 .into_server(),
             verifier,
-        ))
-        // Internal services: with mutual TLS, only callers with a
-        // certificate (the token issuers) reach them.
+        ));
+
+    // Internal services: only token issuers, each call signed with the
+    // internal key; with mutual TLS also only callers with a certificate.
+    let (reflection_v1, reflection_v1alpha) = reflection_service(INTERNAL_SERVICE_NAMES);
+    let mut internal = Server::builder()
+        .layer(GrpcTraceLayer)
+        .layer(metrics.grpc_layer())
+        .layer(VerifyInternalCallsLayer::new(
+            internal_key,
+            Duration::from_secs(config.internal_clock_skew_seconds),
+        ));
+    if let Some(tls) = tls {
+        internal = internal.tls_config(tls)?;
+    }
+    let internal = internal
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(RequireClientCertificate::new(
-            ClientAuthenticationService::new(registry.clone()).into_server(),
+            ClientAuthenticationService::new(registry.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_INTERNAL_BODY_BYTES),
             mutual_tls,
         ))
         .add_service(RequireClientCertificate::new(
-            UsageSinkService::new(registry.clone()).into_server(),
+            UsageSinkService::new(registry.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_INTERNAL_BODY_BYTES),
             mutual_tls,
         ))
         .add_service(RequireClientCertificate::new(
-            AuditSinkService::new(registry).into_server(),
+            AuditSinkService::new(registry)
+                .into_server()
+                .max_decoding_message_size(MAX_INTERNAL_BODY_BYTES),
             mutual_tls,
         ));
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+
     let stop = shutdown.clone();
-    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
-        stop.wait().await;
-    }));
+    let public = public.serve_with_incoming_shutdown(
+        TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+        async move { stop.wait().await },
+    );
+    let stop = shutdown.clone();
+    let internal = internal.serve_with_incoming_shutdown(
+        TcpIncoming::from(listeners.internal).with_nodelay(Some(true)),
+        async move { stop.wait().await },
+    );
+    let mut server = tokio::spawn(async move {
+        let (public, internal) = tokio::join!(public, internal);
+        public.and(internal)
+    });
     tracing::info!(
         address = ?address,
+        internal_address = ?internal_address,
         database = config.database.backend_name(),
         "credential registry serving"
     );
@@ -196,7 +238,18 @@ fn finish(
 
 /// Names of the services health answers for, besides the whole server ("").
 pub const SERVICE_NAMES: &[&str] = &[
-    <CredentialRegistryServer<CredentialRegistryService> as tonic::server::NamedService>::NAME,
+    PUBLIC_SERVICE_NAMES[0],
+    INTERNAL_SERVICE_NAMES[0],
+    INTERNAL_SERVICE_NAMES[1],
+    INTERNAL_SERVICE_NAMES[2],
+];
+
+/// The services of the public listener.
+pub const PUBLIC_SERVICE_NAMES: &[&str] =
+    &[<CredentialRegistryServer<CredentialRegistryService> as tonic::server::NamedService>::NAME];
+
+/// The services of the internal listener.
+pub const INTERNAL_SERVICE_NAMES: &[&str] = &[
     <ClientAuthenticationServer<ClientAuthenticationService> as tonic::server::NamedService>::NAME,
     <UsageSinkServer<UsageSinkService> as tonic::server::NamedService>::NAME,
     <AuditSinkServer<AuditSinkService> as tonic::server::NamedService>::NAME,

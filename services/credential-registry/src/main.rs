@@ -79,10 +79,17 @@ async fn run(config: RegistryConfig) -> Result<ExitCode, ServeError> {
     };
     let listeners = match (
         bind(config.listen_addr).await,
+        bind(config.internal_listen_addr).await,
         bind(config.metrics_listen_addr).await,
     ) {
-        (Ok(grpc), Ok(metrics)) => Listeners { grpc, metrics },
-        (Err((address, error)), _) | (_, Err((address, error))) => {
+        (Ok(grpc), Ok(internal), Ok(metrics)) => Listeners {
+            grpc,
+            internal,
+            metrics,
+        },
+        (Err((address, error)), _, _)
+        | (_, Err((address, error)), _)
+        | (_, _, Err((address, error))) => {
             tracing::error!(%address, %error, "cannot listen");
             return Ok(ExitCode::FAILURE);
         }

@@ -94,6 +94,7 @@ async fn embedded_default_starts_from_nothing_and_stops_on_sigterm() {
     let child = registry_command(directory.path())
         .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LATCHKEY_INTERNAL_LISTEN_ADDR", "127.0.0.1:0")
         .spawn()
         .unwrap();
     let mut running = Running(child);
@@ -141,6 +142,7 @@ async fn embedded_default_starts_from_nothing_and_stops_on_sigterm() {
     let child = registry_command(directory.path())
         .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LATCHKEY_INTERNAL_LISTEN_ADDR", "127.0.0.1:0")
         .spawn()
         .unwrap();
     let mut again = Running(child);

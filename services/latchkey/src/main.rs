@@ -1,6 +1,8 @@
 //! `latchkey dev`: the registry and the token issuer in one process, on the
 //! embedded defaults (a SQLite file and the in-process token store under a
-//! data directory), still talking to each other over gRPC.
+//! data directory), still talking to each other over gRPC, through their
+//! internal listeners and signed with the internal key generated into the
+//! data directory.
 
 // Dev-dependencies serve the black-box test; the lint cannot tell targets apart.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
@@ -40,6 +42,12 @@ struct DevArgs {
     /// The issuer's gRPC address.
     #[arg(long, default_value = "127.0.0.1:50052")]
     issuer_addr: SocketAddr,
+    /// The registry's internal gRPC address (for the issuer only).
+    #[arg(long, default_value = "127.0.0.1:50061")]
+    registry_internal_addr: SocketAddr,
+    /// The issuer's internal gRPC address (for the registry only).
+    #[arg(long, default_value = "127.0.0.1:50062")]
+    issuer_internal_addr: SocketAddr,
     /// The issuer's HTTP address (OAuth endpoints, issuer metrics).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
@@ -69,18 +77,21 @@ async fn dev(args: DevArgs) -> Result<(), String> {
     };
     let registry_listeners = credential_registry::Listeners {
         grpc: bind(args.registry_addr).await?,
+        internal: bind(args.registry_internal_addr).await?,
         metrics: bind(args.metrics_addr).await?,
     };
     let issuer_listeners = Listeners {
         grpc: bind(args.issuer_addr).await?,
+        internal: bind(args.issuer_internal_addr).await?,
         http: bind(args.http_addr).await?,
     };
     let http_url = format!("http://{}", args.http_addr);
     let registry = RegistryConfig {
         listen_addr: args.registry_addr,
+        internal_listen_addr: args.registry_internal_addr,
         metrics_listen_addr: args.metrics_addr,
         data_dir: args.data_dir.clone(),
-        token_issuer_url: format!("http://{}", args.issuer_addr),
+        token_issuer_url: format!("http://{}", args.issuer_internal_addr),
         token_endpoint: format!("{http_url}/oauth2/token"),
         ..RegistryConfig::default()
     };
@@ -88,9 +99,10 @@ async fn dev(args: DevArgs) -> Result<(), String> {
     registry.database.url = registry.embedded_database_url();
     let issuer = IssuerConfig {
         listen_addr: args.issuer_addr,
+        internal_listen_addr: args.issuer_internal_addr,
         http_listen_addr: args.http_addr,
         public_url: http_url.clone(),
-        registry_url: format!("http://{}", args.registry_addr),
+        registry_url: format!("http://{}", args.registry_internal_addr),
         data_dir: args.data_dir.clone(),
         ..IssuerConfig::default()
     };
@@ -154,6 +166,7 @@ Latchkey is running on the embedded defaults (data in {data}).
   credential registry (gRPC)   {registry}
   token issuer (gRPC)          {issuer}
   token issuer (HTTP, OAuth)   {http_url}
+  internal (registry, issuer)  {registry_internal}, {issuer_internal} (signed calls only; never expose)
 
 {admin_lines}
 Try it (grpcurl needs no proto files: reflection is on):
@@ -173,5 +186,7 @@ Stop with Ctrl-C.
 "#,
         data = args.data_dir.display(),
         issuer = args.issuer_addr,
+        registry_internal = args.registry_internal_addr,
+        issuer_internal = args.issuer_internal_addr,
     );
 }

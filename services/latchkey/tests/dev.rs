@@ -31,6 +31,7 @@ fn free_port() -> u16 {
 async fn one_command_runs_both_services_and_issues_a_token() {
     let directory = tempfile::tempdir().unwrap();
     let (registry, issuer, http, metrics) = (free_port(), free_port(), free_port(), free_port());
+    let (registry_internal, issuer_internal) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(directory.path())
         .args([
@@ -43,6 +44,10 @@ async fn one_command_runs_both_services_and_issues_a_token() {
             &format!("127.0.0.1:{http}"),
             "--metrics-addr",
             &format!("127.0.0.1:{metrics}"),
+            "--registry-internal-addr",
+            &format!("127.0.0.1:{registry_internal}"),
+            "--issuer-internal-addr",
+            &format!("127.0.0.1:{issuer_internal}"),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

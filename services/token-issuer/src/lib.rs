@@ -17,8 +17,9 @@ use latchkey_proto::token::v1::introspection_server::IntrospectionServer;
 use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
 use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
 use latchkey_runtime::{
-    GrpcTraceLayer, HttpTraceLayer, HttpsListener, Metrics, RequireClientCertificate, ServerTls,
-    Shutdown, TracedChannel, health_service, reflection_service,
+    GrpcTraceLayer, HttpTraceLayer, HttpsListener, MAX_INTERNAL_BODY_BYTES, Metrics,
+    RequireClientCertificate, ServerTls, Shutdown, TracedChannel, VerifyInternalCallsLayer,
+    health_service, reflection_service,
 };
 use latchkey_token::{AuditQueue, TokenService, TokenStore, UsageTracker};
 use latchkey_token_envoy::EnvoyAuthorizationService;
@@ -58,8 +59,12 @@ pub enum ServeError {
 /// The listeners the issuer serves on.
 #[derive(Debug)]
 pub struct Listeners {
-    /// gRPC (TokenService, Introspection, TokenAdmin, health, reflection).
+    /// Public gRPC (TokenService, Introspection, Envoy `Authorization`,
+    /// health, reflection).
     pub grpc: TcpListener,
+    /// Internal gRPC for the registry (TokenAdmin, health, reflection),
+    /// every call signed.
+    pub internal: TcpListener,
     /// HTTP (OAuth endpoints).
     pub http: TcpListener,
 }
@@ -72,6 +77,7 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
     let hash_key = config.hash_key_source().resolve()?;
+    let internal_key = config.internal_key_source().resolve()?;
     // Besides the shared handle, the concrete store: the in-process one for
     // its sweep, Redis for its introspection cache's metrics.
     let mut redis_store = None;
@@ -99,7 +105,7 @@ pub async fn serve(
     if let Some(tls) = &config.registry_tls {
         registry = registry.tls_config(tls.load("registry_tls")?)?;
     }
-    let registry = TracedChannel::lazy(&registry);
+    let registry = TracedChannel::lazy(&registry).signed(internal_key.clone());
     let usage = Arc::new(UsageTracker::default());
     let audit = Arc::new(AuditQueue::default());
     let mut metrics = Metrics::new("issuer");
@@ -120,7 +126,6 @@ pub async fn serve(
     let proxies = TrustedProxies::new(config.trusted_proxies.clone());
 
     let (health_reporter, health) = health_service().await;
-    let (reflection_v1, reflection_v1alpha) = reflection_service(SERVICE_NAMES);
     let mut background = background::spawn(background::Tasks {
         store,
         memory,
@@ -135,30 +140,67 @@ pub async fn serve(
     });
 
     let grpc_address = listeners.grpc.local_addr().ok();
+    let internal_address = listeners.internal.local_addr().ok();
     let http_address = listeners.http.local_addr().ok();
-    let mut builder = Server::builder()
+    let tls = match &config.tls {
+        Some(tls) => Some(tls.load()?),
+        None => None,
+    };
+    let mutual_tls = config.tls.as_ref().is_some_and(ServerTls::is_mutual);
+
+    let (reflection_v1, reflection_v1alpha) = reflection_service(PUBLIC_SERVICE_NAMES);
+    let mut public = Server::builder()
         .layer(GrpcTraceLayer)
         .layer(metrics.grpc_layer());
-    if let Some(tls) = &config.tls {
-        builder = builder.tls_config(tls.load()?)?;
+    if let Some(tls) = &tls {
+        public = public.tls_config(tls.clone())?;
     }
-    let mutual_tls = config.tls.as_ref().is_some_and(ServerTls::is_mutual);
-    let router = builder
-        .add_service(health)
+    let public = public
+        .add_service(health.clone())
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(TokenGrpcService::new(tokens.clone(), proxies.clone()).into_server())
         .add_service(IntrospectionService::new(tokens.clone(), proxies.clone()).into_server())
-        // Internal: with mutual TLS, only callers with a certificate (the
-        // registry) may purge or sync policies.
-        .add_service(RequireClientCertificate::new(
-            TokenAdminService::new(tokens.clone()).into_server(),
-            mutual_tls,
-        ))
         .add_service(EnvoyAuthorizationService::new(tokens.clone()).into_server());
-    let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
+
+    // Internal: only the registry, each call signed with the internal key;
+    // with mutual TLS also only callers with a certificate.
+    let (reflection_v1, reflection_v1alpha) = reflection_service(INTERNAL_SERVICE_NAMES);
+    let mut internal = Server::builder()
+        .layer(GrpcTraceLayer)
+        .layer(metrics.grpc_layer())
+        .layer(VerifyInternalCallsLayer::new(
+            internal_key,
+            Duration::from_secs(config.internal_clock_skew_seconds),
+        ));
+    if let Some(tls) = tls {
+        internal = internal.tls_config(tls)?;
+    }
+    let internal = internal
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(RequireClientCertificate::new(
+            TokenAdminService::new(tokens.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_INTERNAL_BODY_BYTES),
+            mutual_tls,
+        ));
+
     let stop = shutdown.clone();
-    let grpc = router.serve_with_incoming_shutdown(incoming, async move { stop.wait().await });
+    let public = public.serve_with_incoming_shutdown(
+        TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+        async move { stop.wait().await },
+    );
+    let stop = shutdown.clone();
+    let internal = internal.serve_with_incoming_shutdown(
+        TcpIncoming::from(listeners.internal).with_nodelay(Some(true)),
+        async move { stop.wait().await },
+    );
+    let grpc = async move {
+        let (public, internal) = tokio::join!(public, internal);
+        public.and(internal)
+    };
 
     let http_app = latchkey_token_http::router(HttpState {
         tokens,
@@ -176,6 +218,7 @@ pub async fn serve(
 
     tracing::info!(
         grpc = ?grpc_address,
+        internal = ?internal_address,
         http = ?http_address,
         store = if config.redis.is_some() { "redis" } else { "memory" },
         "token issuer serving"
@@ -233,7 +276,21 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 
 
 /// Names of the services health answers for, besides the whole server ("").
 pub const SERVICE_NAMES: &[&str] = &[
+    PUBLIC_SERVICE_NAMES[0],
+    PUBLIC_SERVICE_NAMES[1],
+    INTERNAL_SERVICE_NAMES[0],
+];
+
+/// The services of the public gRPC listener.
+pub const PUBLIC_SERVICE_NAMES: &[&str] = &[
     <TokenServiceServer<TokenGrpcService> as tonic::server::NamedService>::NAME,
     <IntrospectionServer<IntrospectionService> as tonic::server::NamedService>::NAME,
-    <TokenAdminServer<TokenAdminService> as tonic::server::NamedService>::NAME,
+    ENVOY_AUTHORIZATION,
 ];
+
+/// Envoy's external authorization service (`ext_authz`).
+const ENVOY_AUTHORIZATION: &str = "envoy.service.auth.v3.Authorization";
+
+/// The services of the internal gRPC listener.
+pub const INTERNAL_SERVICE_NAMES: &[&str] =
+    &[<TokenAdminServer<TokenAdminService> as tonic::server::NamedService>::NAME];

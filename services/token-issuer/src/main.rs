@@ -64,6 +64,7 @@ async fn bind(config: &IssuerConfig) -> Result<Listeners, (std::net::SocketAddr,
     };
     Ok(Listeners {
         grpc: bind(config.listen_addr).await?,
+        internal: bind(config.internal_listen_addr).await?,
         http: bind(config.http_listen_addr).await?,
     })
 }
