@@ -43,6 +43,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod nginx;
+mod reconcile;
 mod seams;
 mod store_outage;
 mod support;

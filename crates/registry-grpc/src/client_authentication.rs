@@ -8,7 +8,7 @@ use latchkey_registry::Registry;
 use tonic::{Request, Response, Status};
 
 use crate::convert;
-use crate::status::authentication_status;
+use crate::status::{authentication_status, to_status};
 
 /// Checks client credentials on behalf of the token issuer.
 #[derive(Debug, Clone)]
@@ -59,6 +59,28 @@ impl ClientAuthentication for ClientAuthenticationService {
                 policy_version: credential.policy_version,
             }),
             secret_expire_time: authenticated.secret_expire_time.map(convert::timestamp),
+        }))
+    }
+
+    async fn reconcile_credential(
+        &self,
+        request: Request<pb::ReconcileCredentialRequest>,
+    ) -> Result<Response<pb::ReconcileCredentialResponse>, Status> {
+        let request = request.get_ref();
+        let reconciled = self
+            .registry
+            .reconcile_credential(&request.credential_id, request.held_version)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(match reconciled.credential {
+            Some(credential) => pb::ReconcileCredentialResponse {
+                policy_version: credential.policy_version,
+                exists: true,
+            },
+            None => pb::ReconcileCredentialResponse {
+                policy_version: 0,
+                exists: false,
+            },
         }))
     }
 }

@@ -631,6 +631,38 @@ impl CredentialStore for SqlCredentialStore {
         Ok(found)
     }
 
+    async fn reassert_policy(
+        &self,
+        credential_id: &str,
+        held_version: i64,
+        sync: &dyn TokenSync,
+    ) -> Result<Option<Credential>, RegistryError> {
+        let transaction = self.begin().await?;
+        let row = match credential_for_update(&transaction, credential_id).await {
+            Ok(row) => row,
+            Err(RegistryError::NotFound { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let mut current = credential_from_row(row.clone())?;
+        if current.policy_version >= held_version {
+            // The change in flight committed, or the token side is behind
+            // (it catches up at the next issuance): nothing to settle.
+            return Ok(Some(current));
+        }
+        current.policy_version = held_version + 1;
+        let mut active = row.into_active_model();
+        active.policy_version = Set(current.policy_version);
+        active.update(&transaction).await.map_err(from_db)?;
+        sync.apply(PolicyChange {
+            credential: &current,
+            deleted: false,
+            revoke_tokens: false,
+        })
+        .await?;
+        transaction.commit().await.map_err(from_db)?;
+        Ok(Some(current))
+    }
+
     async fn authentication_record(
         &self,
         client_id: &str,

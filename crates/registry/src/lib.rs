@@ -12,6 +12,7 @@ mod authenticate;
 mod error;
 mod model;
 mod page;
+mod reconcile;
 mod service;
 mod store;
 mod sync;
@@ -27,6 +28,7 @@ pub use model::{
     OnTokenLimit, PolicyOverrides, Project, ProjectPolicy, StoredSecret, now,
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageToken, Position};
+pub use reconcile::{MAX_POLICY_VERSION, Reconciled};
 pub use service::{
     CreateCredential, CreateProject, CreatedCredential, ListAuditEvents, ListCredentials, Registry,
     RotateSecret, RotatedSecret, UpdateCredential,

@@ -17,6 +17,7 @@ use crate::model::{
     Project, ProjectPolicy, StoredSecret, now,
 };
 use crate::page::{Page, PageToken};
+use crate::reconcile::{PendingRepairs, RepairingSync};
 use crate::store::{CredentialStore, SecretRotation};
 use crate::sync::TokenSync;
 use crate::validate;
@@ -137,25 +138,49 @@ pub struct Registry {
     store: Arc<dyn CredentialStore>,
     hash_key: HashKey,
     token_sync: Arc<dyn TokenSync>,
+    repairs: Arc<PendingRepairs>,
 }
 
 impl Registry {
     /// A registry over `store`, hashing secrets with `hash_key` and telling
-    /// `token_sync` about every change tokens must follow.
+    /// `token_sync` about every change tokens must follow (a change whose
+    /// commit is lost after it was applied there is repaired: see
+    /// [`Registry::repair_pending`]).
     pub fn new(
         store: Arc<dyn CredentialStore>,
         hash_key: HashKey,
         token_sync: Arc<dyn TokenSync>,
     ) -> Self {
+        let repairs = Arc::new(PendingRepairs::default());
         Self {
             store,
             hash_key,
-            token_sync,
+            token_sync: Arc::new(RepairingSync {
+                inner: token_sync,
+                pending: repairs.clone(),
+            }),
+            repairs,
         }
     }
 
     pub(crate) fn store(&self) -> &dyn CredentialStore {
         self.store.as_ref()
+    }
+
+    pub(crate) fn token_sync(&self) -> &dyn TokenSync {
+        self.token_sync.as_ref()
+    }
+
+    pub(crate) fn repairs(&self) -> &PendingRepairs {
+        &self.repairs
+    }
+
+    /// Notes that `credential` committed: the changes sent for it up to its
+    /// version need no repair.
+    fn committed(&self, credential: Credential) -> Credential {
+        self.repairs
+            .committed(&credential.id, credential.policy_version);
+        credential
     }
 
     pub(crate) fn hash_key(&self) -> &HashKey {
@@ -527,6 +552,7 @@ impl Registry {
         self.store
             .update_credential(credential_id, &update, at, self.token_sync.as_ref(), audit)
             .await
+            .map(|credential| self.committed(credential))
     }
 
     /// Deletes a credential if `confirm_name` is its name.
@@ -562,7 +588,10 @@ impl Registry {
         }
         self.store
             .delete_credential(credential_id, confirm_name, self.token_sync.as_ref(), audit)
-            .await
+            .await?;
+        // Gone: nothing of it is left to repair.
+        self.repairs.committed(credential_id, i64::MAX);
+        Ok(())
     }
 
     /// Disables or enables a credential.
@@ -589,6 +618,7 @@ impl Registry {
                     &audit,
                 )
                 .await
+                .map(|credential| self.committed(credential))
         }
         .await;
         self.finish(audit, result).await
@@ -645,7 +675,8 @@ impl Registry {
                 self.token_sync.as_ref(),
                 audit,
             )
-            .await?;
+            .await
+            .map(|credential| self.committed(credential))?;
         Ok(RotatedSecret {
             credential,
             client_secret,

@@ -168,6 +168,20 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
     /// Deletes audit events older than `before`; returns how many.
     async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, RegistryError>;
 
+    /// Settles a credential whose policy on the token side (`held_version`)
+    /// is newer than the committed one: locks the credential (waiting for a
+    /// change in flight to commit or roll back), and when its committed
+    /// version is still below `held_version` (that change was applied on
+    /// the token side, then lost), raises it to `held_version + 1` and has
+    /// `sync` apply the committed state before committing. Returns the
+    /// credential as committed; `None` if it does not exist.
+    async fn reassert_policy(
+        &self,
+        credential_id: &str,
+        held_version: i64,
+        sync: &dyn TokenSync,
+    ) -> Result<Option<Credential>, RegistryError>;
+
     /// Reads what authenticating `client_id` needs; `None` if unknown.
     async fn authentication_record(
         &self,

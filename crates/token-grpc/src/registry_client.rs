@@ -99,6 +99,21 @@ impl ClientAuthenticator for RegistryAuthenticator {
             },
         }
     }
+
+    async fn reconcile(&self, credential_id: &str, held_version: i64) -> Result<(), IssueError> {
+        let request = registry_pb::ReconcileCredentialRequest {
+            credential_id: credential_id.to_owned(),
+            held_version,
+        };
+        match self.client.clone().reconcile_credential(request).await {
+            Ok(response) => {
+                let answer = response.into_inner();
+                tracing::debug!(%credential_id, held_version, version = answer.policy_version, exists = answer.exists, "credential reconciled");
+                Ok(())
+            }
+            Err(status) => Err(unavailable(status)),
+        }
+    }
 }
 
 /// Sends batches of last uses to the registry's `UsageSink`.

@@ -96,6 +96,7 @@ pub async fn serve(
         },
         shutdown.clone(),
     ));
+    tokio::spawn(repair_lost_changes(registry.clone(), shutdown.clone()));
     if config.audit_retention_days > 0 {
         tokio::spawn(audit::enforce_retention(
             registry.clone(),
@@ -207,6 +208,21 @@ pub async fn serve(
     };
     store.close().await;
     outcome
+}
+
+/// Settles, every second, the credential changes that were applied on the
+/// token side but did not commit (see `latchkey_registry::Registry::repair_pending`).
+async fn repair_lost_changes(registry: Registry, shutdown: Shutdown) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                registry.repair_pending().await;
+            }
+            () = shutdown.wait() => return,
+        }
+    }
 }
 
 /// The channel to the token issuers: credential changes go there
