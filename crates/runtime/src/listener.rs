@@ -37,7 +37,6 @@ use crate::limits::ListenerLimits;
 pub struct LimitedListener {
     listener: TcpListener,
     slots: Arc<Semaphore>,
-    max_connections: usize,
     first_read_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -50,7 +49,6 @@ impl LimitedListener {
         Self {
             listener,
             slots: Arc::new(Semaphore::new(max_connections)),
-            max_connections,
             first_read_timeout: limits.header_read_timeout(),
             idle_timeout: limits.idle_timeout(),
         }
@@ -65,11 +63,6 @@ impl LimitedListener {
     /// a TLS handshake).
     pub fn first_read_timeout(&self) -> Duration {
         self.first_read_timeout
-    }
-
-    /// Open connections (accepted and not yet closed).
-    pub fn open_connections(&self) -> usize {
-        self.max_connections - self.slots.available_permits()
     }
 
     /// Waits for a free connection slot, then for a connection. Never fails:
