@@ -1,6 +1,7 @@
 //! Envoy ext_authz end to end: the issuer's `Authorization/Check`, asked the
 //! way Envoy's `ext_authz` filter asks it, allows good tokens with the
-//! credential's identity and refuses the rest with 401 or 403.
+//! credential's identity and refuses the rest with 401 or 403 (400 for two
+//! `Authorization` headers in one request).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,12 +25,14 @@ use crate::support::{Client, credential, eventually, issue, project_with_client}
 
 /// google.rpc codes Envoy reads from a `CheckResponse`.
 const OK: i32 = 0;
+const INVALID_ARGUMENT: i32 = 3;
 const PERMISSION_DENIED: i32 = 7;
 const UNAUTHENTICATED: i32 = 16;
 
 const NO_TOKEN_CHALLENGE: &str = r#"Bearer realm="latchkey""#;
 const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="latchkey", error="invalid_token""#;
 const INSUFFICIENT_SCOPE_CHALLENGE: &str = r#"Bearer realm="latchkey", error="insufficient_scope""#;
+const INVALID_REQUEST_CHALLENGE: &str = r#"Bearer realm="latchkey", error="invalid_request""#;
 
 /// A `CheckRequest` as Envoy builds one for `GET /orders` from `source_ip`:
 /// lower-cased headers (pseudo-headers included) in `http.headers`, the
@@ -207,10 +210,10 @@ fn assert_denied(response: &CheckResponse, status: i32, code: i32, challenge: &s
     assert_eq!(headers.get("content-type"), Some(&"application/json"));
     assert_eq!(headers.get("cache-control"), Some(&"no-store"));
     // The same words the `auth_request` check answers with.
-    let error = if status == 401 {
-        "unauthorized"
-    } else {
-        "forbidden"
+    let error = match status {
+        400 => "invalid_request",
+        401 => "unauthorized",
+        _ => "forbidden",
     };
     assert_eq!(denied.body, format!(r#"{{"error":"{error}"}}"#));
 }
@@ -410,7 +413,49 @@ async fn spoofed_identity_headers_are_overwritten(backend: StackBackend) {
     assert_eq!(ok.headers_to_remove, ["x-latchkey-admin"]);
 }
 
+async fn two_authorization_headers_are_a_bad_request(backend: StackBackend) {
+    let stack = Stack::start(backend).await;
+    let client = project_with_client(&stack, "acme", None, credential(&[], &[])).await;
+    let token = issue(&stack, &client, &[]).await.unwrap().access_token;
+    let bearer = format!("Bearer {token}");
+    allowed(&check_bearer(&stack, "10.1.2.3", &token, None).await);
+
+    // Envoy merges repeated headers into one value, joined by commas.
+    let merged = format!("{bearer},{bearer}");
+    let response = check(
+        &stack,
+        envoy_check("10.1.2.3", &[("authorization", &merged)], None),
+    )
+    .await;
+    assert_denied(&response, 400, INVALID_ARGUMENT, INVALID_REQUEST_CHALLENGE);
+    let other = format!("{bearer},Basic YWxpY2U6cHc=");
+    let response = check(
+        &stack,
+        envoy_check("10.1.2.3", &[("authorization", &other)], None),
+    )
+    .await;
+    assert_denied(&response, 400, INVALID_ARGUMENT, INVALID_REQUEST_CHALLENGE);
+
+    // With `encode_raw_headers`, each header is its own entry.
+    let mut raw = with_raw_headers(envoy_check("10.1.2.3", &[("authorization", &bearer)], None));
+    raw.attributes
+        .as_mut()
+        .and_then(|attributes| attributes.request.as_mut())
+        .and_then(|request| request.http.as_mut())
+        .and_then(|http| http.header_map.as_mut())
+        .unwrap()
+        .headers
+        .push(HeaderValue {
+            key: "authorization".into(),
+            value: String::new(),
+            raw_value: bearer.clone().into_bytes(),
+        });
+    let response = check(&stack, raw).await;
+    assert_denied(&response, 400, INVALID_ARGUMENT, INVALID_REQUEST_CHALLENGE);
+}
+
 on_both_stacks!(
+    two_authorization_headers_are_a_bad_request,
     a_valid_token_is_allowed_with_the_credentials_identity,
     missing_malformed_and_unknown_tokens_are_unauthenticated,
     an_expired_token_is_unauthenticated,

@@ -1,6 +1,8 @@
 //! The OAuth endpoints as applications and gateways use them: a mainstream
 //! OAuth client library, RFC 7662 introspection, server metadata, a real
-//! second source address, and malformed requests.
+//! second source address, malformed requests, and ambiguous client
+//! authentication (two methods, or two `Authorization` values) refused on
+//! every endpoint, HTTP and gRPC (RFC 6749 §2.3).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -11,7 +13,11 @@ use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
 use tonic::transport::Endpoint;
 
-use crate::support::{Client, credential, encode_form, introspect, post_form, project_with_client};
+use serde_json::json;
+
+use crate::support::{
+    Client, assert_code, credential, encode_form, introspect, post_form, project_with_client,
+};
 
 const SECOND_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
@@ -428,9 +434,401 @@ async fn malformed_requests_get_precise_oauth_errors(backend: StackBackend) {
     assert!(refused.message().starts_with("scope"), "{refused:?}");
 }
 
+/// A raw request to the issuer's HTTP endpoint `path`: every value of
+/// `authorizations` becomes its own `Authorization` header.
+async fn send_raw(
+    stack: &Stack,
+    method: reqwest::Method,
+    path: &str,
+    authorizations: &[&str],
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", stack.issuer.http_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned());
+    for value in authorizations {
+        // `header` appends: repeated calls send repeated headers.
+        request = request.header("authorization", *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, body)
+}
+
+/// `Authorization: Basic` for `id` and `secret`.
+fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+#[track_caller]
+fn assert_invalid_request(case: &str, (status, body): &(u16, serde_json::Value), says: &str) {
+    assert_eq!(
+        (*status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{case}: {body}"
+    );
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(description.contains(says), "{case}: {description:?}");
+}
+
+async fn ambiguous_client_authentication_is_refused_on_every_http_endpoint(backend: StackBackend) {
+    let stack = Stack::start(backend).await;
+    let client = project_with_client(&stack, "acme", None, credential(&["a.read"], &[])).await;
+    let id = client.credential.client_id.as_str();
+    let secret = client.secret.as_str();
+    let client_basic = basic(id, secret);
+    let admin_basic = stack.admin.basic_header();
+    let admin_form = encode_form(&[
+        ("client_id", &stack.admin.client_id),
+        ("client_secret", &stack.admin.client_secret),
+    ]);
+    let post = reqwest::Method::POST;
+    let both = "not both";
+    let twice = "more than once";
+
+    // /oauth2/token: each method alone works.
+    let grant = "grant_type=client_credentials";
+    let form_grant = format!(
+        "{grant}&{}",
+        encode_form(&[("client_id", id), ("client_secret", secret)])
+    );
+    let (status, body) = send_raw(
+        &stack,
+        post.clone(),
+        "/oauth2/token",
+        &[&client_basic],
+        grant,
+    )
+    .await;
+    assert_eq!(status, 200, "Basic alone: {body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (status, body) = send_raw(&stack, post.clone(), "/oauth2/token", &[], &form_grant).await;
+    assert_eq!(status, 200, "form alone: {body}");
+    let bearer = format!("Bearer {token}");
+    // Any header beside any form credential, even the same client's, even
+    // an empty field; two headers, even identical ones.
+    for (case, authorizations, body, says) in [
+        (
+            "Basic and form",
+            vec![client_basic.as_str()],
+            form_grant.clone(),
+            both,
+        ),
+        (
+            "Basic and client_id",
+            vec![client_basic.as_str()],
+            format!("{grant}&{}", encode_form(&[("client_id", id)])),
+            both,
+        ),
+        (
+            "Basic and an empty client_secret",
+            vec![client_basic.as_str()],
+            format!("{grant}&client_secret="),
+            both,
+        ),
+        (
+            "Bearer and form",
+            vec![bearer.as_str()],
+            form_grant.clone(),
+            both,
+        ),
+        (
+            "two Basic headers",
+            vec![client_basic.as_str(), client_basic.as_str()],
+            grant.to_owned(),
+            twice,
+        ),
+        (
+            "Basic and Bearer headers",
+            vec![client_basic.as_str(), bearer.as_str()],
+            grant.to_owned(),
+            twice,
+        ),
+        (
+            "a repeated client_id",
+            vec![],
+            format!("{form_grant}&{}", encode_form(&[("client_id", id)])),
+            "repeated",
+        ),
+        (
+            "a repeated client_secret",
+            vec![],
+            format!("{form_grant}&{}", encode_form(&[("client_secret", secret)])),
+            "repeated",
+        ),
+    ] {
+        let answer = send_raw(
+            &stack,
+            post.clone(),
+            "/oauth2/token",
+            &authorizations,
+            &body,
+        )
+        .await;
+        assert_invalid_request(&format!("token, {case}"), &answer, says);
+    }
+
+    // /oauth2/introspect: Basic used to win over form credentials; now
+    // neither is read.
+    let query = encode_form(&[("token", &token)]);
+    for (case, authorizations) in [("Basic", vec![admin_basic.as_str()]), ("form", vec![])] {
+        let body = if authorizations.is_empty() {
+            format!("{query}&{admin_form}")
+        } else {
+            query.clone()
+        };
+        let (status, answer) = send_raw(
+            &stack,
+            post.clone(),
+            "/oauth2/introspect",
+            &authorizations,
+            &body,
+        )
+        .await;
+        assert_eq!(
+            (status, &answer["active"]),
+            (200, &json!(true)),
+            "{case} alone: {answer}"
+        );
+    }
+    for (case, authorizations, body, says) in [
+        (
+            "Basic and form",
+            vec![admin_basic.as_str()],
+            format!("{query}&{admin_form}"),
+            both,
+        ),
+        (
+            "Basic and client_id",
+            vec![admin_basic.as_str()],
+            format!(
+                "{query}&{}",
+                encode_form(&[("client_id", &stack.admin.client_id)])
+            ),
+            both,
+        ),
+        (
+            "two Basic headers",
+            vec![admin_basic.as_str(), admin_basic.as_str()],
+            query.clone(),
+            twice,
+        ),
+        (
+            "a repeated token",
+            vec![admin_basic.as_str()],
+            format!("{query}&{query}"),
+            "repeated",
+        ),
+    ] {
+        let answer = send_raw(
+            &stack,
+            post.clone(),
+            "/oauth2/introspect",
+            &authorizations,
+            &body,
+        )
+        .await;
+        assert_invalid_request(&format!("introspect, {case}"), &answer, says);
+    }
+
+    // /oauth2/revoke: refused calls revoke nothing.
+    for (case, authorizations, body, says) in [
+        (
+            "Basic and form",
+            vec![client_basic.as_str()],
+            format!(
+                "{query}&{}",
+                encode_form(&[("client_id", id), ("client_secret", secret)])
+            ),
+            both,
+        ),
+        (
+            "two Basic headers",
+            vec![client_basic.as_str(), client_basic.as_str()],
+            query.clone(),
+            twice,
+        ),
+        (
+            "a repeated token",
+            vec![client_basic.as_str()],
+            format!("{query}&{query}"),
+            "repeated",
+        ),
+    ] {
+        let answer = send_raw(
+            &stack,
+            post.clone(),
+            "/oauth2/revoke",
+            &authorizations,
+            &body,
+        )
+        .await;
+        assert_invalid_request(&format!("revoke, {case}"), &answer, says);
+    }
+    assert!(
+        introspect(&stack, &token, "127.0.0.1", &[]).await.active,
+        "a refused revocation revoked the token"
+    );
+
+    // /auth/check: one token checked, two refused.
+    let get = reqwest::Method::GET;
+    let (status, _) = send_raw(&stack, get.clone(), "/auth/check", &[&bearer], "").await;
+    assert_eq!(status, 200);
+    let answer = send_raw(&stack, get, "/auth/check", &[&bearer, &bearer], "").await;
+    assert_invalid_request("auth/check, two Bearer headers", &answer, twice);
+
+    let (status, _) = send_raw(&stack, post, "/oauth2/revoke", &[&client_basic], &query).await;
+    assert_eq!(status, 200, "Basic alone revokes");
+    assert!(!introspect(&stack, &token, "127.0.0.1", &[]).await.active);
+}
+
+async fn ambiguous_attempts_never_count_as_failures(backend: StackBackend) {
+    let stack = Stack::start(backend).await;
+    let client = project_with_client(&stack, "acme", None, credential(&[], &[])).await;
+    let id = client.credential.client_id.as_str();
+    let right = basic(id, &client.secret);
+    let wrong_form = format!(
+        "grant_type=client_credentials&{}",
+        encode_form(&[("client_id", id), ("client_secret", "lks_wrong")])
+    );
+    // More than the ten failures a client may have in a window: refused
+    // before any secret is checked, so none of them counts.
+    for _ in 0..12 {
+        let answer = send_raw(
+            &stack,
+            reqwest::Method::POST,
+            "/oauth2/token",
+            &[&right],
+            &wrong_form,
+        )
+        .await;
+        assert_invalid_request("Basic and a wrong form secret", &answer, "not both");
+    }
+    let (status, body) = send_raw(
+        &stack,
+        reqwest::Method::POST,
+        "/oauth2/token",
+        &[&right],
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(status, 200, "the right secret alone still works: {body}");
+}
+
+/// `message` with each of `values` as its own `authorization` metadata.
+fn with_authorization<T>(message: T, values: &[&str]) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    for value in values {
+        request
+            .metadata_mut()
+            .append("authorization", value.parse().unwrap());
+    }
+    request
+}
+
+async fn ambiguous_client_authentication_is_refused_over_grpc(backend: StackBackend) {
+    let stack = Stack::start(backend).await;
+    let client = project_with_client(&stack, "acme", None, credential(&[], &[])).await;
+    let issue_request = || token_pb::IssueTokenRequest {
+        client_id: client.credential.client_id.clone(),
+        client_secret: client.secret.clone(),
+        scopes: vec![],
+    };
+    let client_basic = basic(&client.credential.client_id, &client.secret);
+
+    // IssueToken: the fields alone work; metadata beside them, or instead
+    // of them, is refused.
+    let mut tokens = stack.issuer.token_client();
+    let token = tokens
+        .issue_token(issue_request())
+        .await
+        .unwrap()
+        .into_inner()
+        .access_token;
+    let refused = assert_code(
+        tokens
+            .issue_token(with_authorization(issue_request(), &[&client_basic]))
+            .await,
+        tonic::Code::InvalidArgument,
+    );
+    assert!(
+        refused
+            .message()
+            .contains("not authorization metadata as well"),
+        "{refused:?}"
+    );
+    let refused = assert_code(
+        tokens
+            .issue_token(with_authorization(
+                token_pb::IssueTokenRequest::default(),
+                &[&client_basic],
+            ))
+            .await,
+        tonic::Code::InvalidArgument,
+    );
+    assert!(
+        refused.message().starts_with("authorization:"),
+        "{refused:?}"
+    );
+    assert_code(
+        tokens
+            .revoke_token(with_authorization(
+                token_pb::RevokeTokenRequest {
+                    token: token.clone(),
+                    client_id: client.credential.client_id.clone(),
+                    client_secret: client.secret.clone(),
+                },
+                &[&client_basic],
+            ))
+            .await,
+        tonic::Code::InvalidArgument,
+    );
+
+    // Introspect: one authorization value works, two are refused (the first
+    // used to win).
+    let admin = stack.admin.basic_header();
+    let introspect_request = || token_pb::IntrospectRequest {
+        token: token.clone(),
+        client_ip: "127.0.0.1".into(),
+        required_scopes: vec![],
+    };
+    let mut gateway = stack.issuer.introspection_client();
+    let answer = gateway
+        .introspect(with_authorization(introspect_request(), &[&admin]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.active, "not revoked by the refused RevokeToken");
+    for pair in [
+        [admin.as_str(), admin.as_str()],
+        [admin.as_str(), "Basic YTpi"],
+    ] {
+        let refused = assert_code(
+            gateway
+                .introspect(with_authorization(introspect_request(), &pair))
+                .await,
+            tonic::Code::InvalidArgument,
+        );
+        assert!(
+            refused.message().starts_with("authorization:"),
+            "{refused:?}"
+        );
+    }
+}
+
 on_both_stacks!(
     an_oauth_library_gets_a_token_from_the_advertised_endpoint,
     introspection_over_http_follows_rfc_7662,
     a_real_second_source_address_is_bound_by_the_allowlist,
     malformed_requests_get_precise_oauth_errors,
+    ambiguous_client_authentication_is_refused_on_every_http_endpoint,
+    ambiguous_attempts_never_count_as_failures,
+    ambiguous_client_authentication_is_refused_over_grpc,
 );

@@ -422,7 +422,28 @@ async fn auth_check_ignores_forwarding_headers_from_untrusted_peers(backend: Sta
     assert_eq!(ignored.status, 200);
 }
 
+async fn nginx_refuses_two_tokens_in_one_request(backend: StackBackend) {
+    let gateway = GatewayStack::start(backend).await;
+    let (_, token) = client_with_token(&gateway.stack, "acme", None, &[], &[], &[]).await;
+    let url = format!("{}/orders", gateway.nginx.url());
+    assert_eq!(get(LOCAL, &url, Some(&token), &[]).await.status, 200);
+    let before = gateway.nginx.upstream_requests();
+    // NGINX refuses a repeated Authorization header itself (400), and the
+    // issuer's check would too (400, which `auth_request` turns into 500):
+    // either way the API never sees the request.
+    let bearer = format!("Bearer {token}");
+    let twice = get(LOCAL, &url, Some(&token), &[("authorization", &bearer)]).await;
+    assert!(
+        [400, 500].contains(&twice.status),
+        "two tokens got {}: {:?}",
+        twice.status,
+        twice.body
+    );
+    assert_eq!(gateway.nginx.upstream_requests(), before);
+}
+
 on_both_stacks!(
+    nginx_refuses_two_tokens_in_one_request,
     nginx_lets_valid_tokens_through_with_the_callers_identity,
     nginx_refuses_missing_garbage_expired_and_deleted_tokens,
     nginx_judges_the_address_it_saw_not_the_one_claimed,

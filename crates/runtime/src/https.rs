@@ -1,14 +1,15 @@
 //! TLS for an axum HTTP listener.
 //!
 //! Handshakes run in their own tasks, so a slow or silent client cannot hold
-//! up the others; finished connections are handed to axum through a channel.
+//! up the others; finished connections are handed to the HTTP server
+//! through a channel. Connections are taken from a [`LimitedListener`], so
+//! handshaking ones count against the listener's connection limit too.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
@@ -17,25 +18,35 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 
 use crate::config::ConfigError;
+use crate::limits::ListenerLimits;
+use crate::listener::{LimitedListener, LimitedStream};
 use crate::tls::ServerTls;
 
-/// A client has this long to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshaken connections waiting for axum.
+/// Handshaken connections waiting for the HTTP server.
 const BACKLOG: usize = 128;
 
 /// A TCP listener whose connections are TLS.
 #[derive(Debug)]
 pub struct HttpsListener {
     local_address: SocketAddr,
-    connections: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    connections: mpsc::Receiver<(TlsStream<LimitedStream>, SocketAddr)>,
 }
 
 impl HttpsListener {
-    /// Serves TLS with `tls`'s certificate on `listener`. HTTP clients are
-    /// not asked for certificates (they authenticate with tokens and
-    /// secrets).
+    /// Serves TLS with `tls`'s certificate on `listener`, within the default
+    /// [`ListenerLimits`]. HTTP clients are not asked for certificates (they
+    /// authenticate with tokens and secrets).
     pub fn new(listener: TcpListener, tls: &ServerTls) -> Result<Self, ConfigError> {
+        Self::limited(
+            LimitedListener::new(listener, &ListenerLimits::default()),
+            tls,
+        )
+    }
+
+    /// Serves TLS on `listener`: its connection limit counts handshaking
+    /// connections too, and a handshake must finish within its first read
+    /// timeout (the header read timeout).
+    pub fn limited(listener: LimitedListener, tls: &ServerTls) -> Result<Self, ConfigError> {
         let local_address = listener
             .local_addr()
             .map_err(|error| ConfigError::new(format!("listener: {error}")))?;
@@ -67,27 +78,21 @@ fn server_config(tls: &ServerTls) -> Result<ServerConfig, ConfigError> {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: LimitedListener,
     acceptor: TlsAcceptor,
-    sender: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    sender: mpsc::Sender<(TlsStream<LimitedStream>, SocketAddr)>,
 ) {
+    let handshake_timeout = listener.first_read_timeout();
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors and the like: wait, then go on.
-                tracing::warn!(%error, "accepting an HTTPS connection failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        // Ends (closing the port) as soon as the server drops its side.
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = sender.closed() => return,
         };
-        if sender.is_closed() {
-            return;
-        }
         let acceptor = acceptor.clone();
         let sender = sender.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     let _ = sender.send((tls, peer)).await;
                 }
@@ -99,7 +104,7 @@ async fn accept_loop(
 }
 
 impl axum::serve::Listener for HttpsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<LimitedStream>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

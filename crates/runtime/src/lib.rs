@@ -1,12 +1,17 @@
 //! What every Latchkey service does the same way at start-up and shutdown:
 //! layered configuration, logging, the standard gRPC services (health,
-//! reflection) and signal handling.
+//! reflection), listeners within their limits and signal handling.
 
+mod body_deadline;
 mod config;
 mod grpc;
+mod grpc_limits;
 mod hash_key;
+mod http_server;
 mod https;
 mod internal_auth;
+mod limits;
+mod listener;
 mod metrics;
 mod readiness;
 mod rpc_trace;
@@ -17,12 +22,16 @@ mod tls;
 
 pub use config::{ConfigError, load_config};
 pub use grpc::{health_service, reflection_service, take_ready};
+pub use grpc_limits::{GrpcConcurrencyLayer, GrpcConcurrencyLimit};
 pub use hash_key::{HashKeySource, InternalKeySource, validate_clock_skew};
+pub use http_server::{HttpServer, serve_http};
 pub use https::HttpsListener;
 pub use internal_auth::{
     DEFAULT_CLOCK_SKEW, InternalKey, MAX_INTERNAL_BODY_BYTES, SIGNATURE_HEADER,
     VerifyInternalCalls, VerifyInternalCallsLayer,
 };
+pub use limits::ListenerLimits;
+pub use listener::{LimitedListener, LimitedStream};
 pub use metrics::{GrpcMetricsLayer, Metrics, RpcLabels, RpcName, latency_histogram};
 pub use readiness::follow_readiness;
 pub use rpc_trace::{GrpcTrace, GrpcTraceLayer, HttpTrace, HttpTraceLayer, TracedChannel};

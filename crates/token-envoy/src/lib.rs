@@ -10,6 +10,8 @@
 //!   removed);
 //! - no or bad token: HTTP 401 (`UNAUTHENTICATED`) with a `WWW-Authenticate`
 //!   challenge;
+//! - two `Authorization` headers (two credentials in one request): HTTP 400
+//!   (`INVALID_ARGUMENT`), neither checked;
 //! - caller address or scope refused: HTTP 403 (`PERMISSION_DENIED`);
 //! - token store down: HTTP 503 (`UNAVAILABLE`). Every failure is a denial,
 //!   never an allow, whatever Envoy's `failure_mode_allow` says.
@@ -57,6 +59,10 @@ impl EnvoyAuthorizationService {
             AuthorizationHeader::Present(value) => Some(value.as_ref()),
             AuthorizationHeader::Oversized => {
                 return refuse(401, INVALID_TOKEN, "oversized authorization header");
+            }
+            AuthorizationHeader::Repeated => {
+                tracing::debug!("ext_authz: request denied: repeated authorization header");
+                return response::invalid_request("repeated authorization header");
             }
         };
         let decision = self
@@ -252,6 +258,22 @@ mod tests {
         let response = check(&service, check_request(&oversized)).await;
         assert_eq!(response.status.as_ref().unwrap().code, 16);
         assert_eq!(http_status(&response), 401);
+    }
+
+    #[tokio::test]
+    async fn two_authorization_headers_are_a_bad_request_before_any_lookup() {
+        let key = HashKey::generate();
+        let credential =
+            CredentialKey::from_credential_id("0190a6b4-1c2d-7e3f-8a4b-5c6d7e8f9a0b").unwrap();
+        let (token, _) = new_token(credential, &key);
+        // The store is down: a 400 proves no token was looked up.
+        let response = check(
+            &service(&key).await,
+            check_request(&format!("Bearer {token},Bearer {token}")),
+        )
+        .await;
+        assert_eq!(response.status.as_ref().unwrap().code, 3, "{response:?}");
+        assert_eq!(http_status(&response), 400);
     }
 
     #[tokio::test]

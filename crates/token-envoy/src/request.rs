@@ -27,8 +27,13 @@ pub(crate) const IDENTITY_HEADER_PREFIX: &str = "x-latchkey-";
 pub(crate) enum AuthorizationHeader<'a> {
     /// None was sent.
     Absent,
-    /// Its value (several are joined with `,`, as Envoy does in `headers`).
+    /// Its one value.
     Present(Cow<'a, str>),
+    /// Sent more than once: two credentials in one request, refused rather
+    /// than one of them picked (RFC 6749 §2.3). In `headers` Envoy joins
+    /// repeated headers with `,`, which no bearer token or Basic credential
+    /// contains, so a comma there means repetition too.
+    Repeated,
     /// Longer than [`MAX_AUTHORIZATION_LEN`]: cannot be a token of ours.
     Oversized,
 }
@@ -49,13 +54,13 @@ pub(crate) struct CheckInput<'a> {
 impl<'a> CheckInput<'a> {
     /// Reads `request`, borrowing from it where it can.
     pub(crate) fn from_request(request: &'a CheckRequest) -> Self {
-        let headers = request
+        let http = request
             .attributes
             .as_ref()
             .and_then(|attributes| attributes.request.as_ref())
-            .and_then(|request| request.http.as_ref())
-            .map(request_headers)
-            .unwrap_or_default();
+            .and_then(|request| request.http.as_ref());
+        let headers = http.map(request_headers).unwrap_or_default();
+        let joined = http.is_some_and(|http| !http.headers.is_empty());
         let required_scopes = request
             .attributes
             .as_ref()
@@ -65,7 +70,7 @@ impl<'a> CheckInput<'a> {
             .map(|scopes| parse_scope_list(scopes))
             .unwrap_or_default();
         Self {
-            authorization: authorization(&headers),
+            authorization: authorization(&headers, joined),
             client_ip: client_ip(request),
             required_scopes,
             spoofed_headers: spoofed_headers(&headers),
@@ -100,29 +105,23 @@ fn request_headers(http: &HttpRequest) -> Vec<(&str, Cow<'_, str>)> {
         .collect()
 }
 
-fn authorization<'a>(headers: &[(&str, Cow<'a, str>)]) -> AuthorizationHeader<'a> {
+/// The `Authorization` header of `headers`; `joined` says they come from
+/// `headers`, where Envoy merged repeated headers into one value.
+fn authorization<'a>(headers: &[(&str, Cow<'a, str>)], joined: bool) -> AuthorizationHeader<'a> {
     let mut values = headers
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
         .map(|(_, value)| value);
-    let Some(first) = values.next() else {
+    let Some(value) = values.next() else {
         return AuthorizationHeader::Absent;
     };
-    let mut value = first.clone();
-    for next in values {
-        // Checked as we go so a flood of headers is never concatenated.
-        if value.len() > MAX_AUTHORIZATION_LEN {
-            break;
-        }
-        let joined = value.to_mut();
-        joined.push(',');
-        joined.push_str(next);
+    if values.next().is_some() || (joined && value.contains(',')) {
+        return AuthorizationHeader::Repeated;
     }
     if value.len() > MAX_AUTHORIZATION_LEN {
-        AuthorizationHeader::Oversized
-    } else {
-        AuthorizationHeader::Present(value)
+        return AuthorizationHeader::Oversized;
     }
+    AuthorizationHeader::Present(value.clone())
 }
 
 /// The downstream peer, as Envoy reports it. IPv4-mapped IPv6 (a dual-stack
@@ -254,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn repeated_raw_authorization_headers_are_joined_like_envoy_does() {
+    fn repeated_authorization_headers_are_flagged() {
         let header = |value: &str| HeaderValue {
             key: "authorization".into(),
             value: value.into(),
@@ -262,14 +261,37 @@ mod tests {
         };
         let http = HttpRequest {
             header_map: Some(HeaderMap {
-                headers: vec![header("Bearer a"), header("Bearer b")],
+                headers: vec![header("Bearer a"), header("Bearer a")],
             }),
             ..Default::default()
         };
-        let request = request(socket("10.1.2.3"), http, None);
+        let raw = request(socket("10.1.2.3"), http, None);
         assert_eq!(
-            CheckInput::from_request(&request).authorization,
-            AuthorizationHeader::Present("Bearer a,Bearer b".into())
+            CheckInput::from_request(&raw).authorization,
+            AuthorizationHeader::Repeated
+        );
+        // As Envoy merges them in `headers`.
+        let merged = request(
+            socket("10.1.2.3"),
+            with_headers(&[("authorization", "Bearer a,Bearer b")]),
+            None,
+        );
+        assert_eq!(
+            CheckInput::from_request(&merged).authorization,
+            AuthorizationHeader::Repeated
+        );
+        // One raw header is taken as sent, comma or not (it is then just
+        // not a token).
+        let http = HttpRequest {
+            header_map: Some(HeaderMap {
+                headers: vec![header("Bearer a,b")],
+            }),
+            ..Default::default()
+        };
+        let single = request(socket("10.1.2.3"), http, None);
+        assert_eq!(
+            CheckInput::from_request(&single).authorization,
+            AuthorizationHeader::Present("Bearer a,b".into())
         );
     }
 

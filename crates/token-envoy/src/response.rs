@@ -66,6 +66,21 @@ pub(crate) fn deny(status: u16, www_authenticate: &'static str, reason: &str) ->
     )
 }
 
+/// Denies a malformed request (two `Authorization` headers): 400 with the
+/// `invalid_request` challenge (RFC 6750 §3.1).
+pub(crate) fn invalid_request(reason: &str) -> CheckResponse {
+    denied(
+        Code::InvalidArgument,
+        reason,
+        400,
+        vec![overwrite("www-authenticate", INVALID_REQUEST_CHALLENGE)],
+        error_body("invalid_request"),
+    )
+}
+
+/// The challenge of a malformed request.
+const INVALID_REQUEST_CHALLENGE: &str = r#"Bearer realm="latchkey", error="invalid_request""#;
+
 /// Denies the request because the token store could not answer: 503, so
 /// the client retries later rather than discarding a good token.
 pub(crate) fn unavailable() -> CheckResponse {

@@ -7,16 +7,16 @@ use latchkey_proto::token::v1 as pb;
 use latchkey_proto::token::v1::introspection_server::{
     Introspection as IntrospectionRpc, IntrospectionServer,
 };
-use latchkey_token::{Introspection, IntrospectionRequest, PresentedAuthorization, TokenService};
+use latchkey_token::{Introspection, IntrospectionRequest, TokenService};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{inactive_reason, timestamp};
-use crate::peer::client_ip;
+use crate::peer::{client_ip, presented_authorization};
 use crate::status::{caller_status, store_status};
 
 /// Answers whether a token is active for a caller and scopes. Callers
-/// authenticate (RFC 7662 §2.1) with `authorization` metadata: Basic client
-/// credentials or a bearer token, holding `tokens:introspect`.
+/// authenticate (RFC 7662 §2.1) with one `authorization` metadata value:
+/// Basic client credentials or a bearer token, holding `tokens:introspect`.
 #[derive(Debug, Clone)]
 pub struct IntrospectionService {
     tokens: TokenService,
@@ -45,12 +45,7 @@ impl IntrospectionRpc for IntrospectionService {
         request: Request<pb::IntrospectRequest>,
     ) -> Result<Response<pb::IntrospectResponse>, Status> {
         let caller_ip = client_ip(&request, &self.proxies);
-        let presented = PresentedAuthorization::parse(
-            request
-                .metadata()
-                .get("authorization")
-                .and_then(|value| value.to_str().ok()),
-        );
+        let presented = presented_authorization(&request)?;
         self.tokens
             .authorize_introspection_caller(presented.as_caller(), caller_ip)
             .await

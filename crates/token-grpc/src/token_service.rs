@@ -8,10 +8,11 @@ use latchkey_proto::token::v1::token_service_server::{
 use latchkey_token::{IssueRequest, TokenService};
 use tonic::{Request, Response, Status};
 
-use crate::peer::client_ip;
+use crate::peer::{client_ip, refuse_authorization_metadata};
 use crate::status::issue_status;
 
-/// Issues and revokes tokens.
+/// Issues and revokes tokens. The client authenticates with the
+/// `client_id` and `client_secret` fields, and only with them.
 #[derive(Debug, Clone)]
 pub struct TokenGrpcService {
     tokens: TokenService,
@@ -36,6 +37,9 @@ impl TokenRpc for TokenGrpcService {
         &self,
         request: Request<pb::IssueTokenRequest>,
     ) -> Result<Response<pb::IssueTokenResponse>, Status> {
+        let fields_present =
+            !request.get_ref().client_id.is_empty() || !request.get_ref().client_secret.is_empty();
+        refuse_authorization_metadata(&request, fields_present)?;
         let client_ip = client_ip(&request, &self.proxies);
         let request = request.into_inner();
         let issued = self
@@ -63,6 +67,9 @@ impl TokenRpc for TokenGrpcService {
         &self,
         request: Request<pb::RevokeTokenRequest>,
     ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+        let fields_present =
+            !request.get_ref().client_id.is_empty() || !request.get_ref().client_secret.is_empty();
+        refuse_authorization_metadata(&request, fields_present)?;
         let client_ip = client_ip(&request, &self.proxies);
         let request = request.get_ref();
         self.tokens

@@ -13,13 +13,14 @@
 //!   or scope refused), with the decision's `WWW-Authenticate` and a tiny
 //!   JSON body (Traefik returns the check's response to the client as is;
 //!   NGINX keeps only the status and the challenge);
-//! - **400** when the required scopes cannot be read, **503** when the token
+//! - **400** `invalid_request` when the required scopes cannot be read or
+//!   the request carries two `Authorization` headers, **503** when the token
 //!   store cannot answer. Gateways treat any other status as an error and
 //!   refuse the request (NGINX answers 500), so both fail closed.
 //!
 //! Inputs:
 //!
-//! - the token: the `Authorization` header (`Bearer …`);
+//! - the token: the one `Authorization` header (`Bearer …`);
 //! - the caller's address: the direct peer, or what a trusted proxy says
 //!   (`X-Real-IP` first, then `Forwarded` / `X-Forwarded-For`); see
 //!   [`gateway_client_ip`];
@@ -43,7 +44,7 @@ use latchkey_token::{GatewayDecision, TokenStoreError, parse_scope_list};
 use serde::Serialize;
 
 use crate::HttpState;
-use crate::client_auth::caller_ip;
+use crate::client_auth::{RepeatedAuthorization, caller_ip, single_authorization};
 
 /// The header NGINX's `proxy_set_header X-Real-IP $remote_addr` sets.
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
@@ -51,11 +52,17 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 /// The header a gateway names the location's required scopes in.
 const X_LATCHKEY_SCOPE: HeaderName = HeaderName::from_static("x-latchkey-scope");
 
+/// The challenge of a malformed request (RFC 6750 §3.1 `invalid_request`).
+const INVALID_REQUEST_CHALLENGE: &str = r#"Bearer realm="latchkey", error="invalid_request""#;
+
 /// The body of every refusal: a machine-readable word, nothing that helps
-/// an attacker tell one kind of bad token from another.
+/// an attacker tell one kind of bad token from another. Only a malformed
+/// request says what is wrong with it.
 #[derive(Serialize)]
 struct CheckError {
     error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<&'static str>,
 }
 
 pub(crate) async fn check(
@@ -70,11 +77,20 @@ pub(crate) async fn check(
         return refusal(StatusCode::BAD_REQUEST, None, "invalid_request");
     };
     let client_ip = gateway_client_ip(peer, &headers, &state.proxies);
+    // Two tokens in one request: which one a gateway and an upstream would
+    // each read is anybody's guess, so neither is checked.
+    let Ok(authorization) = single_authorization(&headers) else {
+        tracing::debug!(%client_ip, "gateway check refused: repeated Authorization header");
+        return refusal_described(
+            StatusCode::BAD_REQUEST,
+            Some(INVALID_REQUEST_CHALLENGE),
+            "invalid_request",
+            RepeatedAuthorization::DESCRIPTION,
+        );
+    };
     // A header that is not visible ASCII cannot hold a bearer token; it is
     // treated as absent, which is refused as "no token".
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
+    let authorization = authorization.and_then(|value| value.to_str().ok());
     let decision = state
         .tokens
         .check_gateway_request(authorization, client_ip, &required_scopes)
@@ -189,7 +205,29 @@ fn refusal(
     www_authenticate: Option<&'static str>,
     error: &'static str,
 ) -> Response {
-    let mut response = (status, Json(CheckError { error })).into_response();
+    respond(status, www_authenticate, error, None)
+}
+
+fn refusal_described(
+    status: StatusCode,
+    www_authenticate: Option<&'static str>,
+    error: &'static str,
+    description: &'static str,
+) -> Response {
+    respond(status, www_authenticate, error, Some(description))
+}
+
+fn respond(
+    status: StatusCode,
+    www_authenticate: Option<&'static str>,
+    error: &'static str,
+    error_description: Option<&'static str>,
+) -> Response {
+    let body = CheckError {
+        error,
+        error_description,
+    };
+    let mut response = (status, Json(body)).into_response();
     let response_headers = response.headers_mut();
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(challenge) = www_authenticate {

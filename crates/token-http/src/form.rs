@@ -64,9 +64,61 @@ impl Form {
             .filter(|value| !value.is_empty())
     }
 
+    /// Whether the parameter was sent at all, even empty.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
     /// A required parameter.
     pub(crate) fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)
             .ok_or_else(|| OAuthError::invalid_request(format!("{name}: required")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn parse(body: &'static str) -> Result<Form, OAuthError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        Form::parse(&headers, Ok(Bytes::from_static(body.as_bytes())))
+    }
+
+    #[test]
+    fn a_repeated_credential_or_token_is_refused_by_name() {
+        for (body, name) in [
+            ("client_id=a&client_id=b&client_secret=s", "client_id"),
+            (
+                "client_id=a&client_secret=s&client_secret=t",
+                "client_secret",
+            ),
+            ("token=a&token=b", "token"),
+            // Even the same value twice, or an empty one: never guess.
+            ("token=a&token=a", "token"),
+            ("client_id=&client_id=a", "client_id"),
+        ] {
+            let error = format!("{:?}", parse(body).expect_err(body));
+            assert!(error.contains(r#"code: "invalid_request""#), "{error}");
+            assert!(
+                error.contains(&format!(r#"\"{name}\" is repeated"#)),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn present_and_empty_differ_from_absent() {
+        let form = parse("client_id=&token=t").unwrap();
+        assert!(form.contains("client_id"));
+        assert_eq!(form.get("client_id"), None);
+        assert!(!form.contains("client_secret"));
+        assert_eq!(form.require("token").unwrap(), "t");
     }
 }

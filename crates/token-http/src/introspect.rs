@@ -12,14 +12,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use latchkey_token::{
-    CallerCredentials, CallerError, Introspection, IntrospectionRequest, PresentedAuthorization,
-    parse_scope_list,
-};
+use latchkey_token::{CallerError, Introspection, IntrospectionRequest, parse_scope_list};
 use serde::Serialize;
 
 use crate::HttpState;
-use crate::client_auth::caller_ip;
+use crate::client_auth::{caller_ip, introspection_caller};
 use crate::error::{OAuthError, no_store};
 use crate::form::Form;
 
@@ -97,30 +94,23 @@ pub(crate) async fn introspect(
 }
 
 /// RFC 7662 §2.1: the caller authenticates with HTTP Basic, form client
-/// credentials or a bearer token, and must hold `tokens:introspect`.
+/// credentials or a bearer token (exactly one of them), and must hold
+/// `tokens:introspect`.
 async fn authorize_caller(
     state: &HttpState,
     peer: SocketAddr,
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<(), OAuthError> {
-    let presented = PresentedAuthorization::parse(
-        headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok()),
-    );
-    let credentials = match (&presented, form.get("client_id"), form.get("client_secret")) {
-        (PresentedAuthorization::Absent, Some(client_id), Some(client_secret)) => {
-            CallerCredentials::Client {
-                client_id,
-                client_secret,
-            }
-        }
-        _ => presented.as_caller(),
-    };
+    // One method only (RFC 6749 §2.3): header and form together, or two
+    // headers, are refused before any credential is checked.
+    let caller = introspection_caller(headers, form)?;
     state
         .tokens
-        .authorize_introspection_caller(credentials, caller_ip(peer, headers, &state.proxies))
+        .authorize_introspection_caller(
+            caller.as_caller(),
+            caller_ip(peer, headers, &state.proxies),
+        )
         .await
         .map_err(|error| match error {
             CallerError::Unauthenticated => OAuthError::invalid_client(),
