@@ -45,6 +45,7 @@ mod metrics;
 mod nginx;
 mod reconcile;
 mod seams;
+mod slow_clients;
 mod store_outage;
 mod support;
 mod tls;

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use latchkey_registry::{ProjectPolicy, validate};
 use latchkey_registry_store::DatabaseConfig;
 use latchkey_runtime::{
-    ClientTls, ConfigError, HashKeySource, InternalKeySource, LogFormat, ServerTls, load_config,
-    validate_clock_skew,
+    ClientTls, ConfigError, HashKeySource, InternalKeySource, ListenerLimits, LogFormat, ServerTls,
+    load_config, validate_clock_skew,
 };
 use serde::Deserialize;
 
@@ -58,6 +58,9 @@ pub struct RegistryConfig {
     pub tls: Option<ServerTls>,
     /// TLS towards the token issuers (`https://` in `token_issuer_url`).
     pub token_issuer_tls: Option<ClientTls>,
+    /// Timeouts and limits of every listener (connections, requests,
+    /// header and body read times).
+    pub limits: ListenerLimits,
     /// Log line format.
     pub log_format: LogFormat,
     /// How long in-flight calls may take to finish after SIGTERM.
@@ -86,6 +89,7 @@ impl Default for RegistryConfig {
             token_endpoint: "http://127.0.0.1:8080/oauth2/token".to_owned(),
             tls: None,
             token_issuer_tls: None,
+            limits: ListenerLimits::default(),
             log_format: LogFormat::default(),
             shutdown_grace_seconds: 10,
             audit_retention_days: 90,
@@ -122,6 +126,7 @@ impl std::fmt::Debug for RegistryConfig {
             .field("token_endpoint", &self.token_endpoint)
             .field("tls", &self.tls)
             .field("token_issuer_tls", &self.token_issuer_tls)
+            .field("limits", &self.limits)
             .field("log_format", &self.log_format)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("audit_retention_days", &self.audit_retention_days)
@@ -153,6 +158,7 @@ impl RegistryConfig {
 
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.limits.validate("limits")?;
         validate::default_policy("policy_defaults", &self.policy_defaults)
             .map_err(|error| ConfigError::new(error.to_string()))?;
         if self.database.backend_name() == "unknown" {

@@ -20,13 +20,12 @@ use latchkey_registry_grpc::{
     TokenAdminCallerVerifier, TokenAdminSync, UsageSinkService,
 };
 use latchkey_runtime::{
-    GrpcTraceLayer, MAX_INTERNAL_BODY_BYTES, Metrics, RequireClientCertificate, ServerTls,
-    Shutdown, TracedChannel, VerifyInternalCallsLayer, follow_readiness, health_service,
-    reflection_service,
+    GrpcTraceLayer, LimitedListener, MAX_INTERNAL_BODY_BYTES, Metrics, RequireClientCertificate,
+    ServerTls, Shutdown, TracedChannel, VerifyInternalCallsLayer, follow_readiness, health_service,
+    reflection_service, serve_http,
 };
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Endpoint, Server};
+use tonic::transport::Endpoint;
 
 pub use bootstrap::{BootstrapOutcome, bootstrap_admin};
 pub use config::RegistryConfig;
@@ -107,26 +106,31 @@ pub async fn serve(
     let address = listeners.grpc.local_addr().ok();
     let internal_address = listeners.internal.local_addr().ok();
     let metrics = Arc::new(Metrics::new("registry"));
-    let metrics_server = {
-        let stop = shutdown.clone();
-        axum::serve(listeners.metrics, metrics.router())
-            .with_graceful_shutdown(async move { stop.wait().await })
-    };
+    let limits = &config.limits;
+    let metrics_server = serve_http(
+        listeners.metrics,
+        None,
+        metrics.router(),
+        limits,
+        shutdown.clone(),
+    )?;
     tokio::spawn(async move {
         if let Err(error) = metrics_server.await {
             tracing::warn!(%error, "metrics listener failed");
         }
     });
     let tls = match &config.tls {
-        Some(tls) => Some(tls.load()?),
+        Some(tls) => Some(limits.grpc_tls(tls.load()?)),
         None => None,
     };
     let mutual_tls = config.tls.as_ref().is_some_and(ServerTls::is_mutual);
 
     let (reflection_v1, reflection_v1alpha) = reflection_service(PUBLIC_SERVICE_NAMES);
-    let mut public = Server::builder()
+    let mut public = limits
+        .grpc_server()
         .layer(GrpcTraceLayer)
-        .layer(metrics.grpc_layer());
+        .layer(metrics.grpc_layer())
+        .layer(limits.grpc_concurrency_layer());
     if let Some(tls) = &tls {
         public = public.tls_config(tls.clone())?;
     }
@@ -143,9 +147,11 @@ pub async fn serve(
     // Internal services: only token issuers, each call signed with the
     // internal key; with mutual TLS also only callers with a certificate.
     let (reflection_v1, reflection_v1alpha) = reflection_service(INTERNAL_SERVICE_NAMES);
-    let mut internal = Server::builder()
+    let mut internal = limits
+        .grpc_server()
         .layer(GrpcTraceLayer)
         .layer(metrics.grpc_layer())
+        .layer(limits.grpc_concurrency_layer())
         .layer(VerifyInternalCallsLayer::new(
             internal_key,
             Duration::from_secs(config.internal_clock_skew_seconds),
@@ -178,12 +184,12 @@ pub async fn serve(
 
     let stop = shutdown.clone();
     let public = public.serve_with_incoming_shutdown(
-        TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+        LimitedListener::new(listeners.grpc, limits).into_incoming(),
         async move { stop.wait().await },
     );
     let stop = shutdown.clone();
     let internal = internal.serve_with_incoming_shutdown(
-        TcpIncoming::from(listeners.internal).with_nodelay(Some(true)),
+        LimitedListener::new(listeners.internal, limits).into_incoming(),
         async move { stop.wait().await },
     );
     let mut server = tokio::spawn(async move {
@@ -232,7 +238,11 @@ fn issuer_channel(config: &RegistryConfig) -> Result<TracedChannel, ServeError> 
         .map_err(|_| latchkey_runtime::ConfigError::new("token_issuer_url: not a valid URL"))?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        // Pings keep an idle channel open past the peer's idle timeout
+        // (`limits.idle_timeout_ms`), so no call meets a closing socket.
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
     if let Some(tls) = &config.token_issuer_tls {
         endpoint = endpoint.tls_config(tls.load("token_issuer_tls")?)?;
     }

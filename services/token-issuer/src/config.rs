@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use latchkey_runtime::{
-    ClientTls, ConfigError, HashKeySource, InternalKeySource, LogFormat, ServerTls, load_config,
-    validate_clock_skew,
+    ClientTls, ConfigError, HashKeySource, InternalKeySource, ListenerLimits, LogFormat, ServerTls,
+    load_config, validate_clock_skew,
 };
 use latchkey_token::FailureLimits;
 use latchkey_token_store::RedisConfig;
@@ -62,6 +62,9 @@ pub struct IssuerConfig {
     pub usage_flush_interval_ms: u64,
     /// Limits on failed client authentications (brute-force protection).
     pub failed_authentication: FailureLimitsConfig,
+    /// Timeouts and limits of every listener (connections, requests,
+    /// header and body read times).
+    pub limits: ListenerLimits,
     /// Log line format.
     pub log_format: LogFormat,
     /// How long in-flight calls may take to finish after SIGTERM.
@@ -89,6 +92,7 @@ impl Default for IssuerConfig {
             trusted_proxies: Vec::new(),
             usage_flush_interval_ms: 1000,
             failed_authentication: FailureLimitsConfig::default(),
+            limits: ListenerLimits::default(),
             log_format: LogFormat::default(),
             shutdown_grace_seconds: 10,
         }
@@ -126,6 +130,7 @@ impl std::fmt::Debug for IssuerConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("usage_flush_interval_ms", &self.usage_flush_interval_ms)
             .field("failed_authentication", &self.failed_authentication)
+            .field("limits", &self.limits)
             .field("log_format", &self.log_format)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .finish()
@@ -176,6 +181,7 @@ impl IssuerConfig {
 
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.limits.validate("limits")?;
         for (key, url) in [
             ("registry_url", &self.registry_url),
             ("public_url", &self.public_url),

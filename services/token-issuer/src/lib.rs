@@ -7,19 +7,17 @@ mod cache_metrics;
 mod config;
 mod metrics;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use latchkey_net::TrustedProxies;
 use latchkey_proto::token::v1::introspection_server::IntrospectionServer;
 use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
 use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
 use latchkey_runtime::{
-    GrpcTraceLayer, HttpTraceLayer, HttpsListener, MAX_INTERNAL_BODY_BYTES, Metrics,
+    GrpcTraceLayer, HttpTraceLayer, LimitedListener, MAX_INTERNAL_BODY_BYTES, Metrics,
     RequireClientCertificate, ServerTls, Shutdown, TracedChannel, VerifyInternalCallsLayer,
-    health_service, reflection_service,
+    health_service, reflection_service, serve_http,
 };
 use latchkey_token::{AuditQueue, TokenService, TokenStore, UsageTracker};
 use latchkey_token_envoy::EnvoyAuthorizationService;
@@ -30,8 +28,7 @@ use latchkey_token_grpc::{
 use latchkey_token_http::HttpState;
 use latchkey_token_store::{MemoryTokenStore, RedisTokenStore};
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Endpoint, Server};
+use tonic::transport::Endpoint;
 
 pub use config::{FailureLimitsConfig, IssuerConfig};
 use metrics::IssuerMetrics;
@@ -101,7 +98,11 @@ pub async fn serve(
         .map_err(|_| latchkey_runtime::ConfigError::new("registry_url: not a valid URL"))?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        // Pings keep an idle channel open past the peer's idle timeout
+        // (`limits.idle_timeout_ms`), so no call meets a closing socket.
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
     if let Some(tls) = &config.registry_tls {
         registry = registry.tls_config(tls.load("registry_tls")?)?;
     }
@@ -142,16 +143,19 @@ pub async fn serve(
     let grpc_address = listeners.grpc.local_addr().ok();
     let internal_address = listeners.internal.local_addr().ok();
     let http_address = listeners.http.local_addr().ok();
+    let limits = &config.limits;
     let tls = match &config.tls {
-        Some(tls) => Some(tls.load()?),
+        Some(tls) => Some(limits.grpc_tls(tls.load()?)),
         None => None,
     };
     let mutual_tls = config.tls.as_ref().is_some_and(ServerTls::is_mutual);
 
     let (reflection_v1, reflection_v1alpha) = reflection_service(PUBLIC_SERVICE_NAMES);
-    let mut public = Server::builder()
+    let mut public = limits
+        .grpc_server()
         .layer(GrpcTraceLayer)
-        .layer(metrics.grpc_layer());
+        .layer(metrics.grpc_layer())
+        .layer(limits.grpc_concurrency_layer());
     if let Some(tls) = &tls {
         public = public.tls_config(tls.clone())?;
     }
@@ -166,9 +170,11 @@ pub async fn serve(
     // Internal: only the registry, each call signed with the internal key;
     // with mutual TLS also only callers with a certificate.
     let (reflection_v1, reflection_v1alpha) = reflection_service(INTERNAL_SERVICE_NAMES);
-    let mut internal = Server::builder()
+    let mut internal = limits
+        .grpc_server()
         .layer(GrpcTraceLayer)
         .layer(metrics.grpc_layer())
+        .layer(limits.grpc_concurrency_layer())
         .layer(VerifyInternalCallsLayer::new(
             internal_key,
             Duration::from_secs(config.internal_clock_skew_seconds),
@@ -189,12 +195,12 @@ pub async fn serve(
 
     let stop = shutdown.clone();
     let public = public.serve_with_incoming_shutdown(
-        TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+        LimitedListener::new(listeners.grpc, limits).into_incoming(),
         async move { stop.wait().await },
     );
     let stop = shutdown.clone();
     let internal = internal.serve_with_incoming_shutdown(
-        TcpIncoming::from(listeners.internal).with_nodelay(Some(true)),
+        LimitedListener::new(listeners.internal, limits).into_incoming(),
         async move { stop.wait().await },
     );
     let grpc = async move {
@@ -213,6 +219,7 @@ pub async fn serve(
         listeners.http,
         config.tls.as_ref(),
         http_app,
+        limits,
         shutdown.clone(),
     )?;
 
@@ -243,36 +250,6 @@ pub async fn serve(
     tracing::info!("token issuer stopped");
     outcome
 }
-
-/// The HTTP server, over TLS when `tls` is set (the gRPC listener's
-/// certificate serves both).
-fn serve_http(
-    listener: TcpListener,
-    tls: Option<&ServerTls>,
-    app: axum::Router,
-    shutdown: Shutdown,
-) -> Result<BoxFuture<'static, std::io::Result<()>>, ServeError> {
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let stop = async move { shutdown.wait().await };
-    Ok(match tls {
-        None => Box::pin(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .into_future(),
-        ),
-        Some(tls) => {
-            // `tap_io` gives axum the peer address of a wrapped listener.
-            let listener = HttpsListener::new(listener, tls)?.tap_io(|_| {});
-            Box::pin(
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .into_future(),
-            )
-        }
-    })
-}
-
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Names of the services health answers for, besides the whole server ("").
 pub const SERVICE_NAMES: &[&str] = &[
