@@ -34,6 +34,7 @@ mod audit;
 mod authentication;
 mod credentials;
 mod delete;
+mod hash_key;
 mod outage;
 mod projects;
 mod quotas;

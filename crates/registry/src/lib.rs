@@ -10,6 +10,7 @@ mod access;
 mod audit;
 mod authenticate;
 mod error;
+mod fingerprint;
 mod model;
 mod page;
 mod service;
@@ -21,6 +22,7 @@ pub use access::{ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE,
 pub use audit::{AuditAction, AuditEvent, AuditFilter, AuditOutcome, MAX_AUDIT_DETAIL_LEN};
 pub use authenticate::{AuthenticateError, AuthenticatedCredential, Refusal};
 pub use error::{BoxError, QuotaLimit, RegistryError};
+pub use fingerprint::{HashKeyCheck, HashKeyFingerprint};
 pub use latchkey_net::IpAllowlist;
 pub use model::{
     Credential, CredentialState, CredentialUpdate, CredentialUse, LastUse, NewCredential,

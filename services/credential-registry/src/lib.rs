@@ -71,6 +71,9 @@ pub async fn serve(
     let store = latchkey_registry_store::connect(&config.database, config.policy_defaults)
         .await
         .map_err(ServeError::Store)?;
+    // Another hash key than the database's would refuse every secret.
+    let fingerprint = latchkey_registry::HashKeyFingerprint::of(&hash_key);
+    bootstrap::check_hash_key(&store, &fingerprint).await?;
     let store = Arc::new(store);
     let issuers = issuer_channel(&config)?;
     let registry = Registry::new(
