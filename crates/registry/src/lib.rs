@@ -20,7 +20,10 @@ pub mod validate;
 
 pub use access::{ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE, Role};
 pub use audit::{AuditAction, AuditEvent, AuditFilter, AuditOutcome, MAX_AUDIT_DETAIL_LEN};
-pub use authenticate::{AuthenticateError, AuthenticatedCredential, Refusal};
+pub use authenticate::{
+    AuthenticateError, AuthenticatedCredential, ClientRefused, MAX_CLIENT_ID_LEN,
+    MAX_CLIENT_IP_LEN, MAX_CLIENT_SECRET_LEN, Refusal, RefusedCredential,
+};
 pub use error::{BoxError, QuotaLimit, RegistryError};
 pub use fingerprint::{HashKeyCheck, HashKeyFingerprint};
 pub use latchkey_net::IpAllowlist;
