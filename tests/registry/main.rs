@@ -35,6 +35,7 @@ mod authentication;
 mod credentials;
 mod delete;
 mod hash_key;
+mod internal_input;
 mod outage;
 mod projects;
 mod quotas;

@@ -13,6 +13,7 @@ mod error;
 mod fingerprint;
 mod model;
 mod page;
+mod report;
 mod service;
 mod store;
 mod sync;
@@ -32,6 +33,9 @@ pub use model::{
     OnTokenLimit, PolicyOverrides, Project, ProjectPolicy, StoredSecret, now,
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageToken, Position};
+pub use report::{
+    MAX_AUDIT_EVENT_AGE, MAX_AUDIT_EVENTS_PER_BATCH, MAX_REPORTED_CLOCK_SKEW, MAX_USES_PER_BATCH,
+};
 pub use service::{
     CreateCredential, CreateProject, CreatedCredential, ListAuditEvents, ListCredentials, Registry,
     RotateSecret, RotatedSecret, UpdateCredential,

@@ -19,7 +19,7 @@ pub const MAX_DISPLAY_NAME_LEN: usize = 128;
 /// Longest API identifier.
 pub const MAX_API_LEN: usize = identifier::MAX_API_LEN;
 /// Most entries in `allowed_apis` or `allowed_ips`.
-pub const MAX_LIST_ENTRIES: usize = 64;
+pub const MAX_LIST_ENTRIES: usize = identifier::MAX_LIST_ENTRIES;
 /// Shortest token lifetime a policy may set.
 pub const MIN_TOKEN_TTL_SECONDS: u32 = 1;
 /// Longest token lifetime a policy may set.

@@ -12,8 +12,8 @@ pub const MAX_PROJECT_ID_LEN: usize = 63;
 pub const MAX_OWNER_LEN: usize = 128;
 /// Longest API identifier (an OAuth scope token).
 pub const MAX_API_LEN: usize = 128;
-/// Longest credential ID (a hyphenated UUID).
-pub const MAX_CREDENTIAL_ID_LEN: usize = 36;
+/// Most entries in a credential's `allowed_apis` or `allowed_ips`.
+pub const MAX_LIST_ENTRIES: usize = 64;
 
 /// A value that breaks its identifier's rule; displays the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,9 @@ use latchkey_token::{
 };
 use tonic::{Code, Status};
 
+/// Most uses in one `UsageSink.Record` call (the registry's limit).
+pub const MAX_USES_PER_BATCH: usize = 10_000;
+
 /// Authenticates clients by asking the registry's `ClientAuthentication`.
 #[derive(Debug, Clone)]
 pub struct RegistryAuthenticator {
@@ -178,19 +181,37 @@ impl UsageReporter {
         }
     }
 
-    /// Sends one batch.
+    /// Sends `uses`, in batches the registry takes ([`MAX_USES_PER_BATCH`]).
+    /// `Ok` once the registry took them, or refused a batch as invalid: it
+    /// would be refused again on every retry (and newer uses would merge
+    /// into it), so it is dropped and logged at error. Any other failure is
+    /// returned, for the uses to be sent again; batches sent before it are
+    /// recorded, and recording a use twice changes nothing.
     pub async fn report(&self, uses: &[Usage]) -> Result<(), Status> {
-        let request = registry_pb::RecordRequest {
-            uses: uses
-                .iter()
-                .map(|usage| registry_pb::CredentialUse {
-                    credential_id: usage.credential_id.clone(),
-                    time: Some(prost_types::Timestamp::from(usage.time)),
-                    ip: usage.ip.to_string(),
-                })
-                .collect(),
-        };
-        self.client.clone().record(request).await.map(|_| ())
+        for batch in uses.chunks(MAX_USES_PER_BATCH) {
+            let request = registry_pb::RecordRequest {
+                uses: batch
+                    .iter()
+                    .map(|usage| registry_pb::CredentialUse {
+                        credential_id: usage.credential_id.clone(),
+                        time: Some(prost_types::Timestamp::from(usage.time)),
+                        ip: usage.ip.to_string(),
+                    })
+                    .collect(),
+            };
+            match self.client.clone().record(request).await {
+                Ok(_) => {}
+                Err(status) if status.code() == Code::InvalidArgument => {
+                    tracing::error!(
+                        error = %status.message(),
+                        uses = batch.len(),
+                        "the registry refused a batch of last uses as invalid (is this clock ahead of the registry's?): dropped"
+                    );
+                }
+                Err(status) => return Err(status),
+            }
+        }
+        Ok(())
     }
 }
 
