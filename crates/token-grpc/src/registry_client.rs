@@ -88,7 +88,7 @@ fn refusal(status: &Status) -> IssueError {
             message = status.message(),
             "the credential registry refused the issuer's own call: check the internal key and certificates"
         );
-        unavailable(status)
+        unavailable(status.clone())
     };
     match status.code() {
         Code::Unauthenticated => match status_reason(status) {
@@ -119,7 +119,7 @@ fn refusal(status: &Status) -> IssueError {
         | Code::ResourceExhausted
         | Code::Unknown
         | Code::Internal
-        | Code::DataLoss => unavailable(status),
+        | Code::DataLoss => unavailable(status.clone()),
         // Codes `Authenticate` never answers with: a registry of another
         // version, or a proxy in between. Nothing a client did.
         Code::NotFound
@@ -132,12 +132,12 @@ fn refusal(status: &Status) -> IssueError {
                 message = status.message(),
                 "unexpected answer from the credential registry"
             );
-            unavailable(status)
+            unavailable(status.clone())
         }
     }
 }
 
-fn unavailable(status: &Status) -> IssueError {
+fn unavailable(status: Status) -> IssueError {
     IssueError::Unavailable("credential registry", status.message().to_owned().into())
 }
 
