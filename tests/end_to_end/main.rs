@@ -39,6 +39,7 @@ mod cluster;
 mod consistency;
 mod envoy;
 mod http;
+mod internal_input;
 mod lifecycle;
 mod limits;
 mod metrics;

@@ -8,12 +8,13 @@ use latchkey_proto::registry::v1 as registry_pb;
 use latchkey_proto::registry::v1::client_authentication_client::ClientAuthenticationClient;
 use latchkey_proto::token::v1 as token_pb;
 use latchkey_proto::token::v1::token_admin_client::TokenAdminClient;
-use latchkey_runtime::{ClientTls, InternalKey, ServerTls, TracedChannel};
+use latchkey_runtime::{ClientTls, InternalKey, ServerTls, TracedChannel, reason, status_reason};
 use latchkey_secrets::HashKey;
-use latchkey_tests::{Stack, StackBackend};
+use latchkey_tests::{IssuerFixture, IssuerListeners, Stack, StackBackend, TestRedis};
 use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType,
 };
+use token_issuer::FailureLimitsConfig;
 use tonic::Code;
 use tonic::transport::Endpoint;
 
@@ -168,6 +169,9 @@ async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    // ...with a reason that says it is the caller's certificate, never a
+    // refused client.
+    assert_certificate_required(&refused);
     let mut admin = TokenAdminClient::new(signed_channel(
         &stack,
         &issuer_address,
@@ -181,6 +185,7 @@ async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    assert_certificate_required(&refused);
     // ...and accept one that presents it.
     let mut admin = TokenAdminClient::new(signed_channel(
         &stack,
@@ -209,6 +214,98 @@ async fn registry_and_issuer_talk_over_mutual_tls(backend: StackBackend) {
     // The TLS listener drops the plaintext connection: a transport failure
     // (its code depends on timing), never an answer from the service.
     assert!(std::error::Error::source(&refused).is_some(), "{refused:?}");
+}
+
+#[track_caller]
+fn assert_certificate_required(status: &tonic::Status) {
+    let (reason, _) = status_reason(status).expect("a reason in the details");
+    assert_eq!(reason, reason::CLIENT_CERTIFICATE_REQUIRED, "{status:?}");
+}
+
+/// An issuer that trusts the registry's CA but presents no client
+/// certificate: every client it asks about gets 503, never 401, and nothing
+/// is counted against any client, however often they try. Another issuer,
+/// configured right, on the same token store (production: the same Redis
+/// keys), still issues at once.
+async fn an_issuer_without_its_certificate_locks_out_nobody(backend: StackBackend) {
+    let certificates = Certificates::generate();
+    let (database, tokens) = backend.parts();
+    let limits = FailureLimitsConfig {
+        max_per_client: 3,
+        max_per_address: 5,
+        window_seconds: 300,
+    };
+    let shared_keys = TestRedis::new();
+    let issuer_hash_key = latchkey_secrets::HashKey::generate().to_hex();
+    let same_store = |issuer: &mut token_issuer::IssuerConfig| {
+        issuer.failed_authentication = limits;
+        issuer.hash_key = Some(issuer_hash_key.clone());
+        if let Some(redis) = &mut issuer.redis {
+            redis.key_prefix = shared_keys.prefix().to_owned();
+        }
+    };
+    let stack = Stack::start_configured(
+        database,
+        tokens,
+        |registry| {
+            registry.tls = Some(certificates.server());
+            registry.token_issuer_url = https(&registry.token_issuer_url);
+            registry.token_issuer_tls = Some(certificates.client(true));
+        },
+        |issuer| {
+            issuer.tls = Some(certificates.server());
+            issuer.public_url = https(&issuer.public_url);
+            issuer.registry_url = https(&issuer.registry_url);
+            issuer.registry_tls = Some(certificates.client(true));
+            same_store(issuer);
+        },
+        Some(certificates.client(false)),
+    )
+    .await;
+    let client = project_with_client(&stack, "acme", None, credential(&[], &[])).await;
+    let misconfigured = IssuerFixture::start_with(
+        tokens,
+        IssuerListeners::bind().await,
+        &stack.registry,
+        |issuer| {
+            issuer.registry_url = https(&issuer.registry_url);
+            issuer.registry_tls = Some(certificates.client(false));
+            same_store(issuer);
+        },
+    )
+    .await;
+
+    let attempts = limits.max_per_client + limits.max_per_address + 2;
+    for attempt in 0..attempts {
+        let refused = misconfigured
+            .token_client()
+            .issue_token(token_pb::IssueTokenRequest {
+                client_id: client.credential.client_id.clone(),
+                client_secret: client.secret.clone(),
+                scopes: vec![],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::Unavailable,
+            "attempt {attempt}: {refused:?}"
+        );
+        let response = reqwest::Client::new()
+            .post(format!("{}/oauth2/token", misconfigured.http_url()))
+            .basic_auth(&client.credential.client_id, Some(&client.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 503, "attempt {attempt}");
+    }
+
+    // Nothing was counted, per client or per address: the right secret
+    // works at once from the same address.
+    let token = issue(&stack, &client, &[]).await.unwrap().access_token;
+    assert!(introspect(&stack, &token, "127.0.0.1", &[]).await.active);
 }
 
 async fn the_oauth_endpoints_speak_https(backend: StackBackend) {
@@ -268,5 +365,6 @@ async fn the_oauth_endpoints_speak_https(backend: StackBackend) {
 
 on_both_stacks!(
     registry_and_issuer_talk_over_mutual_tls,
+    an_issuer_without_its_certificate_locks_out_nobody,
     the_oauth_endpoints_speak_https,
 );

@@ -21,13 +21,22 @@ fn issued(id: &str, seconds_ago: i64) -> pb::AuditEvent {
             seconds: time.timestamp(),
             nanos: 0,
         }),
-        actor: "lkc_someone".into(),
+        actor: latchkey_secrets::CLIENT_ID.generate(),
         action: pb::AuditAction::IssueToken.into(),
         project_id: "acme".into(),
         credential_id: String::new(),
         source_ip: "10.1.2.3".into(),
         outcome: pb::AuditOutcome::Succeeded.into(),
         detail: "scopes \"orders.read\"".into(),
+    }
+}
+
+/// `seconds_ago` before now (negative: in the future).
+fn at(seconds_ago: i64) -> prost_types::Timestamp {
+    let time = Utc::now() - Duration::seconds(seconds_ago);
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: 0,
     }
 }
 
@@ -88,6 +97,29 @@ async fn issuer_batches_are_checked_and_recorded_once(backend: Backend) {
             |e| e.credential_id = "not-a-uuid".into(),
             "events[1].credential_id",
         ),
+        // Finding 5: no event from the future, none back-dated past what
+        // an issuer could still hold, and every field bounded.
+        bad(|e| e.time = Some(at(-3600)), "events[1].time"),
+        bad(|e| e.time = Some(at(8 * 24 * 3600)), "events[1].time"),
+        bad(
+            |e| {
+                e.time = Some(prost_types::Timestamp {
+                    seconds: i64::MAX,
+                    nanos: 0,
+                })
+            },
+            "events[1].time",
+        ),
+        bad(|e| e.actor = "admin".into(), "events[1].actor"),
+        bad(|e| e.actor = "x".repeat(10_000), "events[1].actor"),
+        bad(|e| e.project_id = "../ops".into(), "events[1].project_id"),
+        bad(|e| e.project_id = "p".repeat(64), "events[1].project_id"),
+        bad(|e| e.detail = "d".repeat(513), "events[1].detail"),
+        bad(|e| e.detail = "forged\nline".into(), "events[1].detail"),
+        bad(
+            |e| e.source_ip = format!("10.1.2.3{}", " ".repeat(100)),
+            "events[1].source_ip",
+        ),
     ] {
         assert_refused(
             sink.record_audit_events(request).await,
@@ -95,7 +127,33 @@ async fn issuer_batches_are_checked_and_recorded_once(backend: Backend) {
             &field,
         );
     }
-    assert_eq!(listed(&stack).await.len(), 2);
+    let too_many = pb::RecordAuditEventsRequest {
+        events: (0..=latchkey_registry::MAX_AUDIT_EVENTS_PER_BATCH)
+            .map(|_| issued(&new_id(), 0))
+            .collect(),
+    };
+    assert_refused(
+        sink.record_audit_events(too_many).await,
+        Code::InvalidArgument,
+        "events: at most",
+    );
+    assert_eq!(
+        listed(&stack).await.len(),
+        2,
+        "no refused batch wrote anything"
+    );
+
+    // An issuer's own events, as it reports them, pass.
+    let mut by_credential = issued(&new_id(), 6 * 24 * 3600);
+    by_credential.actor = new_id();
+    by_credential.credential_id = new_id();
+    by_credential.detail = "d".repeat(512);
+    sink.record_audit_events(pb::RecordAuditEventsRequest {
+        events: vec![by_credential],
+    })
+    .await
+    .unwrap();
+    assert_eq!(listed(&stack).await.len(), 3);
 }
 
 async fn retention_deletes_only_older_events(backend: Backend) {
@@ -130,6 +188,7 @@ async fn retention_deletes_only_older_events(backend: Backend) {
             latchkey_registry::AuditAction::IssueToken,
         );
         event.time = Utc::now() - Duration::seconds(seconds_ago);
+        event.actor = latchkey_secrets::CLIENT_ID.generate();
         event.project_id = "acme".into();
         event
     };

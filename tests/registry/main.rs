@@ -34,6 +34,8 @@ mod audit;
 mod authentication;
 mod credentials;
 mod delete;
+mod hash_key;
+mod internal_input;
 mod outage;
 mod projects;
 mod quotas;

@@ -110,25 +110,14 @@ fn from_message(index: usize, message: pb::AuditEvent) -> Result<AuditEvent, Reg
     let source_ip = if message.source_ip.is_empty() {
         None
     } else {
-        Some(
-            message
-                .source_ip
-                .parse()
-                .map_err(|_| RegistryError::invalid(field("source_ip"), "not an IP address"))?,
-        )
+        Some(convert::ip_address(
+            &field("source_ip"),
+            &message.source_ip,
+        )?)
     };
-    for (name, value, max) in [
-        ("actor", &message.actor, 128),
-        ("project_id", &message.project_id, 63),
-    ] {
-        if value.len() > max {
-            return Err(RegistryError::invalid(
-                field(name),
-                format!("at most {max} bytes"),
-            ));
-        }
-    }
-    let mut event = AuditEvent {
+    // Every other field is checked by the registry (`record_audit_events`),
+    // the detail included: an over-long one is refused, not cut.
+    let event = AuditEvent {
         id: message.id,
         time: convert::time(&field("time"), time)?,
         actor: message.actor,
@@ -137,8 +126,7 @@ fn from_message(index: usize, message: pb::AuditEvent) -> Result<AuditEvent, Reg
         credential_id: message.credential_id,
         source_ip,
         outcome,
-        detail: String::new(),
+        detail: message.detail,
     };
-    event.set_detail(message.detail);
     Ok(event)
 }

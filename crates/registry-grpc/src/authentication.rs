@@ -51,21 +51,25 @@ impl TokenAdminCallerVerifier {
 #[async_trait]
 impl CallerVerifier for TokenAdminCallerVerifier {
     async fn verify(&self, token: &str, client_ip: Option<IpAddr>) -> Result<Caller, Status> {
+        // No access token is this long, and the issuer refuses to look.
+        if token.len() > MAX_CALLER_TOKEN_LEN {
+            return Err(invalid_token());
+        }
+        // Tokens are bound to addresses: without one, none can be checked
+        // (a TCP peer always has one).
+        let Some(address) = client_ip else {
+            return Err(Status::unauthenticated("the caller's address is unknown"));
+        };
         let request = token_pb::CheckCallerRequest {
             token: token.to_owned(),
-            client_ip: client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            client_ip: address.to_string(),
         };
         let answer = match self.client.clone().check_caller(request).await {
             Ok(response) => response.into_inner(),
-            Err(status) => {
-                tracing::warn!(error = %status.message(), "cannot check the caller's token");
-                return Err(Status::unavailable(
-                    "token issuer unavailable: cannot check the token",
-                ));
-            }
+            Err(status) => return Err(check_failed(&status)),
         };
         if !answer.active {
-            return Err(Status::unauthenticated("invalid or expired token"));
+            return Err(invalid_token());
         }
         Ok(Caller {
             credential_id: answer.credential_id,
@@ -74,6 +78,53 @@ impl CallerVerifier for TokenAdminCallerVerifier {
             scopes: answer.scopes,
             address: client_ip,
         })
+    }
+}
+
+/// Longest bearer token sent to the issuer (its `CheckCaller` bound).
+const MAX_CALLER_TOKEN_LEN: usize = 512;
+
+fn invalid_token() -> Status {
+    Status::unauthenticated("invalid or expired token")
+}
+
+/// What the management caller gets when `CheckCaller` fails: a malformed
+/// token is an invalid one; anything else is the issuer being unreachable
+/// or refusing the registry's own call (a misconfiguration between the
+/// services, logged at error), never the caller's fault.
+fn check_failed(status: &Status) -> Status {
+    let unavailable = || Status::unavailable("token issuer unavailable: cannot check the token");
+    match status.code() {
+        Code::InvalidArgument => {
+            tracing::info!(error = %status.message(), "malformed management token refused");
+            invalid_token()
+        }
+        Code::Unauthenticated | Code::PermissionDenied | Code::Unimplemented => {
+            let reason = latchkey_runtime::status_reason(status).map(|(reason, _)| reason);
+            tracing::error!(
+                code = ?status.code(),
+                reason = reason.as_deref().unwrap_or("none"),
+                error = %status.message(),
+                "the token issuer refused the registry's own call: check the internal key and certificates"
+            );
+            unavailable()
+        }
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::Aborted
+        | Code::ResourceExhausted
+        | Code::Unknown
+        | Code::Internal
+        | Code::DataLoss
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::FailedPrecondition
+        | Code::OutOfRange
+        | Code::Ok => {
+            tracing::warn!(code = ?status.code(), error = %status.message(), "cannot check the caller's token");
+            unavailable()
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Wire messages ↔ domain types.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use latchkey_proto::registry::v1 as pb;
 use latchkey_registry::{
@@ -22,6 +24,22 @@ pub(crate) fn time(field: &str, value: &Timestamp) -> Result<DateTime<Utc>, Regi
         .and_then(|nanos| DateTime::from_timestamp(value.seconds, nanos))
         .map(|time| time.trunc_subsecs(6))
         .ok_or_else(|| RegistryError::invalid(field, "not a valid timestamp"))
+}
+
+/// Longest IP address looked at (an IPv6 address in text is at most 45).
+const MAX_IP_ADDRESS_LEN: usize = 64;
+
+/// An IP address from an internal message, bounded before it is parsed.
+pub(crate) fn ip_address(field: &str, value: &str) -> Result<IpAddr, RegistryError> {
+    if value.len() > MAX_IP_ADDRESS_LEN {
+        return Err(RegistryError::invalid(
+            field,
+            format!("longer than {MAX_IP_ADDRESS_LEN} bytes"),
+        ));
+    }
+    value
+        .parse()
+        .map_err(|_| RegistryError::invalid(field, "not an IP address"))
 }
 
 pub(crate) fn optional_time(

@@ -1,7 +1,8 @@
 //! Domain errors → gRPC statuses, in one exhaustive place.
 
-use latchkey_registry::{AuthenticateError, RegistryError};
-use tonic::Status;
+use latchkey_registry::{AuthenticateError, ClientRefused, RegistryError};
+use latchkey_runtime::{reason, status_with_reason};
+use tonic::{Code, Status};
 
 /// Maps a registry error to the status the client sees, logging it at the
 /// level its cause deserves. Server-side causes are logged with their source
@@ -41,14 +42,47 @@ pub(crate) fn to_status(error: RegistryError) -> Status {
 /// The one message every refused client gets, whatever the reason.
 pub(crate) const INVALID_CLIENT: &str = "invalid client";
 
-/// Maps an authentication failure. Every refusal looks the same to the
-/// caller; the reason goes to the log only.
+/// Metadata keys of an `INVALID_CLIENT` refusal, for the issuer's audit
+/// trail: why, and the credential and project the client ID names (absent
+/// when it names none).
+pub(crate) mod refusal_metadata {
+    /// The `Refusal` label (`wrong_secret`, `disabled`, …).
+    pub(crate) const REFUSAL: &str = "refusal";
+    /// The credential the client ID names.
+    pub(crate) const CREDENTIAL_ID: &str = "credential_id";
+    /// That credential's project.
+    pub(crate) const PROJECT_ID: &str = "project_id";
+}
+
+/// Maps an authentication failure. Every refusal has the same code and
+/// message; its details (`INVALID_CLIENT`, the refusal and the credential
+/// named) tell the issuer it is the client that was refused, not the
+/// issuer's own call, and feed the project's audit trail. The issuer never
+/// passes them on to the client.
 pub(crate) fn authentication_status(error: AuthenticateError) -> Status {
     match error {
-        AuthenticateError::Refused(reason) => {
-            tracing::info!(%reason, "client authentication refused");
-            Status::unauthenticated(INVALID_CLIENT)
-        }
+        AuthenticateError::Refused(refused) => refusal_status(&refused),
         AuthenticateError::Registry(error) => to_status(error),
     }
+}
+
+fn refusal_status(refused: &ClientRefused) -> Status {
+    let label = refused.reason.to_string();
+    let credential = refused.credential.as_ref();
+    tracing::info!(
+        reason = %label,
+        credential_id = credential.map(|named| named.credential_id.as_str()),
+        "client authentication refused"
+    );
+    let mut metadata = vec![(refusal_metadata::REFUSAL, label.as_str())];
+    if let Some(named) = credential {
+        metadata.push((refusal_metadata::CREDENTIAL_ID, &named.credential_id));
+        metadata.push((refusal_metadata::PROJECT_ID, &named.project_id));
+    }
+    status_with_reason(
+        Code::Unauthenticated,
+        INVALID_CLIENT,
+        reason::INVALID_CLIENT,
+        metadata,
+    )
 }

@@ -34,9 +34,7 @@ fn credential_use(index: usize, value: pb::CredentialUse) -> Result<CredentialUs
     Ok(CredentialUse {
         last_use: LastUse {
             time: convert::time(&format!("uses[{index}].time"), time)?,
-            ip: value.ip.parse().map_err(|_| {
-                RegistryError::invalid(format!("uses[{index}].ip"), "not an IP address")
-            })?,
+            ip: convert::ip_address(&format!("uses[{index}].ip"), &value.ip)?,
         },
         credential_id: value.credential_id,
     })

@@ -7,6 +7,7 @@ mod convert;
 mod entity;
 mod error;
 mod migration;
+mod settings;
 mod store;
 
 pub use connect::{DatabaseConfig, connect};

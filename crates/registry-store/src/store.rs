@@ -50,6 +50,10 @@ impl SqlCredentialStore {
         }
     }
 
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
     async fn begin(&self) -> Result<DatabaseTransaction, RegistryError> {
         self.connection.begin().await.map_err(from_db)
     }

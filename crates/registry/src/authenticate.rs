@@ -43,15 +43,55 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// The credential a refused client ID names, for the audit trail of its
+/// project (never for the client, which learns only "invalid client").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedCredential {
+    /// The credential's ID.
+    pub credential_id: String,
+    /// Its project.
+    pub project_id: String,
+}
+
+/// A refused client: why, and which credential its client ID names when it
+/// names one (every refusal after the credential was found).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRefused {
+    /// Why.
+    pub reason: Refusal,
+    /// The credential, when the client ID names one.
+    pub credential: Option<RefusedCredential>,
+}
+
 /// The outcome of a failed authentication.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthenticateError {
-    /// The client is refused for the given reason.
-    #[error("invalid client ({0})")]
-    Refused(Refusal),
+    /// The client is refused.
+    #[error("invalid client ({})", .0.reason)]
+    Refused(ClientRefused),
     /// The request or the store failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+}
+
+/// Longest client ID looked at (the format's are far shorter): longer ones
+/// are a malformed request, refused before anything else.
+pub const MAX_CLIENT_ID_LEN: usize = 128;
+/// Longest client secret looked at (the format's are far shorter).
+pub const MAX_CLIENT_SECRET_LEN: usize = 256;
+/// Longest client IP looked at (an IPv6 address in text is at most 45).
+pub const MAX_CLIENT_IP_LEN: usize = 64;
+
+/// Refuses a value longer than `max` bytes, naming `field`; says nothing of
+/// the value (it may be a secret).
+fn bounded(field: &str, value: &str, max: usize) -> Result<(), RegistryError> {
+    if value.len() > max {
+        return Err(RegistryError::invalid(
+            field,
+            format!("longer than {max} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// A credential that passed authentication, with its project's policy.
@@ -74,18 +114,38 @@ impl Registry {
         secret: &str,
         client_ip: &str,
     ) -> Result<AuthenticatedCredential, AuthenticateError> {
+        bounded("client_id", client_id, MAX_CLIENT_ID_LEN)?;
+        bounded("client_secret", secret, MAX_CLIENT_SECRET_LEN)?;
+        bounded("client_ip", client_ip, MAX_CLIENT_IP_LEN)?;
         let client_ip: IpAddr = client_ip
             .parse()
             .map_err(|_| RegistryError::invalid("client_ip", "not an IP address"))?;
-        let refuse = |reason| Err(AuthenticateError::Refused(reason));
+        let unknown = |reason| {
+            Err(AuthenticateError::Refused(ClientRefused {
+                reason,
+                credential: None,
+            }))
+        };
         if CLIENT_ID.check(client_id).is_err() {
-            return refuse(Refusal::MalformedClientId);
+            return unknown(Refusal::MalformedClientId);
         }
         if CLIENT_SECRET.check(secret).is_err() {
-            return refuse(Refusal::MalformedSecret);
+            return unknown(Refusal::MalformedSecret);
         }
         let Some(record) = self.store().authentication_record(client_id).await? else {
-            return refuse(Refusal::UnknownClient);
+            return unknown(Refusal::UnknownClient);
+        };
+        // From here on the client ID names a credential: its project sees
+        // the refusal in its audit trail.
+        let named = RefusedCredential {
+            credential_id: record.credential.id.clone(),
+            project_id: record.credential.project_id.clone(),
+        };
+        let refuse = |reason| {
+            Err(AuthenticateError::Refused(ClientRefused {
+                reason,
+                credential: Some(named.clone()),
+            }))
         };
         let at = now();
         let presented = self.hash_key().hash(secret);

@@ -10,9 +10,11 @@ mod access;
 mod audit;
 mod authenticate;
 mod error;
+mod fingerprint;
 mod model;
 mod page;
 mod reconcile;
+mod report;
 mod service;
 mod store;
 mod sync;
@@ -20,8 +22,12 @@ pub mod validate;
 
 pub use access::{ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE, Role};
 pub use audit::{AuditAction, AuditEvent, AuditFilter, AuditOutcome, MAX_AUDIT_DETAIL_LEN};
-pub use authenticate::{AuthenticateError, AuthenticatedCredential, Refusal};
+pub use authenticate::{
+    AuthenticateError, AuthenticatedCredential, ClientRefused, MAX_CLIENT_ID_LEN,
+    MAX_CLIENT_IP_LEN, MAX_CLIENT_SECRET_LEN, Refusal, RefusedCredential,
+};
 pub use error::{BoxError, QuotaLimit, RegistryError};
+pub use fingerprint::{HashKeyCheck, HashKeyFingerprint};
 pub use latchkey_net::IpAllowlist;
 pub use model::{
     Credential, CredentialState, CredentialUpdate, CredentialUse, LastUse, NewCredential,
@@ -29,6 +35,9 @@ pub use model::{
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageToken, Position};
 pub use reconcile::{MAX_POLICY_VERSION, Reconciled};
+pub use report::{
+    MAX_AUDIT_EVENT_AGE, MAX_AUDIT_EVENTS_PER_BATCH, MAX_REPORTED_CLOCK_SKEW, MAX_USES_PER_BATCH,
+};
 pub use service::{
     CreateCredential, CreateProject, CreatedCredential, ListAuditEvents, ListCredentials, Registry,
     RotateSecret, RotatedSecret, UpdateCredential,

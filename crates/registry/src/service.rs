@@ -18,6 +18,7 @@ use crate::model::{
 };
 use crate::page::{Page, PageToken};
 use crate::reconcile::{PendingRepairs, RepairingSync};
+use crate::report;
 use crate::store::{CredentialStore, SecretRotation};
 use crate::sync::TokenSync;
 use crate::validate;
@@ -737,34 +738,10 @@ impl Registry {
         Ok(finish_page(page, &binding))
     }
 
-    /// Records a batch of token events reported by a token issuer.
+    /// Records a batch of token events reported by a token issuer; a
+    /// batch with a bad event is refused whole (see `report`).
     pub async fn record_audit_events(&self, events: Vec<AuditEvent>) -> Result<(), RegistryError> {
-        if events.len() > MAX_AUDIT_EVENTS_PER_BATCH {
-            return Err(RegistryError::invalid(
-                "events",
-                format!("at most {MAX_AUDIT_EVENTS_PER_BATCH} per batch"),
-            ));
-        }
-        for (index, event) in events.iter().enumerate() {
-            if !event.action.is_token_event() {
-                return Err(RegistryError::invalid(
-                    format!("events[{index}].action"),
-                    "issuers report only ISSUE_TOKEN, REVOKE_TOKEN and AUTHENTICATE_CLIENT",
-                ));
-            }
-            if uuid::Uuid::parse_str(&event.id).is_err() {
-                return Err(RegistryError::invalid(
-                    format!("events[{index}].id"),
-                    "must be a UUID",
-                ));
-            }
-            if !event.credential_id.is_empty() {
-                validate::credential_id(
-                    &format!("events[{index}].credential_id"),
-                    &event.credential_id,
-                )?;
-            }
-        }
+        report::check_token_events(&events, now())?;
         self.store.append_audit(&events).await
     }
 
@@ -773,29 +750,13 @@ impl Registry {
         self.store.purge_audit(before).await
     }
 
-    /// Records credentials' latest uses reported by a token issuer.
+    /// Records credentials' latest uses reported by a token issuer; a
+    /// batch with a bad use is refused whole (see `report`).
     pub async fn record_usage(&self, uses: Vec<CredentialUse>) -> Result<(), RegistryError> {
-        if uses.len() > MAX_USES_PER_BATCH {
-            return Err(RegistryError::invalid(
-                "uses",
-                format!("at most {MAX_USES_PER_BATCH} per batch"),
-            ));
-        }
-        for (index, credential_use) in uses.iter().enumerate() {
-            validate::credential_id(
-                &format!("uses[{index}].credential_id"),
-                &credential_use.credential_id,
-            )?;
-        }
+        report::check_uses(&uses, now())?;
         self.store.record_usage(&uses).await
     }
 }
-
-/// Most uses in one `UsageSink.Record` batch.
-const MAX_USES_PER_BATCH: usize = 10_000;
-
-/// Most events in one `AuditSink.RecordAuditEvents` batch.
-const MAX_AUDIT_EVENTS_PER_BATCH: usize = 10_000;
 
 fn generated_name() -> String {
     format!("credential-{}", random_string(NAME_ALPHABET, 4))

@@ -2,23 +2,24 @@
 //! reads `allowed_ips[2]: not an IP address or CIDR block`.
 
 use chrono::{DateTime, Utc};
+use latchkey_net::IpAllowlist;
+use latchkey_secrets::identifier::{self, InvalidIdentifier};
 
 use crate::error::RegistryError;
 use crate::model::{PolicyOverrides, ProjectPolicy};
-use latchkey_net::IpAllowlist;
 
 /// Longest credential name.
 pub const MAX_NAME_LEN: usize = 64;
 /// Longest owner.
-pub const MAX_OWNER_LEN: usize = 128;
+pub const MAX_OWNER_LEN: usize = identifier::MAX_OWNER_LEN;
 /// Longest description, in characters.
 pub const MAX_DESCRIPTION_LEN: usize = 256;
 /// Longest project display name, in characters.
 pub const MAX_DISPLAY_NAME_LEN: usize = 128;
 /// Longest API identifier.
-pub const MAX_API_LEN: usize = 128;
+pub const MAX_API_LEN: usize = identifier::MAX_API_LEN;
 /// Most entries in `allowed_apis` or `allowed_ips`.
-pub const MAX_LIST_ENTRIES: usize = 64;
+pub const MAX_LIST_ENTRIES: usize = identifier::MAX_LIST_ENTRIES;
 /// Shortest token lifetime a policy may set.
 pub const MIN_TOKEN_TTL_SECONDS: u32 = 1;
 /// Longest token lifetime a policy may set.
@@ -27,6 +28,10 @@ pub const MAX_TOKEN_TTL_SECONDS: u32 = 86_400;
 pub const MAX_TOKENS_PER_CREDENTIAL: u32 = 10_000;
 /// Longest grace period of a rotated secret.
 pub const MAX_GRACE_PERIOD_SECONDS: u32 = 30 * 24 * 3600;
+
+fn invalid(field: &str, rule: InvalidIdentifier) -> RegistryError {
+    RegistryError::invalid(field, rule.to_string())
+}
 
 fn required(field: &str, value: &str) -> Result<(), RegistryError> {
     if value.is_empty() {
@@ -39,29 +44,13 @@ fn required(field: &str, value: &str) -> Result<(), RegistryError> {
 /// ending with a hyphen (DNS-label-like, so it is safe in URLs and keys).
 pub fn project_id(field: &str, value: &str) -> Result<(), RegistryError> {
     required(field, value)?;
-    let bytes = value.as_bytes();
-    let valid = (3..=63).contains(&bytes.len())
-        && bytes[0].is_ascii_lowercase()
-        && bytes[bytes.len() - 1] != b'-'
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-    if !valid {
-        return Err(RegistryError::invalid(
-            field,
-            "must be 3 to 63 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-'",
-        ));
-    }
-    Ok(())
+    identifier::check_project_id(value).map_err(|rule| invalid(field, rule))
 }
 
 /// A credential ID as the server assigns them (a UUID).
 pub fn credential_id(field: &str, value: &str) -> Result<(), RegistryError> {
     required(field, value)?;
-    if uuid::Uuid::try_parse(value).is_err() {
-        return Err(RegistryError::invalid(field, "not a credential ID"));
-    }
-    Ok(())
+    identifier::check_credential_id(value).map_err(|rule| invalid(field, rule))
 }
 
 /// A credential name: 1–64 characters of letters, digits, spaces and `._-`,
@@ -90,17 +79,7 @@ pub fn credential_name(field: &str, value: &str) -> Result<(), RegistryError> {
 /// e-mail addresses fit).
 pub fn owner(field: &str, value: &str) -> Result<(), RegistryError> {
     required(field, value)?;
-    let valid = value.len() <= MAX_OWNER_LEN
-        && value.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b':' | b'+' | b'-')
-        });
-    if !valid {
-        return Err(RegistryError::invalid(
-            field,
-            format!("must be 1 to {MAX_OWNER_LEN} characters of letters, digits and '._@:+-'"),
-        ));
-    }
-    Ok(())
+    identifier::check_owner(value).map_err(|rule| invalid(field, rule))
 }
 
 /// Free text of at most `max` characters without control characters.
@@ -128,20 +107,7 @@ pub fn allowed_apis(field: &str, values: &[String]) -> Result<Vec<String>, Regis
     }
     let mut apis: Vec<String> = Vec::with_capacity(values.len());
     for (index, api) in values.iter().enumerate() {
-        let valid = !api.is_empty()
-            && api.len() <= MAX_API_LEN
-            && api.as_bytes()[0].is_ascii_alphabetic()
-            && api.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-')
-            });
-        if !valid {
-            return Err(RegistryError::invalid(
-                format!("{field}[{index}]"),
-                format!(
-                    "must be 1 to {MAX_API_LEN} characters of letters, digits and '._:/-', starting with a letter"
-                ),
-            ));
-        }
+        identifier::check_api(api).map_err(|rule| invalid(&format!("{field}[{index}]"), rule))?;
         if !apis.contains(api) {
             apis.push(api.clone());
         }

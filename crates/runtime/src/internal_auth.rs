@@ -51,9 +51,9 @@ const MAC_CONTEXT: &str = "latchkey 2026-11 internal call signature v1";
 /// Default largest difference between the caller's clock and ours.
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(30);
 
-/// Largest internal request body read for verification (the largest
-/// internal message, an audit batch of 10,000 events, is well below it).
-pub const MAX_INTERNAL_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Largest internal request body a client signs (the largest internal
+/// message, an audit batch of 2,000 events, is about 1.8 MB).
+pub const MAX_INTERNAL_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// Most nonces remembered per window; past it internal calls are refused
 /// as overload until the window turns (no legitimate pair of services comes
@@ -251,16 +251,20 @@ pub struct VerifyInternalCallsLayer {
 struct Verifier {
     key: InternalKey,
     skew: Duration,
+    max_body: usize,
     nonces: SeenNonces,
 }
 
 impl VerifyInternalCallsLayer {
-    /// Verifies calls against `key`, allowing `skew` between clocks.
-    pub fn new(key: InternalKey, skew: Duration) -> Self {
+    /// Verifies calls against `key`, allowing `skew` between clocks and
+    /// reading at most `max_body` bytes of a request (the listener's largest
+    /// message: the body is buffered before its signature can be checked).
+    pub fn new(key: InternalKey, skew: Duration, max_body: usize) -> Self {
         Self {
             verifier: Arc::new(Verifier {
                 key,
                 skew,
+                max_body,
                 // A call passes the skew check for 2 × skew of our time.
                 nonces: SeenNonces::new(skew * 2),
             }),
@@ -335,12 +339,13 @@ impl Verifier {
             ));
         }
         let (parts, body) = request.into_parts();
-        let bytes = match Limited::new(body, MAX_INTERNAL_BODY_BYTES).collect().await {
+        let bytes = match Limited::new(body, self.max_body).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) => {
                 tracing::warn!(%path, %error, "internal call body unreadable or too large");
                 return Err(Status::invalid_argument(format!(
-                    "request body unreadable or larger than {MAX_INTERNAL_BODY_BYTES} bytes"
+                    "request body unreadable or larger than {} bytes",
+                    self.max_body
                 ))
                 .into_http());
             }

@@ -3,9 +3,10 @@
 //! With `client_ca_file` set, a listener asks every client for a
 //! certificate but accepts clients without one (gateways and management
 //! clients authenticate with tokens); the internal services
-//! (`ClientAuthentication`, `UsageSink`, `TokenAdmin`) are wrapped in
-//! [`RequireClientCertificate`], which refuses any call that did not present
-//! a certificate the CA signed.
+//! (`ClientAuthentication`, `UsageSink`, `AuditSink`, `TokenAdmin`) are
+//! wrapped in [`RequireClientCertificate`], which refuses any call that did
+//! not present a certificate the CA signed, with `UNAUTHENTICATED` and the
+//! reason `CLIENT_CERTIFICATE_REQUIRED`.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -160,12 +161,63 @@ where
             .is_some_and(|certificates| !certificates.is_empty());
         if self.required && !presented {
             tracing::warn!("internal call without a client certificate refused");
-            let status = tonic::Status::unauthenticated(
+            // The reason tells a caller that its own configuration is
+            // wrong, not the client it asked about (a wrong secret).
+            let status = crate::status::status_with_reason(
+                tonic::Code::Unauthenticated,
                 "this internal service requires a client certificate",
+                crate::status::reason::CLIENT_CERTIFICATE_REQUIRED,
+                [],
             );
             return Box::pin(async move { Ok(status.into_http()) });
         }
         let mut inner = crate::grpc::take_ready(&mut self.inner);
         Box::pin(async move { inner.call(request).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An inner service that answers OK: reached only if the guard lets
+    /// the call through.
+    #[derive(Clone)]
+    struct Answers;
+
+    impl Service<HttpRequest<Body>> for Answers {
+        type Response = HttpResponse<Body>;
+        type Error = Infallible;
+        type Future = BoxFuture<Self::Response, Self::Error>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: HttpRequest<Body>) -> Self::Future {
+            Box::pin(async { Ok(HttpResponse::new(Body::empty())) })
+        }
+    }
+
+    fn call(required: bool) -> HttpResponse<Body> {
+        let mut guard = RequireClientCertificate::new(Answers, required);
+        let request = HttpRequest::new(Body::empty());
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(guard.call(request))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_call_without_a_certificate_is_refused_with_its_own_reason() {
+        let response = call(true);
+        let status = tonic::Status::from_header_map(response.headers()).expect("a status");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        let (reason, _) = crate::status::status_reason(&status).expect("a reason");
+        assert_eq!(reason, crate::status::reason::CLIENT_CERTIFICATE_REQUIRED);
+
+        let passed = call(false);
+        assert!(tonic::Status::from_header_map(passed.headers()).is_none());
     }
 }

@@ -6,9 +6,13 @@
 //! `ghp_…` tokens) so secret scanners can spot leaks and malformed input is
 //! refused before any store is touched, and is stored only as a keyed BLAKE3
 //! hash compared in constant time.
+//!
+//! [`identifier`] holds the syntax of the other identifiers (project and
+//! credential IDs, owners, APIs), shared by the registry and the issuer.
 
 mod format;
 mod hash;
+pub mod identifier;
 mod random;
 
 pub use format::{

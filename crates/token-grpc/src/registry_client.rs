@@ -8,12 +8,15 @@ use latchkey_net::IpAllowlist;
 use latchkey_proto::registry::v1 as registry_pb;
 use latchkey_proto::registry::v1::client_authentication_client::ClientAuthenticationClient;
 use latchkey_proto::registry::v1::usage_sink_client::UsageSinkClient;
-use latchkey_runtime::TracedChannel;
+use latchkey_runtime::{TracedChannel, reason, status_reason};
 use latchkey_token::{
     AuthenticatedClient, ClientAuthenticator, ClientRefusal, CredentialPolicy, IssueError,
     LimitPolicy, PolicyState, Usage,
 };
 use tonic::{Code, Status};
+
+/// Most uses in one `UsageSink.Record` call (the registry's limit).
+pub const MAX_USES_PER_BATCH: usize = 10_000;
 
 /// Authenticates clients by asking the registry's `ClientAuthentication`.
 #[derive(Debug, Clone)]
@@ -64,6 +67,76 @@ fn snapshot(
     })
 }
 
+/// Metadata keys of the registry's `INVALID_CLIENT` refusals (its
+/// `refusal_metadata`): why, and the credential and project the client ID
+/// names.
+const REFUSAL: &str = "refusal";
+const CREDENTIAL_ID: &str = "credential_id";
+const PROJECT_ID: &str = "project_id";
+
+/// What the issuer makes of the registry's refusal. Only `UNAUTHENTICATED`
+/// with the reason `INVALID_CLIENT` refuses the *client* (and counts against
+/// brute force); any other refusal is of the issuer's own call (no client
+/// certificate, no or a bad service signature, not allowed): a
+/// misconfiguration between the services, answered as the registry being
+/// unavailable and never counted against a client.
+fn refusal(status: &Status) -> IssueError {
+    let misconfigured = |reason: &str| {
+        tracing::error!(
+            code = ?status.code(),
+            reason,
+            message = status.message(),
+            "the credential registry refused the issuer's own call: check the internal key and certificates"
+        );
+        unavailable(status.clone())
+    };
+    match status.code() {
+        Code::Unauthenticated => match status_reason(status) {
+            Some((reason, metadata)) if reason == reason::INVALID_CLIENT => {
+                let field = |key: &str| metadata.get(key).cloned().unwrap_or_default();
+                IssueError::InvalidClient(ClientRefusal {
+                    reason: field(REFUSAL),
+                    credential_id: field(CREDENTIAL_ID),
+                    project_id: field(PROJECT_ID),
+                })
+            }
+            Some((reason, _)) => misconfigured(&reason),
+            None => misconfigured("none"),
+        },
+        Code::PermissionDenied | Code::Unimplemented => {
+            let reason = status_reason(status).map(|(reason, _)| reason);
+            misconfigured(reason.as_deref().unwrap_or("none"))
+        }
+        Code::InvalidArgument => IssueError::InvalidRequest {
+            field: "client",
+            reason: status.message().to_owned(),
+        },
+        // The registry is down, overloaded or failing: try again later.
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::Aborted
+        | Code::ResourceExhausted
+        | Code::Unknown
+        | Code::Internal
+        | Code::DataLoss => unavailable(status.clone()),
+        // Codes `Authenticate` never answers with: a registry of another
+        // version, or a proxy in between. Nothing a client did.
+        Code::NotFound
+        | Code::AlreadyExists
+        | Code::FailedPrecondition
+        | Code::OutOfRange
+        | Code::Ok => {
+            tracing::error!(
+                code = ?status.code(),
+                message = status.message(),
+                "unexpected answer from the credential registry"
+            );
+            unavailable(status.clone())
+        }
+    }
+}
+
 fn unavailable(status: Status) -> IssueError {
     IssueError::Unavailable("credential registry", status.message().to_owned().into())
 }
@@ -89,14 +162,7 @@ impl ClientAuthenticator for RegistryAuthenticator {
                     .ok_or_else(|| malformed("answer without credential"))?;
                 snapshot(credential, answer.secret_expire_time)
             }
-            Err(status) => match status.code() {
-                Code::Unauthenticated => Err(IssueError::InvalidClient(ClientRefusal::default())),
-                Code::InvalidArgument => Err(IssueError::InvalidRequest {
-                    field: "client",
-                    reason: status.message().to_owned(),
-                }),
-                _ => Err(unavailable(status)),
-            },
+            Err(status) => Err(refusal(&status)),
         }
     }
 
@@ -130,18 +196,120 @@ impl UsageReporter {
         }
     }
 
-    /// Sends one batch.
+    /// Sends `uses`, in batches the registry takes ([`MAX_USES_PER_BATCH`]).
+    /// `Ok` once the registry took them, or refused a batch as invalid: it
+    /// would be refused again on every retry (and newer uses would merge
+    /// into it), so it is dropped and logged at error. Any other failure is
+    /// returned, for the uses to be sent again; batches sent before it are
+    /// recorded, and recording a use twice changes nothing.
     pub async fn report(&self, uses: &[Usage]) -> Result<(), Status> {
-        let request = registry_pb::RecordRequest {
-            uses: uses
-                .iter()
-                .map(|usage| registry_pb::CredentialUse {
-                    credential_id: usage.credential_id.clone(),
-                    time: Some(prost_types::Timestamp::from(usage.time)),
-                    ip: usage.ip.to_string(),
-                })
-                .collect(),
+        for batch in uses.chunks(MAX_USES_PER_BATCH) {
+            let request = registry_pb::RecordRequest {
+                uses: batch
+                    .iter()
+                    .map(|usage| registry_pb::CredentialUse {
+                        credential_id: usage.credential_id.clone(),
+                        time: Some(prost_types::Timestamp::from(usage.time)),
+                        ip: usage.ip.to_string(),
+                    })
+                    .collect(),
+            };
+            match self.client.clone().record(request).await {
+                Ok(_) => {}
+                Err(status) if status.code() == Code::InvalidArgument => {
+                    tracing::error!(
+                        error = %status.message(),
+                        uses = batch.len(),
+                        "the registry refused a batch of last uses as invalid (is this clock ahead of the registry's?): dropped"
+                    );
+                }
+                Err(status) => return Err(status),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use latchkey_runtime::status_with_reason;
+
+    use super::*;
+
+    #[test]
+    fn only_an_invalid_client_reason_refuses_the_client() {
+        let wrong_secret = status_with_reason(
+            Code::Unauthenticated,
+            "invalid client",
+            reason::INVALID_CLIENT,
+            [
+                (REFUSAL, "wrong_secret"),
+                (CREDENTIAL_ID, "0193a0a0-0000-7000-8000-000000000001"),
+                (PROJECT_ID, "acme"),
+            ],
+        );
+        let IssueError::InvalidClient(refused) = refusal(&wrong_secret) else {
+            panic!("a refused client");
         };
-        self.client.clone().record(request).await.map(|_| ())
+        assert_eq!(
+            refused,
+            ClientRefusal {
+                reason: "wrong_secret".into(),
+                credential_id: "0193a0a0-0000-7000-8000-000000000001".into(),
+                project_id: "acme".into(),
+            }
+        );
+        let unknown = status_with_reason(
+            Code::Unauthenticated,
+            "invalid client",
+            reason::INVALID_CLIENT,
+            [(REFUSAL, "unknown_client")],
+        );
+        let IssueError::InvalidClient(refused) = refusal(&unknown) else {
+            panic!("a refused client");
+        };
+        assert_eq!(refused, ClientRefusal::because("unknown_client"));
+    }
+
+    #[test]
+    fn a_refusal_of_the_issuer_itself_is_never_the_clients() {
+        let issuer_refused = [
+            status_with_reason(
+                Code::Unauthenticated,
+                "this internal service requires a client certificate",
+                reason::CLIENT_CERTIFICATE_REQUIRED,
+                [],
+            ),
+            status_with_reason(
+                Code::Unauthenticated,
+                "bad signature",
+                reason::SERVICE_UNAUTHENTICATED,
+                [],
+            ),
+            // A bare UNAUTHENTICATED (a proxy, an older guard) is not a
+            // client refusal either.
+            Status::unauthenticated("invalid client"),
+            Status::permission_denied("not allowed"),
+            Status::unimplemented("no such service"),
+            Status::unavailable("down"),
+            Status::resource_exhausted("busy"),
+            Status::not_found("?"),
+        ];
+        for status in issuer_refused {
+            assert!(
+                matches!(
+                    refusal(&status),
+                    IssueError::Unavailable("credential registry", _)
+                ),
+                "{status:?}"
+            );
+        }
+        assert!(matches!(
+            refusal(&Status::invalid_argument("client_ip: not an IP address")),
+            IssueError::InvalidRequest {
+                field: "client",
+                ..
+            }
+        ));
     }
 }

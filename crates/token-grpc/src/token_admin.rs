@@ -8,6 +8,27 @@ use tonic::{Request, Response, Status};
 use crate::convert::credential_policy;
 use crate::status::store_status;
 
+/// Longest token `CheckCaller` looks at (access tokens are far shorter).
+const MAX_CALLER_TOKEN_LEN: usize = 512;
+
+/// Longest `client_ip` looked at (an IPv6 address in text is at most 45).
+const MAX_CLIENT_IP_LEN: usize = 64;
+
+/// The registry caller's address: required, and an IP address.
+fn caller_ip(value: &str) -> Result<std::net::IpAddr, Status> {
+    if value.is_empty() {
+        return Err(Status::invalid_argument("client_ip: required"));
+    }
+    if value.len() > MAX_CLIENT_IP_LEN {
+        return Err(Status::invalid_argument(format!(
+            "client_ip: longer than {MAX_CLIENT_IP_LEN} bytes"
+        )));
+    }
+    value
+        .parse()
+        .map_err(|_| Status::invalid_argument("client_ip: not an IP address"))
+}
+
 /// Applies the registry's policy changes to the token store.
 #[derive(Debug, Clone)]
 pub struct TokenAdminService {
@@ -63,21 +84,19 @@ impl TokenAdmin for TokenAdminService {
         request: Request<pb::CheckCallerRequest>,
     ) -> Result<Response<pb::CheckCallerResponse>, Status> {
         let request = request.get_ref();
-        let client_ip = if request.client_ip.is_empty() {
-            None
-        } else {
-            Some(
-                request
-                    .client_ip
-                    .parse()
-                    .map_err(|_| Status::invalid_argument("client_ip: not an IP address"))?,
-            )
-        };
+        // Bounded like `Introspect`'s token; the address is the registry
+        // caller's, which the registry always knows.
+        if request.token.len() > MAX_CALLER_TOKEN_LEN {
+            return Err(Status::invalid_argument(format!(
+                "token: longer than {MAX_CALLER_TOKEN_LEN} bytes"
+            )));
+        }
+        let client_ip = caller_ip(&request.client_ip)?;
         let answer = self
             .tokens
             .introspect(&IntrospectionRequest {
                 token: &request.token,
-                client_ip,
+                client_ip: Some(client_ip),
                 required_scopes: &[],
             })
             .await

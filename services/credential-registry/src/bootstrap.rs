@@ -7,9 +7,11 @@
 use std::sync::Arc;
 
 use latchkey_registry::{
-    ADMIN_SCOPE, Caller, CreateCredential, CreateProject, CreatedCredential, INTROSPECT_SCOPE,
-    NoTokenSync, Registry, RegistryError,
+    ADMIN_SCOPE, Caller, CreateCredential, CreateProject, CreatedCredential, HashKeyCheck,
+    HashKeyFingerprint, INTROSPECT_SCOPE, NoTokenSync, Registry, RegistryError,
 };
+use latchkey_registry_store::SqlCredentialStore;
+use latchkey_runtime::ConfigError;
 
 use crate::{RegistryConfig, ServeError};
 
@@ -33,6 +35,7 @@ pub async fn bootstrap_admin(
     let store = latchkey_registry_store::connect(&config.database, config.policy_defaults)
         .await
         .map_err(ServeError::Store)?;
+    check_hash_key(&store, &HashKeyFingerprint::of(&hash_key)).await?;
     let store = Arc::new(store);
     // A new credential has no tokens to keep in step.
     let registry = Registry::new(store.clone(), hash_key, Arc::new(NoTokenSync));
@@ -40,6 +43,31 @@ pub async fn bootstrap_admin(
     let outcome = create(&registry, &caller, project_id, force).await;
     store.close().await;
     outcome.map_err(ServeError::Store)
+}
+
+/// Refuses to go on with a hash key other than the one the database was
+/// written with: every stored secret would be refused as wrong. The first
+/// start on a database records the key's fingerprint (never the key).
+pub(crate) async fn check_hash_key(
+    store: &SqlCredentialStore,
+    fingerprint: &HashKeyFingerprint,
+) -> Result<(), ServeError> {
+    let check = store
+        .check_hash_key(fingerprint)
+        .await
+        .map_err(ServeError::Store)?;
+    match check {
+        HashKeyCheck::Matches => Ok(()),
+        HashKeyCheck::Recorded => {
+            tracing::info!("hash key fingerprint recorded in the database");
+            Ok(())
+        }
+        HashKeyCheck::Differs => Err(ServeError::Config(ConfigError::new(
+            "hash_key (or hash_key_file): not the key this database's secrets were hashed with \
+             (its fingerprint differs from the one recorded at the database's first start); \
+             every secret would be refused. Configure the database's original hash key",
+        ))),
+    }
 }
 
 async fn create(

@@ -74,6 +74,9 @@ pub async fn serve(
     let store = latchkey_registry_store::connect(&config.database, config.policy_defaults)
         .await
         .map_err(ServeError::Store)?;
+    // Another hash key than the database's would refuse every secret.
+    let fingerprint = latchkey_registry::HashKeyFingerprint::of(&hash_key);
+    bootstrap::check_hash_key(&store, &fingerprint).await?;
     let store = Arc::new(store);
     let issuers = issuer_channel(&config)?.signed(internal_key.clone());
     let registry = Registry::new(
@@ -155,6 +158,7 @@ pub async fn serve(
         .layer(VerifyInternalCallsLayer::new(
             internal_key,
             Duration::from_secs(config.internal_clock_skew_seconds),
+            MAX_INTERNAL_BODY_BYTES,
         ));
     if let Some(tls) = tls {
         internal = internal.tls_config(tls)?;

@@ -236,3 +236,58 @@ fn bootstrap_admin_prints_the_secret_once_and_refuses_a_second_admin() {
     assert!(forced.status.success());
     assert!(String::from_utf8_lossy(&forced.stdout).contains("client_secret: lks_"));
 }
+
+#[tokio::test]
+async fn a_hash_key_other_than_the_databases_stops_the_start() {
+    let directory = tempfile::tempdir().unwrap();
+    let first_key = "a1".repeat(32);
+    let other_key = "b2".repeat(32);
+    let start = |key: &str| {
+        let port = free_port();
+        let child = registry_command(directory.path())
+            .env("LATCHKEY_HASH_KEY", key)
+            .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
+            .spawn()
+            .unwrap();
+        (port, Running(child))
+    };
+
+    // The first start records the key's fingerprint.
+    let (port, mut first) = start(&first_key);
+    wait_until_serving(port, &mut first.0).await;
+    drop(first);
+
+    // Another key: exit 64 naming the setting, with no key material.
+    let (_, mut other) = start(&other_key);
+    let status = wait_with_timeout(&mut other.0, Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(64), "{status:?}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(other.0.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(log.contains("hash_key"), "{log}");
+    assert!(log.contains("hash_key_file"), "{log}");
+    for key in [&first_key, &other_key] {
+        assert!(!log.contains(&key[..16]), "no key material in {log}");
+    }
+    // `bootstrap-admin` checks it too, before writing anything.
+    let bootstrap = registry_command(directory.path())
+        .env("LATCHKEY_HASH_KEY", &other_key)
+        .args(["bootstrap-admin", "--project", "ops"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(bootstrap.status.code(), Some(64), "{bootstrap:?}");
+    assert!(String::from_utf8_lossy(&bootstrap.stderr).contains("hash_key"));
+    assert!(!String::from_utf8_lossy(&bootstrap.stdout).contains("lks_"));
+
+    // The database's own key still serves, and admins it creates verify.
+    let bootstrap = registry_command(directory.path())
+        .env("LATCHKEY_HASH_KEY", &first_key)
+        .args(["bootstrap-admin", "--project", "ops"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(bootstrap.status.success(), "{bootstrap:?}");
+    let (port, mut again) = start(&first_key);
+    wait_until_serving(port, &mut again.0).await;
+}

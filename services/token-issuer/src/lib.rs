@@ -15,9 +15,9 @@ use latchkey_proto::token::v1::introspection_server::IntrospectionServer;
 use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
 use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
 use latchkey_runtime::{
-    GrpcTraceLayer, HttpTraceLayer, LimitedListener, MAX_INTERNAL_BODY_BYTES, Metrics,
-    RequireClientCertificate, ServerTls, Shutdown, TracedChannel, VerifyInternalCallsLayer,
-    health_service, reflection_service, serve_http,
+    GrpcTraceLayer, HttpTraceLayer, LimitedListener, Metrics, RequireClientCertificate, ServerTls,
+    Shutdown, TracedChannel, VerifyInternalCallsLayer, health_service, reflection_service,
+    serve_http,
 };
 use latchkey_token::{AuditQueue, TokenService, TokenStore, UsageTracker};
 use latchkey_token_envoy::EnvoyAuthorizationService;
@@ -178,6 +178,7 @@ pub async fn serve(
         .layer(VerifyInternalCallsLayer::new(
             internal_key,
             Duration::from_secs(config.internal_clock_skew_seconds),
+            MAX_TOKEN_ADMIN_BYTES,
         ));
     if let Some(tls) = tls {
         internal = internal.tls_config(tls)?;
@@ -189,7 +190,7 @@ pub async fn serve(
         .add_service(RequireClientCertificate::new(
             TokenAdminService::new(tokens.clone())
                 .into_server()
-                .max_decoding_message_size(MAX_INTERNAL_BODY_BYTES),
+                .max_decoding_message_size(MAX_TOKEN_ADMIN_BYTES),
             mutual_tls,
         ));
 
@@ -250,6 +251,10 @@ pub async fn serve(
     tracing::info!("token issuer stopped");
     outcome
 }
+
+/// Largest `TokenAdmin` request: a policy at its bounds (64 APIs, 64
+/// addresses) is under 12 KiB.
+const MAX_TOKEN_ADMIN_BYTES: usize = 64 * 1024;
 
 /// Names of the services health answers for, besides the whole server ("").
 pub const SERVICE_NAMES: &[&str] = &[

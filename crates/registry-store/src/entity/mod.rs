@@ -6,3 +6,4 @@ pub mod audit_event;
 pub mod credential;
 pub mod credential_secret;
 pub mod project;
+pub mod registry_setting;

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_policy_version;
 mod m20261123_000003_audit_events;
+mod m20261129_000004_registry_settings;
 
 /// All migrations in order.
 #[derive(Debug)]
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_policy_version::Migration),
             Box::new(m20261123_000003_audit_events::Migration),
+            Box::new(m20261129_000004_registry_settings::Migration),
         ]
     }
 }
