@@ -250,18 +250,37 @@ async fn a_lost_master_fails_its_tokens_closed_and_spares_the_others() {
     )
     .await;
 
-    // Every issuance and every uncached gateway authentication reads the
-    // failed-authentication counters of the caller's address and client ID
-    // first. The victim is a master holding neither for the test's own
-    // address and gateway, so what it takes down is its own slots.
+    // Every verification at the registry (of a secret not verified
+    // before) reads the failed-authentication counters of the caller's
+    // address and of its (address, client ID) pair first. The victim is a
+    // master not holding the address's counter for the test's own address,
+    // so what it takes down is its own slots.
     let address_counter = cluster
         .owner_of(format!("{prefix}f:ip:127.0.0.1").as_bytes())
         .await;
-    let gateway_counter = cluster
-        .owner_of(format!("{prefix}f:client:{}", stack.admin.client_id).as_bytes())
+    // The gateway (verified before the kill, so its counters are not read
+    // again) is verified against its credential's policy in the store once
+    // its caller-cache entry ends: that master must live too.
+    let gateway_credential = stack
+        .registry
+        .client()
+        .list_credentials(registry_pb::ListCredentialsRequest {
+            project_id: stack.admin.project_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials
+        .into_iter()
+        .find(|credential| credential.client_id == stack.admin.client_id)
+        .unwrap();
+    let gateway_key = CredentialKey::from_credential_id(&gateway_credential.id).unwrap();
+    let gateway_policy = cluster
+        .owner_of(format!("{prefix}{{{}}}:p", gateway_key.encoded()).as_bytes())
         .await;
     let victim = (0..cluster.masters())
-        .find(|master| ![address_counter, gateway_counter].contains(master))
+        .find(|master| ![address_counter, gateway_policy].contains(master))
         .unwrap();
 
     // Credentials until the victim serves several, the other masters
@@ -310,7 +329,9 @@ async fn a_lost_master_fails_its_tokens_closed_and_spares_the_others() {
         let policy_key = format!("{prefix}{{{}}}:p", key.encoded());
         let owner = cluster.owner_of(policy_key.as_bytes()).await;
         let counter_owner = cluster
-            .owner_of(format!("{prefix}f:client:{}", client.credential.client_id).as_bytes())
+            .owner_of(
+                format!("{prefix}f:pair:127.0.0.1:{}", client.credential.client_id).as_bytes(),
+            )
             .await;
         let token = issue(&stack, &client, &[]).await.unwrap().access_token;
         // Not a prediction only: the master said to serve the slot holds
@@ -433,19 +454,41 @@ async fn a_lost_master_fails_its_tokens_closed_and_spares_the_others() {
     }
 
     // Issuance: a live master's credential gets a working token; one of
-    // the victim's, or one whose brute-force counter was on it, is refused
-    // as unavailable (the check is never skipped).
+    // the victim's is refused as unavailable, and so is a secret never
+    // verified whose brute-force counter was on it (the check is never
+    // skipped for it).
     let live = placed
         .iter()
         .find(|p| p.owner != victim && p.counter_owner != victim)
         .unwrap();
     let fresh = issue(&stack, &live.client, &[]).await.unwrap().access_token;
     assert!(introspect(&stack, &fresh, "127.0.0.1", &[]).await.active);
+    for p in placed.iter().filter(|p| p.owner == victim) {
+        assert_code(issue(&stack, &p.client, &[]).await, Code::Unavailable);
+    }
+    // A secret verified before never meets the counters; a new one, never
+    // verified, is checked against them and fails closed.
     for p in placed
         .iter()
-        .filter(|p| p.owner == victim || p.counter_owner == victim)
+        .filter(|p| p.owner != victim && p.counter_owner == victim)
     {
-        assert_code(issue(&stack, &p.client, &[]).await, Code::Unavailable);
+        issue(&stack, &p.client, &[]).await.unwrap();
+        let rotated = stack
+            .registry
+            .client()
+            .rotate_credential_secret(registry_pb::RotateCredentialSecretRequest {
+                credential_id: p.client.credential.id.clone(),
+                grace_period_seconds: 0,
+                revoke_tokens: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let unverified = Client {
+            credential: p.client.credential.clone(),
+            secret: rotated.client_secret,
+        };
+        assert_code(issue(&stack, &unverified, &[]).await, Code::Unavailable);
     }
     // Revocation on a live master still works.
     stack

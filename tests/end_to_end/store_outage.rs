@@ -16,14 +16,15 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::support::{credential, eventually, issue, post_form, project_with_client};
 
-/// A `redis-server` of this test's own, on a fixed port so it can come back.
-struct PrivateRedis {
+/// A `redis-server` of one test's own, on a fixed port so it can come back
+/// (empty: nothing is kept on disk).
+pub(crate) struct PrivateRedis {
     port: u16,
     process: Option<Child>,
 }
 
 impl PrivateRedis {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -37,11 +38,11 @@ impl PrivateRedis {
         redis
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn resume(&mut self) {
+    pub(crate) fn resume(&mut self) {
         let process = Command::new("redis-server")
             .args([
                 "--port",
@@ -60,7 +61,7 @@ impl PrivateRedis {
         self.process = Some(process);
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {
             let _ = process.kill();
             let _ = process.wait();

@@ -231,7 +231,7 @@ async fn an_issuer_without_its_certificate_locks_out_nobody(backend: StackBacken
     let certificates = Certificates::generate();
     let (database, tokens) = backend.parts();
     let limits = FailureLimitsConfig {
-        max_per_client: 3,
+        max_per_client_address: 3,
         max_per_address: 5,
         window_seconds: 300,
     };
@@ -275,7 +275,7 @@ async fn an_issuer_without_its_certificate_locks_out_nobody(backend: StackBacken
     )
     .await;
 
-    let attempts = limits.max_per_client + limits.max_per_address + 2;
+    let attempts = limits.max_per_client_address + limits.max_per_address + 2;
     for attempt in 0..attempts {
         let refused = misconfigured
             .token_client()

@@ -1,8 +1,8 @@
 //! Counting failed authentications, the brute-force limit's memory.
 
-use latchkey_token::TokenStoreError;
+use latchkey_token::{FailureGuard, TokenStoreError};
 
-use crate::support::{Issue, Store, holds, new_credential};
+use crate::support::Store;
 
 async fn failures_count_up_within_their_window(store: Store) {
     let key = format!("client:lkc_{}", uuid::Uuid::now_v7().simple());
@@ -56,38 +56,40 @@ async fn a_window_ends_and_counting_starts_over(store: Store) {
     assert_eq!(store.record_failure(&key, 1).await.unwrap().count, 1);
 }
 
-/// A counter at its limit refuses the issuance that names it as a guard,
-/// with the seconds left in its window, and nothing is written; under the
-/// limit the token is stored.
-async fn a_guard_at_its_limit_refuses_the_issuance(store: Store) {
+/// A counter at its limit refuses the verification that names it as a
+/// guard, with the seconds left in its window; under the limit it passes.
+async fn a_guard_at_its_limit_refuses(store: Store) {
     let suffix = uuid::Uuid::now_v7().simple().to_string();
-    let (client, address) = (format!("client:lkc_{suffix}"), format!("ip:{suffix}"));
+    let (pair, address) = (
+        format!("pair:10.0.0.1:lkc_{suffix}"),
+        format!("ip:{suffix}"),
+    );
     for _ in 0..3 {
         store.record_failure(&address, 60).await.unwrap();
     }
-    let credential = new_credential();
-    let guarded = |address_limit: u32| Issue {
-        guards: vec![(client.clone(), 5), (address.clone(), address_limit)],
-        ..Issue::new(credential)
+    let guards = |address_limit: u32| {
+        [
+            FailureGuard {
+                key: &pair,
+                limit: 5,
+            },
+            FailureGuard {
+                key: &address,
+                limit: address_limit,
+            },
+        ]
     };
-
-    let (refused, answer) = guarded(3).run(&store).await;
-    match answer {
+    match store.check_guards(&guards(3)).await {
         Err(TokenStoreError::TooManyFailures { retry_after }) => {
             assert!((1..=60).contains(&retry_after), "{retry_after}");
         }
         other => panic!("expected TooManyFailures, got {other:?}"),
     }
-    assert!(!holds(&store, credential, &refused).await, "nothing stored");
-    let lookup = store.lookup(credential, &refused).await.unwrap();
-    assert!(lookup.policy.is_none(), "no policy written either");
-
-    let stored = guarded(4).ok(&store).await;
-    assert!(holds(&store, credential, &stored).await, "under the limit");
+    store.check_guards(&guards(4)).await.unwrap();
 }
 
 on_both_stores!(
-    a_guard_at_its_limit_refuses_the_issuance,
+    a_guard_at_its_limit_refuses,
     failures_count_up_within_their_window,
     keys_are_counted_apart,
     a_window_ends_and_counting_starts_over,

@@ -115,8 +115,8 @@ async fn issuing_under_an_older_policy_is_stale(store: Store) {
     };
     let (hash, result) = stale.run(&store).await;
     assert!(
-        matches!(result, Err(TokenStoreError::StalePolicy)),
-        "{result:?}"
+        matches!(result, Err(TokenStoreError::StalePolicy { held: Some(5) })),
+        "the held version is reported: {result:?}"
     );
     assert!(
         !holds(&store, credential, &hash).await,
@@ -155,7 +155,7 @@ async fn a_tombstone_refuses_its_version_but_not_the_next(store: Store) {
         };
         let (hash, result) = late.run(&store).await;
         assert!(
-            matches!(result, Err(TokenStoreError::StalePolicy)),
+            matches!(result, Err(TokenStoreError::StalePolicy { held: Some(3) })),
             "version {version}: {result:?}"
         );
         assert!(!holds(&store, credential, &hash).await);
@@ -202,7 +202,106 @@ async fn a_narrowed_policy_reaches_the_next_lookup(store: Store) {
     assert_eq!(lookup.policy.as_deref(), Some(&narrowed));
 }
 
+/// Finding 6: a verification the issuer remembers is honoured only while
+/// the store holds exactly the version it was made under, active; the
+/// store reports what it holds instead, and writes nothing.
+async fn a_remembered_verification_needs_exactly_its_version_stored(store: Store) {
+    let credential = new_credential();
+    let remembered = |version: i64| {
+        Issue {
+            policy: active(version),
+            ..Issue::new(credential)
+        }
+        .remembered()
+    };
+    let refused = |expected: Option<i64>| {
+        move |result: Result<u32, TokenStoreError>| match result {
+            Err(TokenStoreError::StalePolicy { held }) => assert_eq!(held, expected),
+            other => panic!("expected StalePolicy {{ held: {expected:?} }}, got {other:?}"),
+        }
+    };
+
+    // Nothing stored (a store that lost it, or never had it): refused, and
+    // nothing written, not even the policy.
+    let (hash, result) = remembered(1).run(&store).await;
+    refused(None)(result);
+    assert!(!holds(&store, credential, &hash).await);
+    assert_eq!(stored_version(&store, credential).await, None);
+
+    // The registry's answer writes it; then the remembered one is honoured.
+    Issue::new(credential).ok(&store).await;
+    let hash = remembered(1).ok(&store).await;
+    assert!(holds(&store, credential, &hash).await);
+
+    // A newer version stored (the credential changed).
+    store
+        .apply_policy(credential, &active(2), false)
+        .await
+        .unwrap();
+    let (hash, result) = remembered(1).run(&store).await;
+    refused(Some(2))(result);
+    assert!(!holds(&store, credential, &hash).await);
+
+    // An older version stored (a failover to a replica that missed a
+    // write) does not confirm a newer verification; the registry's does.
+    let (_, result) = remembered(3).run(&store).await;
+    refused(Some(2))(result);
+    Issue {
+        policy: active(3),
+        ..Issue::new(credential)
+    }
+    .ok(&store)
+    .await;
+    assert_eq!(stored_version(&store, credential).await, Some(3));
+
+    // The same version, but not active.
+    let disabled = latchkey_token::CredentialPolicy {
+        state: PolicyState::Disabled,
+        ..active(4)
+    };
+    store
+        .apply_policy(credential, &disabled, false)
+        .await
+        .unwrap();
+    let (_, result) = remembered(4).run(&store).await;
+    refused(Some(4))(result);
+    store
+        .apply_policy(credential, &deleted(5), true)
+        .await
+        .unwrap();
+    let (_, result) = remembered(5).run(&store).await;
+    refused(Some(5))(result);
+    assert_eq!(stored_version(&store, credential).await, Some(5));
+}
+
+/// A deletion is never undone under its own version, whoever writes.
+async fn a_tombstone_is_never_overwritten_under_its_own_version(store: Store) {
+    let credential = new_credential();
+    store
+        .apply_policy(credential, &deleted(3), true)
+        .await
+        .unwrap();
+    store
+        .apply_policy(credential, &active(3), false)
+        .await
+        .unwrap();
+    let policy = store.policy(credential).await.unwrap().unwrap();
+    assert_eq!((policy.version, policy.state), (3, PolicyState::Deleted));
+    // The tombstone itself again, and a newer version, are applied.
+    store
+        .apply_policy(credential, &deleted(3), true)
+        .await
+        .unwrap();
+    store
+        .apply_policy(credential, &active(4), false)
+        .await
+        .unwrap();
+    assert_eq!(stored_version(&store, credential).await, Some(4));
+}
+
 on_both_stores!(
+    a_remembered_verification_needs_exactly_its_version_stored,
+    a_tombstone_is_never_overwritten_under_its_own_version,
     revoking_on_apply_revokes_every_token_of_that_credential_only,
     an_older_policy_never_overwrites_a_newer_one,
     issuing_under_an_older_policy_is_stale,

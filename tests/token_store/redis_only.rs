@@ -213,9 +213,9 @@ async fn assert_every_operation_is_unavailable(store: &RedisTokenStore, within: 
         hash,
         record: &record,
         policy: &issue.policy,
+        origin: issue.origin,
         limit: issue.limit,
         now: issue.now,
-        guards: &[],
     };
     for round in 0..2 {
         let started = Instant::now();
@@ -224,6 +224,9 @@ async fn assert_every_operation_is_unavailable(store: &RedisTokenStore, within: 
         let started = Instant::now();
         let issued = store.issue(&new).await;
         assert_unavailable(&format!("issue #{round}"), issued, started, within);
+        let started = Instant::now();
+        let policy = store.policy(credential).await;
+        assert_unavailable(&format!("policy #{round}"), policy, started, within);
         let started = Instant::now();
         let revoked = store.revoke(credential, &hash).await;
         assert_unavailable(&format!("revoke #{round}"), revoked, started, within);

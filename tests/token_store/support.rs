@@ -7,7 +7,7 @@ use latchkey_net::IpAllowlist;
 use latchkey_secrets::HashKey;
 pub(crate) use latchkey_tests::{redis_cluster_urls, redis_url};
 use latchkey_token::{
-    CredentialKey, CredentialPolicy, FailureGuard, LimitPolicy, NewToken, PolicyState, TokenHash,
+    CredentialKey, CredentialPolicy, LimitPolicy, NewToken, PolicyOrigin, PolicyState, TokenHash,
     TokenRecord, TokenStore, TokenStoreError, new_token,
 };
 use latchkey_token_store::{MemoryTokenStore, RedisConfig, RedisTokenStore};
@@ -258,25 +258,35 @@ pub(crate) fn evict(max_tokens: u32) -> LimitPolicy {
 pub(crate) struct Issue {
     pub(crate) credential: CredentialKey,
     pub(crate) policy: CredentialPolicy,
+    /// Whether the registry just answered with `policy` or the issuer
+    /// remembers a verification under it.
+    pub(crate) origin: PolicyOrigin,
     pub(crate) limit: LimitPolicy,
     /// What the store is told the time is.
     pub(crate) now: i64,
     pub(crate) expires_at: i64,
-    /// Failure counters (key, limit) the store must find under their limits.
-    pub(crate) guards: Vec<(String, u32)>,
 }
 
 impl Issue {
-    /// A one-hour token under policy version 1, limit 10 (reject).
+    /// A one-hour token under policy version 1 as the registry answered
+    /// it, limit 10 (reject).
     pub(crate) fn new(credential: CredentialKey) -> Self {
         let now = latchkey_token::unix_now();
         Self {
             credential,
             policy: active(1),
+            origin: PolicyOrigin::Registry,
             limit: reject(10),
             now,
             expires_at: now + 3600,
-            guards: Vec::new(),
+        }
+    }
+
+    /// The same request from a remembered verification.
+    pub(crate) fn remembered(self) -> Self {
+        Self {
+            origin: PolicyOrigin::Remembered,
+            ..self
         }
     }
 
@@ -293,20 +303,15 @@ impl Issue {
     pub(crate) async fn run(&self, store: &Store) -> (TokenHash, Result<u32, TokenStoreError>) {
         let hash = new_hash(self.credential);
         let record = self.record();
-        let guards: Vec<FailureGuard<'_>> = self
-            .guards
-            .iter()
-            .map(|(key, limit)| FailureGuard { key, limit: *limit })
-            .collect();
         let result = store
             .issue(&NewToken {
                 credential: self.credential,
                 hash,
                 record: &record,
                 policy: &self.policy,
+                origin: self.origin,
                 limit: self.limit,
                 now: self.now,
-                guards: &guards,
             })
             .await;
         (hash, result)
@@ -345,15 +350,22 @@ pub(crate) async fn count_held(
     held
 }
 
-/// The stored policy's version, if any.
+/// The stored policy's version, if any (read both ways a store offers).
 pub(crate) async fn stored_version(store: &Store, credential: CredentialKey) -> Option<i64> {
     let any = new_hash(credential);
-    store
+    let looked_up = store
         .lookup(credential, &any)
         .await
         .unwrap()
         .policy
-        .map(|policy| policy.version)
+        .map(|policy| policy.version);
+    let read = store
+        .policy(credential)
+        .await
+        .unwrap()
+        .map(|policy| policy.version);
+    assert_eq!(looked_up, read, "lookup and policy read agree");
+    read
 }
 
 /// Waits until the wall clock is past `time` (Unix seconds).

@@ -113,7 +113,7 @@ fn log_store_error(error: &TokenStoreError) {
             tracing::error!(error = %source, "ext_authz: token store error; denying");
         }
         TokenStoreError::LimitReached(_)
-        | TokenStoreError::StalePolicy
+        | TokenStoreError::StalePolicy { .. }
         | TokenStoreError::TooManyFailures { .. } => {
             // Only issuance produces these.
             tracing::error!(%error, "ext_authz: unexpected token store answer; denying");

@@ -72,6 +72,19 @@ impl OAuthError {
         }
     }
 
+    /// A source with too many failed authentications. RFC 6585: 429 with
+    /// `Retry-After`; an extension error code.
+    pub(crate) fn too_many_failures(retry_after: u32) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "too_many_failed_attempts",
+            description: format!(
+                "too many failed attempts from this source; retry after {retry_after} s"
+            ),
+            retry_after: Some(retry_after),
+        }
+    }
+
     pub(crate) fn server_error() -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -105,13 +118,7 @@ impl From<IssueError> for OAuthError {
                 ),
                 retry_after: None,
             },
-            IssueError::TooManyFailures { retry_after } => Self {
-                // RFC 6585: 429 with Retry-After; an extension error code.
-                status: StatusCode::TOO_MANY_REQUESTS,
-                code: "too_many_failed_attempts",
-                description: format!("too many failed attempts; retry after {retry_after} s"),
-                retry_after: Some(retry_after),
-            },
+            IssueError::TooManyFailures { retry_after } => Self::too_many_failures(retry_after),
             IssueError::Unavailable(what, source) => {
                 tracing::warn!(error = %source, what, "dependency unavailable");
                 Self::unavailable(what)
@@ -132,7 +139,7 @@ impl From<TokenStoreError> for OAuthError {
                 Self::unavailable("token store")
             }
             TokenStoreError::LimitReached(_)
-            | TokenStoreError::StalePolicy
+            | TokenStoreError::StalePolicy { .. }
             | TokenStoreError::TooManyFailures { .. } => {
                 tracing::error!(%error, "unexpected token store answer");
                 Self::server_error()

@@ -115,6 +115,10 @@ async fn authorize_caller(
         .map_err(|error| match error {
             CallerError::Unauthenticated => OAuthError::invalid_client(),
             CallerError::NotAllowed => OAuthError::insufficient_scope("tokens:introspect"),
+            CallerError::TooManyFailures { retry_after } => {
+                OAuthError::too_many_failures(retry_after)
+            }
             CallerError::Unavailable(what) => OAuthError::unavailable(what),
+            CallerError::Internal => OAuthError::server_error(),
         })
 }

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use latchkey_token::{
-    CredentialKey, CredentialPolicy, FailureCount, LimitPolicy, Lookup, NewToken, PolicyState,
-    TokenHash, TokenRecord, TokenStore, TokenStoreError, unix_now,
+    CredentialKey, CredentialPolicy, FailureCount, LimitPolicy, Lookup, NewToken, PolicyOrigin,
+    PolicyState, TokenHash, TokenRecord, TokenStore, TokenStoreError, unix_now,
 };
 
 use crate::{POLICY_RETENTION_SECS, check_not_expired};
@@ -151,26 +151,44 @@ fn make_room(stored: &mut Stored, limit: LimitPolicy) -> Result<u32, TokenStoreE
 }
 
 /// Whether a stored policy refuses an issuance under `presented`: it is
-/// newer, or it is the same version's tombstone.
-fn refuses(stored: &CredentialPolicy, presented: &CredentialPolicy) -> bool {
-    stored.version > presented.version
-        || (stored.version == presented.version && stored.state == PolicyState::Deleted)
+/// newer, or the same version's tombstone; and, for a remembered
+/// verification, anything but exactly `presented`'s version, active.
+fn refuses(stored: &CredentialPolicy, presented: &CredentialPolicy, origin: PolicyOrigin) -> bool {
+    match origin {
+        PolicyOrigin::Registry => !supersedes(presented, stored),
+        PolicyOrigin::Remembered => {
+            stored.version != presented.version || stored.state != PolicyState::Active
+        }
+    }
+}
+
+/// Whether `presented` may replace `stored`: a newer version, or the same
+/// one unless that is a tombstone (a deletion is never undone under its own
+/// version).
+fn supersedes(presented: &CredentialPolicy, stored: &CredentialPolicy) -> bool {
+    presented.version > stored.version
+        || (presented.version == stored.version
+            && (stored.state != PolicyState::Deleted || presented.state == PolicyState::Deleted))
 }
 
 #[async_trait]
 impl TokenStore for MemoryTokenStore {
     async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError> {
         check_not_expired(token)?;
-        self.check_guards(token.guards).await?;
         let now = token.now;
         let mut shard = self.shard(token.credential);
         let mut evicted = 0;
         if let Some(stored) = shard.get_mut(&token.credential) {
-            if refuses(&stored.policy, token.policy) {
-                return Err(TokenStoreError::StalePolicy);
+            if refuses(&stored.policy, token.policy, token.origin) {
+                return Err(TokenStoreError::StalePolicy {
+                    held: Some(stored.policy.version),
+                });
             }
             stored.drop_expired(now);
             evicted = make_room(stored, token.limit)?;
+        } else if token.origin == PolicyOrigin::Remembered {
+            // Lost (or never stored): only the registry can vouch again.
+            return Err(TokenStoreError::StalePolicy { held: None });
         } else if token.limit.max_tokens == 0 {
             return Err(TokenStoreError::LimitReached(0));
         }
@@ -180,9 +198,20 @@ impl TokenStore for MemoryTokenStore {
         stored
             .tokens
             .insert(token.hash, Arc::new(token.record.clone()));
-        // Not refused, so the presented version is at least the stored one.
+        // Not refused: the presented policy is the stored one, or
+        // supersedes it.
         stored.write_policy(token.policy, now);
         Ok(evicted)
+    }
+
+    async fn policy(
+        &self,
+        credential: CredentialKey,
+    ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError> {
+        Ok(self
+            .shard(credential)
+            .get(&credential)
+            .map(|stored| stored.policy.clone()))
     }
 
     async fn lookup(
@@ -240,7 +269,7 @@ impl TokenStore for MemoryTokenStore {
             revoked = stored.tokens.len();
             stored.tokens.clear();
         }
-        if policy.version >= stored.policy.version {
+        if supersedes(policy, &stored.policy) {
             stored.write_policy(policy, now);
         }
         Ok(u32::try_from(revoked).unwrap_or(u32::MAX))
@@ -313,12 +342,12 @@ mod tests {
             hash: TokenHash([hash; 16]),
             record: &record,
             policy: &policy,
+            origin: PolicyOrigin::Registry,
             limit: LimitPolicy {
                 max_tokens: 10,
                 evict_oldest: false,
             },
             now,
-            guards: &[],
         };
         store.issue(&token).await.unwrap();
     }

@@ -11,6 +11,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use latchkey_secrets::CLIENT_ID;
+
+use crate::authenticator::AuthenticatedClient;
+use crate::error::IssueError;
+use crate::events::refusal_label;
+use crate::issue::TokenService;
+
 /// What happened to a token or a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenAction {
@@ -44,7 +51,8 @@ pub struct TokenAuditEvent {
     pub project_id: String,
     /// The caller's address.
     pub client_ip: IpAddr,
-    /// Why it failed (an OAuth error code), or what was granted.
+    /// Why it failed (the registry's reason for a refused client, such as
+    /// `wrong_secret`; otherwise an OAuth error code), or what was granted.
     pub detail: String,
 }
 
@@ -125,6 +133,69 @@ impl AuditQueue {
     /// How many events were dropped since start.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl TokenService {
+    /// Queues an audit event about `client_id`'s attempt from `client_ip`.
+    /// A refused client authentication names the credential and project
+    /// the registry found behind the client ID (so the project sees attacks
+    /// on its keys) and the registry's reason.
+    pub(crate) fn audit(
+        &self,
+        action: TokenAction,
+        outcome: Result<&str, &IssueError>,
+        client_id: &str,
+        client: Option<&AuthenticatedClient>,
+        client_ip: IpAddr,
+    ) {
+        let Some(queue) = &self.audit else {
+            return;
+        };
+        let refusal = match outcome {
+            Err(IssueError::InvalidClient(refusal)) => Some(refusal),
+            _ => None,
+        };
+        let (credential_id, project_id) = match (refusal, client) {
+            (Some(refusal), _) if !refusal.credential_id.is_empty() => {
+                (refusal.credential_id.clone(), refusal.project_id.clone())
+            }
+            (_, Some(client)) => (
+                client.credential_id.clone(),
+                client.policy.project_id.clone(),
+            ),
+            _ => (String::new(), String::new()),
+        };
+        let actor = if !credential_id.is_empty() {
+            credential_id.clone()
+        } else if CLIENT_ID.check(client_id).is_ok() {
+            client_id.to_owned()
+        } else {
+            // Never record what is not a client ID: it may be a pasted secret.
+            String::new()
+        };
+        let action = match outcome {
+            Err(IssueError::InvalidClient(_) | IssueError::TooManyFailures { .. }) => {
+                TokenAction::Authenticate
+            }
+            _ => action,
+        };
+        let detail = match (outcome, refusal) {
+            (Ok(detail), _) => detail.to_owned(),
+            (Err(_), Some(refusal)) if !refusal.reason.is_empty() => refusal.reason.clone(),
+            (Err(error), _) => refusal_label(error).to_owned(),
+        };
+        queue.push(TokenAuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            time: SystemTime::now(),
+            action,
+            succeeded: outcome.is_ok(),
+            actor,
+            credential_id,
+            project_id,
+            client_ip,
+            detail,
+        });
     }
 }
 

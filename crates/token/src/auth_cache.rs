@@ -1,19 +1,30 @@
-//! Recently verified client credentials, so a client asking for tokens
-//! again and again does not cost a registry call (and two SQL queries) each
-//! time.
+//! Client secrets the registry verified, remembered so a client asking for
+//! tokens again and again does not cost a registry call (and two SQL
+//! queries) each time, so a gateway keeps introspecting while the registry
+//! is down, and so the failure counters never refuse a secret known to be
+//! right.
 //!
-//! It stays exact through the policy version: every registry change of a
-//! credential — rotations included — raises the version in the token store
-//! before it commits, and the issue script refuses a token stored under an
-//! older version (`StalePolicy`). The issuer then forgets the entry and asks
-//! the registry again, which answers with the new state (or refuses the
-//! secret). So a disabled, deleted, narrowed or rotated credential is
-//! refused at once on every replica, as without the cache. Beyond that, an
-//! entry ends when its secret's grace period ends, when the credential
-//! expires, and after [`MAX_AGE_SECONDS`] (which bounds how long a project
-//! policy change — token lifetime, token limit — takes to apply).
+//! A remembered verification is never trusted over the registry: it is
+//! honoured only while the token store still holds exactly the policy
+//! version it was made under. Every registry change of a credential —
+//! rotations included — raises the version in the token store before it
+//! commits, so a disabled, deleted, narrowed or rotated credential no
+//! longer matches, and a store that lost the policy (restarted empty,
+//! flushed, evicted) matches nothing: either way the issuer asks the
+//! registry again. For issuance the check rides in the issue script's round
+//! trip ([`crate::PolicyOrigin::Remembered`]); for introspection callers it
+//! is one store read when their short caller-cache entry ends.
 //!
-//! Only the keyed hash of the secret is kept, under a key of this process.
+//! Two ages: a verification answers issuance for [`FRESH_SECONDS`] (which
+//! bounds how long a project policy change — token lifetime, token limit,
+//! neither part of the credential's version — takes to apply), and serves as
+//! "known good" for [`KNOWN_GOOD_SECONDS`]: introspection callers are
+//! verified against it (bound to the store as above) and the failure
+//! counters never refuse it. Beyond that, an entry ends when its secret's
+//! grace period ends and when the credential expires, and is forgotten when
+//! the registry refuses its secret.
+//!
+//! Only a keyed hash of the secret is kept, under a key of this process.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,18 +34,32 @@ use latchkey_secrets::{HashKey, SecretHash};
 
 use crate::authenticator::AuthenticatedClient;
 
-/// Longest time an entry is trusted without asking the registry.
-pub(crate) const MAX_AGE_SECONDS: i64 = 30;
+/// How long a verification answers issuance without asking the registry.
+pub(crate) const FRESH_SECONDS: i64 = 30;
 
-/// Entries kept; when full the cache starts over (cheap, and only costs
-/// registry calls).
+/// How long a verification stays known good: as long as the token store
+/// keeps a policy nothing writes (a day), so a gateway verified before a
+/// registry outage keeps introspecting through it.
+pub(crate) const KNOWN_GOOD_SECONDS: i64 = 86_400;
+
+/// Entries kept; when full, entries past their known-good age go first,
+/// then everything (cheap, and only costs registry calls).
 const CAPACITY: usize = 100_000;
 
 #[derive(Debug)]
 struct Entry {
     secret: SecretHash,
     client: AuthenticatedClient,
-    valid_until: i64,
+    verified_at: i64,
+    /// When the secret or the credential ends, whichever is first.
+    ends_at: i64,
+}
+
+impl Entry {
+    fn answers(&self, presented: &SecretHash, now: i64, max_age: i64) -> bool {
+        // Constant-time comparison (SecretHash's equality).
+        self.secret == *presented && now < self.ends_at && now < self.verified_at + max_age
+    }
 }
 
 /// Verified (client ID, secret) pairs.
@@ -60,31 +85,56 @@ impl AuthenticationCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The client, if `client_id` and `secret` were verified recently and
-    /// the credential still allows `client_ip` at `now`.
-    pub(crate) fn get(
+    fn find(
+        &self,
+        client_id: &str,
+        secret: &str,
+        now: i64,
+        max_age: i64,
+    ) -> Option<AuthenticatedClient> {
+        let presented = self.key.hash(secret);
+        let entries = self.lock();
+        let entry = entries.get(client_id)?;
+        entry
+            .answers(&presented, now, max_age)
+            .then(|| entry.client.clone())
+    }
+
+    /// The client, if `client_id` and `secret` were verified within
+    /// [`FRESH_SECONDS`] and the credential allowed `client_ip` then. The
+    /// caller must still have the store confirm the policy version.
+    pub(crate) fn fresh(
         &self,
         client_id: &str,
         secret: &str,
         client_ip: IpAddr,
         now: i64,
     ) -> Option<AuthenticatedClient> {
-        let presented = self.key.hash(secret);
-        let entries = self.lock();
-        let entry = entries.get(client_id)?;
-        // Constant-time comparison (SecretHash's equality).
-        if entry.secret != presented || entry.valid_until <= now {
-            return None;
-        }
-        let policy = &entry.client.policy;
-        if !policy.allowed_ips.allows(client_ip) {
-            // The registry decides (and counts the failure).
-            return None;
-        }
-        Some(entry.client.clone())
+        let client = self.find(client_id, secret, now, FRESH_SECONDS)?;
+        // An address outside the allowlist: the registry decides (and
+        // counts the failure).
+        client
+            .policy
+            .allowed_ips
+            .allows(client_ip)
+            .then_some(client)
     }
 
-    /// Remembers that the registry verified `client_id` and `secret`.
+    /// The client, if `client_id` and `secret` were verified within
+    /// [`KNOWN_GOOD_SECONDS`] (from any address). The caller must still
+    /// have the store confirm the policy version before trusting anything
+    /// but the secret itself.
+    pub(crate) fn known(
+        &self,
+        client_id: &str,
+        secret: &str,
+        now: i64,
+    ) -> Option<AuthenticatedClient> {
+        self.find(client_id, secret, now, KNOWN_GOOD_SECONDS)
+    }
+
+    /// Remembers that the registry verified `client_id` and `secret` at
+    /// `now`.
     pub(crate) fn put(
         &self,
         client_id: &str,
@@ -92,26 +142,29 @@ impl AuthenticationCache {
         client: &AuthenticatedClient,
         now: i64,
     ) {
-        let mut valid_until = now + MAX_AGE_SECONDS;
-        for end in [client.secret_expires_at, client.policy.expire_time]
+        let ends_at = [client.secret_expires_at, client.policy.expire_time]
             .into_iter()
             .flatten()
-        {
-            valid_until = valid_until.min(end);
-        }
+            .min()
+            .unwrap_or(i64::MAX);
         let entry = Entry {
             secret: self.key.hash(secret),
             client: client.clone(),
-            valid_until,
+            verified_at: now,
+            ends_at,
         };
         let mut entries = self.lock();
         if entries.len() >= CAPACITY && !entries.contains_key(client_id) {
-            entries.clear();
+            entries.retain(|_, entry| now < entry.verified_at + KNOWN_GOOD_SECONDS);
+            if entries.len() >= CAPACITY {
+                entries.clear();
+            }
         }
         entries.insert(client_id.to_owned(), entry);
     }
 
-    /// Forgets `client_id` (its credential changed).
+    /// Forgets `client_id` (its credential changed, or the registry refused
+    /// the secret it remembered).
     pub(crate) fn forget(&self, client_id: &str) {
         self.lock().remove(client_id);
     }
@@ -120,58 +173,50 @@ impl AuthenticationCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CredentialPolicy, LimitPolicy, PolicyState};
-    use latchkey_net::IpAllowlist;
-
-    fn client(secret_expires_at: Option<i64>, ips: &[&str]) -> AuthenticatedClient {
-        AuthenticatedClient {
-            credential_id: "c".into(),
-            policy: CredentialPolicy {
-                version: 1,
-                state: PolicyState::Active,
-                client_id: "id".into(),
-                project_id: "p".into(),
-                owner: "o".into(),
-                allowed_apis: vec![],
-                allowed_ips: IpAllowlist::parse(
-                    &ips.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
-                )
-                .unwrap(),
-                expire_time: None,
-            },
-            limit: LimitPolicy {
-                max_tokens: 1,
-                evict_oldest: false,
-            },
-            token_ttl_seconds: 60,
-            secret_expires_at,
-        }
-    }
+    use crate::testing::client;
 
     #[test]
     fn answers_only_the_same_secret_from_an_allowed_address_while_fresh() {
         let cache = AuthenticationCache::default();
         let inside: IpAddr = "10.0.0.1".parse().unwrap();
         let outside: IpAddr = "192.0.2.1".parse().unwrap();
-        cache.put("id", "s3cret", &client(Some(1_010), &["10.0.0.0/8"]), 1_000);
-        assert!(cache.get("id", "s3cret", inside, 1_001).is_some());
-        assert!(cache.get("id", "other", inside, 1_001).is_none());
-        assert!(cache.get("other-id", "s3cret", inside, 1_001).is_none());
-        assert!(cache.get("id", "s3cret", outside, 1_001).is_none());
-        // The secret's grace period ends at 1 010.
-        assert!(cache.get("id", "s3cret", inside, 1_010).is_none());
-        cache.put("id", "s3cret", &client(None, &[]), 2_000);
+        let mut limited = client(1, &["10.0.0.0/8"]);
+        limited.secret_expires_at = Some(1_010);
+        cache.put("id", "s3cret", &limited, 1_000);
+        assert!(cache.fresh("id", "s3cret", inside, 1_001).is_some());
+        assert!(cache.fresh("id", "other", inside, 1_001).is_none());
+        assert!(cache.fresh("other-id", "s3cret", inside, 1_001).is_none());
+        assert!(cache.fresh("id", "s3cret", outside, 1_001).is_none());
+        // The secret's grace period ends at 1 010, for both ages.
+        assert!(cache.fresh("id", "s3cret", inside, 1_010).is_none());
+        assert!(cache.known("id", "s3cret", 1_010).is_none());
+
+        cache.put("id", "s3cret", &client(1, &[]), 2_000);
+        let fresh_end = 2_000 + FRESH_SECONDS;
         assert!(
             cache
-                .get("id", "s3cret", outside, 2_000 + MAX_AGE_SECONDS - 1)
+                .fresh("id", "s3cret", outside, fresh_end - 1)
                 .is_some()
         );
-        assert!(
-            cache
-                .get("id", "s3cret", outside, 2_000 + MAX_AGE_SECONDS)
-                .is_none()
-        );
+        assert!(cache.fresh("id", "s3cret", outside, fresh_end).is_none());
+        // Still known good, far longer, for the right secret only.
+        assert!(cache.known("id", "s3cret", fresh_end).is_some());
+        let known_end = 2_000 + KNOWN_GOOD_SECONDS;
+        assert!(cache.known("id", "s3cret", known_end - 1).is_some());
+        assert!(cache.known("id", "s3cret", known_end).is_none());
+        assert!(cache.known("id", "wrong", fresh_end).is_none());
         cache.forget("id");
-        assert!(cache.get("id", "s3cret", outside, 2_001).is_none());
+        assert!(cache.fresh("id", "s3cret", outside, 2_001).is_none());
+        assert!(cache.known("id", "s3cret", 2_001).is_none());
+    }
+
+    #[test]
+    fn a_credential_expiry_ends_the_entry() {
+        let cache = AuthenticationCache::default();
+        let mut expiring = client(1, &[]);
+        expiring.policy.expire_time = Some(1_005);
+        cache.put("id", "s3cret", &expiring, 1_000);
+        assert!(cache.known("id", "s3cret", 1_004).is_some());
+        assert!(cache.known("id", "s3cret", 1_005).is_none());
     }
 }

@@ -3,25 +3,40 @@
 //! bearer token.
 //!
 //! Checking the caller must not add a round trip to every introspection, so
-//! a verified caller is remembered for a short while, keyed by a hash of
-//! what it presented (and its address). Any policy change of the caller's
-//! credential (delete, disable, rotate with revoke, narrowing) drops its
-//! entries at once on the replica that applies the change.
+//! a verified caller is remembered for a short while (the caller cache,
+//! [`DEFAULT_CALLER_TTL`]), keyed by a hash of what it presented (and its
+//! address). Any policy change of the caller's credential (delete, disable,
+//! rotate with revoke, narrowing) drops its entries at once on the replica
+//! that applies the change; other replicas drop them when they expire.
+//!
+//! When its entry expires, a caller presenting client credentials is
+//! verified the way clients are at issuance: a secret the registry verified
+//! before (a keyed hash, never the secret; see [`crate::auth_cache`]) is
+//! honoured as long as the token store holds the same policy version of
+//! the caller's credential — one store read, no registry call. So
+//! introspection keeps answering, correctly, while the registry or its
+//! database is down, and a credential the registry deleted, disabled or
+//! narrowed (its new version is in the store before the change commits) is
+//! refused at once, even then.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::authenticator::AuthenticatedClient;
 use crate::error::{IssueError, TokenStoreError};
 use crate::introspect::{Introspection, IntrospectionRequest};
 use crate::issue::TokenService;
+use crate::key::CredentialKey;
+use crate::model::{CredentialPolicy, PolicyState, unix_now};
 
 /// The scope introspection callers need.
 pub const INTROSPECT_SCOPE: &str = "tokens:introspect";
 
-/// How long a verified caller is trusted without asking again.
-const CALLER_TTL: Duration = Duration::from_secs(30);
+/// How long a verified caller is trusted without looking again, unless
+/// [`TokenService::with_caller_ttl`] says otherwise.
+pub const DEFAULT_CALLER_TTL: Duration = Duration::from_secs(30);
 /// Most remembered callers; past it the cache starts over.
 const MAX_CALLERS: usize = 10_000;
 
@@ -123,9 +138,19 @@ pub enum CallerError {
     /// Valid credentials without `tokens:introspect`.
     #[error("the caller may not introspect (requires tokens:introspect)")]
     NotAllowed,
+    /// The caller's source has too many failed authentications (for this
+    /// client ID, or for any); try again after `retry_after` seconds.
+    #[error("too many failed attempts; retry after {retry_after} s")]
+    TooManyFailures {
+        /// Seconds until the counting window ends.
+        retry_after: u32,
+    },
     /// The registry or the store cannot be asked; fail closed.
     #[error("{0} unavailable")]
     Unavailable(&'static str),
+    /// A bug or corrupt data (logged where it happened).
+    #[error("internal error")]
+    Internal,
 }
 
 #[derive(Debug)]
@@ -135,12 +160,26 @@ struct Entry {
 }
 
 /// Verified introspection callers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CallerCache {
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    ttl: Duration,
+}
+
+impl Default for CallerCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_CALLER_TTL)
+    }
 }
 
 impl CallerCache {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
     fn get(&self, key: &[u8; 32]) -> bool {
         let entries = self
             .entries
@@ -167,7 +206,7 @@ impl CallerCache {
             key,
             Entry {
                 credential_id,
-                valid_until: Instant::now() + CALLER_TTL,
+                valid_until: Instant::now() + self.ttl,
             },
         );
     }
@@ -215,30 +254,125 @@ impl TokenService {
         Ok(())
     }
 
+    /// The same service trusting a verified introspection caller for `ttl`
+    /// before looking again (a store read, or a registry call the first
+    /// time); [`DEFAULT_CALLER_TTL`] otherwise.
+    pub fn with_caller_ttl(mut self, ttl: Duration) -> Self {
+        self.callers = std::sync::Arc::new(CallerCache::new(ttl));
+        self
+    }
+
     async fn verify_client(
         &self,
         client_id: &str,
         client_secret: &str,
         caller_ip: IpAddr,
     ) -> Result<String, CallerError> {
+        if let Some(remembered) = self
+            .authentications
+            .known(client_id, client_secret, unix_now())
+            && let Some(decided) = self.check_remembered_caller(&remembered, caller_ip).await?
+        {
+            return decided;
+        }
         let client = match self
             .authenticate_client(client_id, client_secret, caller_ip, false)
             .await
         {
-            Ok(client) => client,
-            Err(IssueError::Unavailable(what, _)) => return Err(CallerError::Unavailable(what)),
-            Err(_) => return Err(CallerError::Unauthenticated),
+            Ok(verified) => verified.client,
+            Err(error) => {
+                let refused = caller_refusal(&error);
+                if matches!(error, IssueError::InvalidClient(_)) {
+                    self.audit(
+                        crate::audit::TokenAction::Authenticate,
+                        Err(&error),
+                        client_id,
+                        None,
+                        caller_ip,
+                    );
+                }
+                return Err(refused);
+            }
         };
-        if client
-            .policy
-            .allowed_apis
-            .iter()
-            .any(|api| api == INTROSPECT_SCOPE)
-        {
-            Ok(client.credential_id)
-        } else {
-            Err(CallerError::NotAllowed)
+        if !allows_introspection(&client.policy) {
+            return Err(CallerError::NotAllowed);
         }
+        // Bind the verification to the store, so the next one needs no
+        // registry: store the policy the registry answered with unless the
+        // store holds it or a newer one (a first use, or a store that lost
+        // it). The write also keeps it there a day from now.
+        if let Some(credential) = CredentialKey::from_credential_id(&client.credential_id)
+            && let Err(error) = self
+                .store
+                .apply_policy(credential, &client.policy, false)
+                .await
+        {
+            // The caller is verified; only the next verification may cost
+            // a registry call.
+            tracing::warn!(%error, "cannot store an introspection caller's policy");
+        }
+        Ok(client.credential_id)
+    }
+
+    /// Decides a caller from a remembered verification when the token
+    /// store allows it: `Ok(Some(..))` when it decides (the same policy
+    /// version: accepted; a newer one that disables, deletes or narrows
+    /// the credential: refused at once), `Ok(None)` when the registry must
+    /// (no policy stored, another version, a newer one that may be a
+    /// rotation).
+    async fn check_remembered_caller(
+        &self,
+        remembered: &AuthenticatedClient,
+        caller_ip: IpAddr,
+    ) -> Result<Option<Result<String, CallerError>>, CallerError> {
+        let Some(credential) = CredentialKey::from_credential_id(&remembered.credential_id) else {
+            return Ok(None);
+        };
+        let stored = self
+            .store
+            .policy(credential)
+            .await
+            .map_err(|error| match error {
+                TokenStoreError::Unavailable(_) => CallerError::Unavailable("token store"),
+                TokenStoreError::LimitReached(_)
+                | TokenStoreError::StalePolicy { .. }
+                | TokenStoreError::TooManyFailures { .. }
+                | TokenStoreError::Internal(_) => {
+                    tracing::error!(%error, "cannot read an introspection caller's policy");
+                    CallerError::Internal
+                }
+            })?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let remembered_version = remembered.policy.version;
+        if stored.version < remembered_version {
+            return Ok(None);
+        }
+        let refused_state = matches!(stored.state, PolicyState::Disabled | PolicyState::Deleted);
+        if stored.version > remembered_version {
+            // Changed since: a disabled, deleted or narrowed credential is
+            // refused at once; anything else (a rotation, a wider policy)
+            // is for the registry to judge.
+            return Ok(if refused_state {
+                Some(Err(CallerError::Unauthenticated))
+            } else if !allows_introspection(&stored) {
+                Some(Err(CallerError::NotAllowed))
+            } else {
+                None
+            });
+        }
+        // Exactly the version the registry vouched for: the stored policy
+        // is the one to apply (address, expiry, state).
+        let expired = stored.expire_time.is_some_and(|end| end <= unix_now());
+        if refused_state || expired || !stored.allowed_ips.allows(caller_ip) {
+            // The registry says why (and counts it).
+            return Ok(None);
+        }
+        if !allows_introspection(&stored) {
+            return Ok(Some(Err(CallerError::NotAllowed)));
+        }
+        Ok(Some(Ok(remembered.credential_id.clone())))
     }
 
     async fn verify_bearer(&self, token: &str, caller_ip: IpAddr) -> Result<String, CallerError> {
@@ -252,7 +386,13 @@ impl TokenService {
             .await
             .map_err(|error| match error {
                 TokenStoreError::Unavailable(_) => CallerError::Unavailable("token store"),
-                _ => CallerError::Unavailable("token store"),
+                TokenStoreError::LimitReached(_)
+                | TokenStoreError::StalePolicy { .. }
+                | TokenStoreError::TooManyFailures { .. }
+                | TokenStoreError::Internal(_) => {
+                    tracing::error!(%error, "cannot introspect a caller's token");
+                    CallerError::Internal
+                }
             })?;
         match answer {
             Introspection::Active(info) => Ok(info.credential_id),
@@ -274,6 +414,36 @@ impl TokenService {
     /// caller; called on every policy change of that credential.
     pub fn forget_caller(&self, credential_id: &str) {
         self.callers.forget(credential_id);
+    }
+}
+
+/// Whether `policy` lets its credential introspect.
+fn allows_introspection(policy: &CredentialPolicy) -> bool {
+    policy
+        .allowed_apis
+        .iter()
+        .any(|api| api == INTROSPECT_SCOPE)
+}
+
+/// What a caller learns of a failed verification at the registry.
+fn caller_refusal(error: &IssueError) -> CallerError {
+    match error {
+        IssueError::InvalidClient(_) | IssueError::InvalidRequest { .. } => {
+            CallerError::Unauthenticated
+        }
+        IssueError::TooManyFailures { retry_after } => CallerError::TooManyFailures {
+            retry_after: *retry_after,
+        },
+        IssueError::Unavailable(what, source) => {
+            tracing::warn!(error = %source, what, "cannot verify an introspection caller");
+            CallerError::Unavailable(what)
+        }
+        IssueError::InvalidScope(_)
+        | IssueError::TokenLimitReached(_)
+        | IssueError::Internal(_) => {
+            tracing::error!(%error, "cannot verify an introspection caller");
+            CallerError::Internal
+        }
     }
 }
 

@@ -9,10 +9,15 @@ pub enum TokenStoreError {
     /// The credential already holds its maximum of live tokens.
     #[error("token limit reached ({0} live tokens)")]
     LimitReached(u32),
-    /// The store holds a newer policy than the one presented: the credential
-    /// changed after the caller read it.
+    /// The store does not hold the policy an issuance presented: a newer
+    /// version (the credential changed after it was verified), the same
+    /// version's tombstone, or — for a remembered verification — no policy
+    /// or another version. Nothing was written.
     #[error("credential policy changed meanwhile")]
-    StalePolicy,
+    StalePolicy {
+        /// The version the store holds; `None` when it holds no policy.
+        held: Option<i64>,
+    },
     /// A failure guard of the issuance has reached its limit; nothing was
     /// written.
     #[error("too many failed authentications")]
@@ -49,8 +54,9 @@ pub enum IssueError {
     /// The credential holds its maximum of live tokens (policy `REJECT`).
     #[error("the client already holds its maximum of {0} live tokens")]
     TokenLimitReached(u32),
-    /// Too many failed authentications for this client ID or from this
-    /// address; try again after `retry_after` seconds.
+    /// Too many failed authentications from this source (for this client ID
+    /// from this address, or from this address for any client ID); try
+    /// again after `retry_after` seconds.
     #[error("too many failed attempts; retry after {retry_after} s")]
     TooManyFailures {
         /// Seconds until the counting window ends.

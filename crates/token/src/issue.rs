@@ -3,19 +3,20 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use latchkey_secrets::{CLIENT_ID, HashKey};
+use latchkey_secrets::HashKey;
 
-use crate::audit::{AuditQueue, TokenAction, TokenAuditEvent};
+use crate::audit::{AuditQueue, TokenAction};
 use crate::auth_cache::AuthenticationCache;
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
 use crate::caller_auth::CallerCache;
 use crate::error::{ClientRefusal, IssueError, TokenStoreError};
-use crate::events::{NoEvents, TokenEvents, refusal_label};
+use crate::events::{NoEvents, TokenEvents};
 use crate::key::{CredentialKey, new_token, parse_token};
 use crate::model::{TokenRecord, unix_now};
 use crate::scope::{MAX_SCOPES, check_scope_syntax};
-use crate::store::{FailureGuard, NewToken, TokenStore};
+use crate::store::{NewToken, PolicyOrigin, TokenStore};
 use crate::usage::UsageTracker;
+use crate::verify::{FailureLimits, Verified};
 
 /// A token request, however it arrived (gRPC or `/oauth2/token`).
 #[derive(Debug, Clone)]
@@ -47,44 +48,21 @@ pub struct IssuedToken {
 #[derive(Debug, Clone)]
 pub struct TokenService {
     pub(crate) store: Arc<dyn TokenStore>,
-    authenticator: Arc<dyn ClientAuthenticator>,
+    pub(crate) authenticator: Arc<dyn ClientAuthenticator>,
     pub(crate) hash_key: HashKey,
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) callers: Arc<CallerCache>,
-    failure_limits: FailureLimits,
+    pub(crate) failure_limits: FailureLimits,
     pub(crate) events: Arc<dyn TokenEvents>,
-    audit: Option<Arc<AuditQueue>>,
-    authentications: Arc<AuthenticationCache>,
+    pub(crate) audit: Option<Arc<AuditQueue>>,
+    pub(crate) authentications: Arc<AuthenticationCache>,
 }
 
-/// Limits on failed client authentications, counted in the token store so
-/// every replica shares them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailureLimits {
-    /// Failures allowed per client ID in one window.
-    pub per_client: u32,
-    /// Failures allowed per source address in one window.
-    pub per_address: u32,
-    /// Length of the window, from the first failure.
-    pub window_seconds: u32,
-}
-
-impl Default for FailureLimits {
-    fn default() -> Self {
-        Self {
-            per_client: 10,
-            per_address: 50,
-            window_seconds: 300,
-        }
-    }
-}
-
-/// Longest client ID kept as a counter key (real ones are 32 characters).
-const MAX_COUNTED_CLIENT_ID: usize = 64;
-
-/// How often an issuance re-authenticates after the credential changed
-/// under it before giving up.
-const STALE_RETRIES: usize = 2;
+/// Most verifications one issuance makes: a remembered one the store no
+/// longer confirms, the registry's answer meeting a newer stored policy
+/// (a change committing meanwhile), the same answer again (then the
+/// registry is asked to reconcile), and the answer after that.
+const MAX_VERIFICATIONS: usize = 4;
 
 impl TokenService {
     /// A service over `store`, checking clients with `authenticator`.
@@ -114,56 +92,6 @@ impl TokenService {
         self
     }
 
-    /// Queues an audit event about `client_id`'s attempt from `client_ip`.
-    fn audit(
-        &self,
-        action: TokenAction,
-        outcome: Result<&str, &IssueError>,
-        client_id: &str,
-        client: Option<&AuthenticatedClient>,
-        client_ip: IpAddr,
-    ) {
-        let Some(queue) = &self.audit else {
-            return;
-        };
-        let (credential_id, project_id) = client
-            .map(|client| {
-                (
-                    client.credential_id.clone(),
-                    client.policy.project_id.clone(),
-                )
-            })
-            .unwrap_or_default();
-        let actor = if !credential_id.is_empty() {
-            credential_id.clone()
-        } else if CLIENT_ID.check(client_id).is_ok() {
-            client_id.to_owned()
-        } else {
-            // Never record what is not a client ID: it may be a pasted secret.
-            String::new()
-        };
-        let action = match outcome {
-            Err(IssueError::InvalidClient(_) | IssueError::TooManyFailures { .. }) => {
-                TokenAction::Authenticate
-            }
-            _ => action,
-        };
-        queue.push(TokenAuditEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            time: std::time::SystemTime::now(),
-            action,
-            succeeded: outcome.is_ok(),
-            actor,
-            credential_id,
-            project_id,
-            client_ip,
-            detail: match outcome {
-                Ok(detail) => detail.to_owned(),
-                Err(error) => refusal_label(error).to_owned(),
-            },
-        });
-    }
-
     /// The same service reporting its work to `events`.
     pub fn with_events(mut self, events: Arc<dyn TokenEvents>) -> Self {
         self.events = events;
@@ -174,75 +102,6 @@ impl TokenService {
     pub fn with_failure_limits(mut self, limits: FailureLimits) -> Self {
         self.failure_limits = limits;
         self
-    }
-
-    /// Asks the registry about a client, refusing at once a client ID or
-    /// an address with too many recent failures, and counting a refusal
-    /// against both (brute-force protection). With `cached`, a recent
-    /// verification of the same ID and secret answers instead of the
-    /// registry, without reading the counters: the caller must then store
-    /// under the answer's policy version and with the request's failure
-    /// guards, both of which the store checks with the write (see
-    /// `auth_cache` and [`TokenStore::issue`]).
-    pub(crate) async fn authenticate_client(
-        &self,
-        client_id: &str,
-        client_secret: &str,
-        client_ip: IpAddr,
-        cached: bool,
-    ) -> Result<AuthenticatedClient, IssueError> {
-        let now = unix_now();
-        if cached
-            && let Some(client) = self
-                .authentications
-                .get(client_id, client_secret, client_ip, now)
-        {
-            return Ok(client);
-        }
-        let keys = self.failure_keys(client_id, client_ip);
-        self.store
-            .check_guards(&guards(&keys))
-            .await
-            .map_err(|error| match error {
-                TokenStoreError::TooManyFailures { retry_after } => too_many_failures(retry_after),
-                other => store_unavailable(other),
-            })?;
-        let outcome = self
-            .authenticator
-            .authenticate(client_id, client_secret, client_ip)
-            .await;
-        if let Ok(client) = &outcome {
-            self.authentications
-                .put(client_id, client_secret, client, now);
-        }
-        if matches!(outcome, Err(IssueError::InvalidClient(_))) {
-            for (key, _) in &keys {
-                if let Err(error) = self
-                    .store
-                    .record_failure(key, self.failure_limits.window_seconds)
-                    .await
-                {
-                    tracing::warn!(%error, "cannot count a failed authentication");
-                }
-            }
-        }
-        outcome
-    }
-
-    /// The brute-force counters of a request (its client ID's and its
-    /// address's), with their limits.
-    fn failure_keys(&self, client_id: &str, client_ip: IpAddr) -> [(String, u32); 2] {
-        let counted_id: String = client_id.chars().take(MAX_COUNTED_CLIENT_ID).collect();
-        [
-            (
-                format!("client:{counted_id}"),
-                self.failure_limits.per_client,
-            ),
-            (
-                format!("ip:{}", client_ip.to_canonical()),
-                self.failure_limits.per_address,
-            ),
-        ]
     }
 
     /// The token store, for health checks and administration.
@@ -282,41 +141,66 @@ impl TokenService {
         request: &IssueRequest,
         authenticated: &mut Option<AuthenticatedClient>,
     ) -> Result<IssuedToken, IssueError> {
-        if request.scopes.len() > MAX_SCOPES {
-            return Err(IssueError::InvalidRequest {
-                field: "scope",
-                reason: format!("at most {MAX_SCOPES} scopes"),
-            });
-        }
-        for scope in &request.scopes {
-            check_scope_syntax(scope).map_err(|reason| IssueError::InvalidRequest {
-                field: "scope",
-                reason,
-            })?;
-        }
-        if request.client_id.is_empty() {
-            return Err(IssueError::InvalidRequest {
-                field: "client_id",
-                reason: "required".into(),
-            });
-        }
-        for _ in 0..=STALE_RETRIES {
-            let client = self
+        check_request(request)?;
+        let mut remembered = true;
+        let mut newer_held_seen = false;
+        let mut reconciled = false;
+        for _ in 0..MAX_VERIFICATIONS {
+            let verified = self
                 .authenticate_client(
                     &request.client_id,
                     &request.client_secret,
                     request.client_ip,
-                    true,
+                    remembered,
                 )
                 .await?;
-            let stored = self.store_token(&client, request).await;
-            *authenticated = Some(client);
-            if let Some(issued) = stored? {
-                return Ok(issued);
+            let stored = self.store_token(&verified, request).await;
+            let client = authenticated.insert(verified.client);
+            let held = match stored? {
+                Stored::Issued(issued) => return Ok(issued),
+                Stored::Stale { held } => held,
+            };
+            // The store does not hold the policy the verification was made
+            // under: ask the registry, whose answer decides. The secret
+            // stays known good until the registry refuses it.
+            remembered = false;
+            let answered = client.policy.version;
+            let Some(held) =
+                held.filter(|&held| verified.origin == PolicyOrigin::Registry && held > answered)
+            else {
+                continue;
+            };
+            // The registry answered an older version than the store holds.
+            // Once is a change committing meanwhile; twice is a change
+            // applied on the token side whose commit was lost.
+            if reconciled {
+                tracing::warn!(
+                    credential_id = %client.credential_id,
+                    held,
+                    answered,
+                    "the registry still answers an older policy than the token store holds after reconciling"
+                );
+                return Err(IssueError::Unavailable(
+                    "credential registry",
+                    format!(
+                        "the token store holds policy version {held}, newer than the registry's {answered}, and reconciling did not settle it"
+                    )
+                    .into(),
+                ));
             }
-            self.authentications.forget(&request.client_id);
-            // The credential changed between authentication and storing:
-            // ask the registry again, which answers with the new state.
+            if newer_held_seen {
+                tracing::info!(
+                    credential_id = %client.credential_id,
+                    held,
+                    answered,
+                    "token store holds a policy the registry never committed; reconciling"
+                );
+                self.authenticator
+                    .reconcile(&client.credential_id, held)
+                    .await?;
+                reconciled = true;
+            }
+            newer_held_seen = true;
         }
         Err(IssueError::Unavailable(
             "credential policy",
@@ -324,13 +208,14 @@ impl TokenService {
         ))
     }
 
-    /// Stores a token for an authenticated client; `None` when the store
-    /// holds a newer policy than the one authenticated.
+    /// Stores a token for a verified client, unless the store does not
+    /// hold the policy the verification was made under.
     async fn store_token(
         &self,
-        client: &AuthenticatedClient,
+        verified: &Verified,
         request: &IssueRequest,
-    ) -> Result<Option<IssuedToken>, IssueError> {
+    ) -> Result<Stored, IssueError> {
+        let client = &verified.client;
         let scopes = granted_scopes(&client.policy.allowed_apis, &request.scopes)?;
         let credential =
             CredentialKey::from_credential_id(&client.credential_id).ok_or_else(|| {
@@ -352,16 +237,14 @@ impl TokenService {
             scopes,
         };
         let (access_token, parsed) = new_token(credential, &self.hash_key);
-        let keys = self.failure_keys(&request.client_id, request.client_ip);
-        let guards = guards(&keys);
         let new = NewToken {
             credential,
             hash: parsed.hash,
             record: &record,
             policy: &client.policy,
+            origin: verified.origin,
             limit: client.limit,
             now,
-            guards: &guards,
         };
         match self.store.issue(&new).await {
             Ok(evicted) => {
@@ -372,9 +255,10 @@ impl TokenService {
             Err(TokenStoreError::LimitReached(max)) => {
                 return Err(IssueError::TokenLimitReached(max));
             }
-            Err(TokenStoreError::StalePolicy) => return Ok(None),
-            Err(TokenStoreError::TooManyFailures { retry_after }) => {
-                return Err(too_many_failures(retry_after));
+            Err(TokenStoreError::StalePolicy { held }) => return Ok(Stored::Stale { held }),
+            Err(error @ TokenStoreError::TooManyFailures { .. }) => {
+                // Issuance names no failure counter: a store bug.
+                return Err(IssueError::Internal(Box::new(error)));
             }
             Err(TokenStoreError::Unavailable(source)) => {
                 return Err(IssueError::Unavailable("token store", source));
@@ -386,7 +270,7 @@ impl TokenService {
             std::time::SystemTime::now(),
             request.client_ip,
         );
-        Ok(Some(IssuedToken {
+        Ok(Stored::Issued(IssuedToken {
             access_token,
             expires_in: u32::try_from(expires_at - now).unwrap_or(0),
             scopes: record.scopes,
@@ -408,7 +292,7 @@ impl TokenService {
             .authenticate_client(client_id, client_secret, client_ip, false)
             .await
         {
-            Ok(client) => client,
+            Ok(verified) => verified.client,
             Err(error) => {
                 self.audit(TokenAction::Revoke, Err(&error), client_id, None, client_ip);
                 return Err(error);
@@ -458,24 +342,36 @@ impl TokenService {
     }
 }
 
-/// `keys` (from `failure_keys`) as the store's failure guards.
-fn guards(keys: &[(String, u32); 2]) -> [FailureGuard<'_>; 2] {
-    keys.each_ref()
-        .map(|(key, limit)| FailureGuard { key, limit: *limit })
+/// What storing a token came to.
+enum Stored {
+    Issued(IssuedToken),
+    /// The store does not hold the verification's policy; it holds `held`.
+    Stale {
+        held: Option<i64>,
+    },
 }
 
-/// The refusal for a counter at its limit; `Retry-After` is at least 1 s.
-fn too_many_failures(retry_after: u32) -> IssueError {
-    IssueError::TooManyFailures {
-        retry_after: retry_after.max(1),
+/// Refuses a malformed request before anything is asked.
+fn check_request(request: &IssueRequest) -> Result<(), IssueError> {
+    if request.scopes.len() > MAX_SCOPES {
+        return Err(IssueError::InvalidRequest {
+            field: "scope",
+            reason: format!("at most {MAX_SCOPES} scopes"),
+        });
     }
-}
-
-fn store_unavailable(error: TokenStoreError) -> IssueError {
-    match error {
-        TokenStoreError::Unavailable(source) => IssueError::Unavailable("token store", source),
-        other => IssueError::Internal(Box::new(other)),
+    for scope in &request.scopes {
+        check_scope_syntax(scope).map_err(|reason| IssueError::InvalidRequest {
+            field: "scope",
+            reason,
+        })?;
     }
+    if request.client_id.is_empty() {
+        return Err(IssueError::InvalidRequest {
+            field: "client_id",
+            reason: "required".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The scopes a token gets: the requested ones if all are allowed, every

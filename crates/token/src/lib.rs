@@ -20,17 +20,26 @@ mod model;
 mod scope;
 mod store;
 mod usage;
+mod verify;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use audit::{AuditQueue, TokenAction, TokenAuditEvent};
 pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
-pub use caller_auth::{CallerCredentials, CallerError, INTROSPECT_SCOPE, PresentedAuthorization};
+pub use caller_auth::{
+    CallerCredentials, CallerError, DEFAULT_CALLER_TTL, INTROSPECT_SCOPE, PresentedAuthorization,
+};
 pub use error::{BoxError, ClientRefusal, IssueError, TokenStoreError};
 pub use events::{NoEvents, TokenEvents, introspection_label, refusal_label};
 pub use gateway::{GatewayDecision, bearer_token, challenges, headers};
 pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
-pub use issue::{FailureLimits, IssueRequest, IssuedToken, TokenService};
+pub use issue::{IssueRequest, IssuedToken, TokenService};
 pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};
 pub use model::{CredentialPolicy, LimitPolicy, PolicyState, TokenRecord, unix_now};
 pub use scope::{MAX_SCOPE_LEN, MAX_SCOPES, check_scope_syntax, parse_scope_list};
-pub use store::{FailureCount, FailureGuard, Lookup, NewToken, TokenStore};
+pub use store::{FailureCount, FailureGuard, Lookup, NewToken, PolicyOrigin, TokenStore};
 pub use usage::{Usage, UsageTracker};
+pub use verify::FailureLimits;

@@ -19,18 +19,39 @@ pub struct NewToken<'a> {
     pub hash: TokenHash,
     /// What the token grants.
     pub record: &'a TokenRecord,
-    /// The credential's policy as the registry just reported it.
+    /// The credential's policy the client was verified under.
     pub policy: &'a CredentialPolicy,
+    /// Where that verification comes from, which decides what the store
+    /// must hold for the token to be stored.
+    pub origin: PolicyOrigin,
     /// The project's limit.
     pub limit: LimitPolicy,
     /// Now (Unix seconds); tokens expired by then no longer count.
     pub now: i64,
-    /// Brute-force counters that must be under their limits, checked with
-    /// the write (see [`TokenStore::issue`]).
-    pub guards: &'a [FailureGuard<'a>],
 }
 
-/// A failure counter an issuance must find under `limit`.
+/// Where the policy of an issuance comes from.
+///
+/// The registry is the source of truth and the token store a copy that can
+/// be lost (a Redis restarted empty, flushed, evicting, or failed over to a
+/// replica that missed writes). A verification the issuer remembers is
+/// therefore honoured only while the store still holds exactly the policy
+/// version it was made under: a store that lost the policy, or holds another
+/// version, sends the issuance back to the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyOrigin {
+    /// The registry has just verified the client and answered with this
+    /// policy. The store writes it when it holds no policy or an older one
+    /// (a first issuance, or a store that lost the policy).
+    Registry,
+    /// A verification the issuer remembers: the store must hold exactly
+    /// this version, active, or the issuance is refused with
+    /// [`TokenStoreError::StalePolicy`] and nothing is written.
+    Remembered,
+}
+
+/// A failure counter a verification at the registry must find under
+/// `limit` (see [`TokenStore::check_guards`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureGuard<'a> {
     /// The counter's key, as given to [`TokenStore::record_failure`].
@@ -63,19 +84,21 @@ pub struct FailureCount {
 /// Storage of access tokens and their credentials' policies.
 ///
 /// Every method touches the keys of one credential only (one Redis Cluster
-/// slot) and is atomic; an issuance's failure guards are the one exception,
-/// read with the write where the store can and just before it otherwise.
+/// slot) and is atomic; the failure counters live apart, under keys of
+/// their own.
 #[async_trait]
 pub trait TokenStore: Debug + Send + Sync + 'static {
     /// Stores a token and the policy it was issued under, enforcing the
     /// limit atomically: past it, `LimitReached` (nothing written) or, with
-    /// `evict_oldest`, the live token closest to expiry is revoked. Refuses
-    /// with `StalePolicy` when the store holds a newer policy version (the
-    /// credential changed after it was authenticated) or a deleted one of the
-    /// same version. Refuses with `TooManyFailures` (nothing written) when a
-    /// counter of `token.guards` has reached its limit: issuance reads them
-    /// anyway, and reading them with the write saves a round trip. Returns
-    /// how many tokens were evicted.
+    /// `evict_oldest`, the live token closest to expiry is revoked.
+    ///
+    /// Refuses with `StalePolicy` (nothing written, the held version
+    /// reported) when the store holds a newer policy version (the credential
+    /// changed after it was authenticated) or a deleted one of the same
+    /// version; and, for a [`PolicyOrigin::Remembered`] verification, unless
+    /// it holds exactly the presented version, active. The check and the
+    /// write are one atomic step (one script on Redis, on the credential's
+    /// slot). Returns how many tokens were evicted.
     async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError>;
 
     /// Reads a token and its credential's policy together (one round trip).
@@ -85,6 +108,13 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         hash: &TokenHash,
     ) -> Result<Lookup, TokenStoreError>;
 
+    /// The credential's policy, if the store holds one (one read, or none
+    /// when a store's exact cache holds it).
+    async fn policy(
+        &self,
+        credential: CredentialKey,
+    ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError>;
+
     /// Revokes one token; `false` if it did not exist.
     async fn revoke(
         &self,
@@ -92,10 +122,13 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         hash: &TokenHash,
     ) -> Result<bool, TokenStoreError>;
 
-    /// Stores `policy` unless a newer version is stored; live tokens follow
-    /// it from now on. With `revoke_tokens`, also revokes every token of the
-    /// credential (whatever the version comparison). Returns how many tokens
-    /// were revoked.
+    /// Stores `policy` unless a newer version is stored, or the same
+    /// version's tombstone (a deletion is never undone under its own
+    /// version); live tokens follow it from now on. With `revoke_tokens`,
+    /// also revokes every token of the credential (whatever the version
+    /// comparison). Returns how many tokens were revoked. A store configured
+    /// to wait for replicas (Redis `revocation_replicas`) returns only once
+    /// they acknowledged the change, or fails with `Unavailable`.
     async fn apply_policy(
         &self,
         credential: CredentialKey,
@@ -103,8 +136,8 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         revoke_tokens: bool,
     ) -> Result<u32, TokenStoreError>;
 
-    /// Counts one failed client authentication under `key` (a client ID or
-    /// a source address) in a fixed window of `window_seconds` that starts
+    /// Counts one failed client authentication under `key` (a client ID and
+    /// source address pair, or a source address) in a fixed window of `window_seconds` that starts
     /// with the first failure. Shared by every replica, so a limit holds
     /// across all of them.
     async fn record_failure(
@@ -116,9 +149,10 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// The failures counted under `key` in its current window.
     async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError>;
 
-    /// [`TokenStore::failures`] of each of `keys`, in order. Every token
-    /// request reads two counters (its client ID's and its address's), so a
-    /// store may read them together; this default reads them one by one.
+    /// [`TokenStore::failures`] of each of `keys`, in order. A verification
+    /// at the registry reads two counters (its client ID and address pair's
+    /// and its address's), so a store may read them together; this default
+    /// reads them one by one.
     async fn failures_of(&self, keys: &[&str]) -> Result<Vec<FailureCount>, TokenStoreError> {
         let mut counts = Vec::with_capacity(keys.len());
         for key in keys {

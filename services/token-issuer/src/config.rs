@@ -137,14 +137,17 @@ impl std::fmt::Debug for IssuerConfig {
     }
 }
 
-/// Failed client authentications allowed in a window, per client ID and
-/// per source address, before further attempts are refused (HTTP 429).
+/// Failed client authentications allowed in a window before the failing
+/// source is refused (HTTP 429 / `RESOURCE_EXHAUSTED` with `Retry-After`):
+/// per (client ID, source address) and per source address. A secret the
+/// issuer has verified before is never refused by them, and a client is
+/// never refused because of failures from another address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FailureLimitsConfig {
-    /// Failures per client ID.
-    pub max_per_client: u32,
-    /// Failures per source address.
+    /// Failures for one client ID from one source address.
+    pub max_per_client_address: u32,
+    /// Failures from one source address, whatever the client IDs.
     pub max_per_address: u32,
     /// Window length, from the first failure.
     pub window_seconds: u32,
@@ -154,7 +157,7 @@ impl Default for FailureLimitsConfig {
     fn default() -> Self {
         let limits = FailureLimits::default();
         Self {
-            max_per_client: limits.per_client,
+            max_per_client_address: limits.per_client_address,
             max_per_address: limits.per_address,
             window_seconds: limits.window_seconds,
         }
@@ -164,7 +167,7 @@ impl Default for FailureLimitsConfig {
 impl From<FailureLimitsConfig> for FailureLimits {
     fn from(config: FailureLimitsConfig) -> Self {
         Self {
-            per_client: config.max_per_client,
+            per_client_address: config.max_per_client_address,
             per_address: config.max_per_address,
             window_seconds: config.window_seconds,
         }
@@ -199,7 +202,10 @@ impl IssuerConfig {
             return Err(ConfigError::new("redis.url: required when [redis] is set"));
         }
         let limits = &self.failed_authentication;
-        if limits.max_per_client == 0 || limits.max_per_address == 0 || limits.window_seconds == 0 {
+        if limits.max_per_client_address == 0
+            || limits.max_per_address == 0
+            || limits.window_seconds == 0
+        {
             return Err(ConfigError::new(
                 "failed_authentication: limits and window must be positive",
             ));

@@ -26,6 +26,13 @@ pub struct RedisConfig {
     /// introspection cache holds; 0 disables it. Standalone Redis only: the
     /// cache is off on a Redis Cluster.
     pub cache_capacity: usize,
+    /// Replicas that must acknowledge every policy change and revocation
+    /// (`WAIT`, within `response_timeout_ms`) before it is reported done,
+    /// so a failover to one of them cannot revive what was revoked; fewer
+    /// acknowledgements fail the change as unavailable (the registry then
+    /// does not commit it). 0 (the default) waits for none. On a Redis
+    /// Cluster every primary must have this many replicas.
+    pub revocation_replicas: u32,
 }
 
 impl Default for RedisConfig {
@@ -36,6 +43,7 @@ impl Default for RedisConfig {
             key_prefix: "lk:".to_owned(),
             response_timeout_ms: 1000,
             cache_capacity: 100_000,
+            revocation_replicas: 0,
         }
     }
 }
@@ -49,6 +57,7 @@ impl fmt::Debug for RedisConfig {
             .field("key_prefix", &self.key_prefix)
             .field("response_timeout_ms", &self.response_timeout_ms)
             .field("cache_capacity", &self.cache_capacity)
+            .field("revocation_replicas", &self.revocation_replicas)
             .finish_non_exhaustive()
     }
 }

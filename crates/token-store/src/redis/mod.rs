@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use latchkey_token::{
-    CredentialKey, CredentialPolicy, FailureCount, Lookup, NewToken, TokenHash, TokenStore,
-    TokenStoreError, unix_now,
+    CredentialKey, CredentialPolicy, FailureCount, Lookup, NewToken, PolicyOrigin, TokenHash,
+    TokenStore, TokenStoreError, unix_now,
 };
 use redis::RedisResult;
 
@@ -49,6 +49,11 @@ pub struct RedisTokenStore {
     /// The exact introspection cache and its invalidation channel; `None`
     /// when disabled (`cache_capacity = 0`, or a Redis Cluster).
     cache: Option<(Arc<Cache>, Arc<Tracker>)>,
+    /// Replicas that must acknowledge a revocation or policy change before
+    /// it is reported done (`WAIT`); 0 = none.
+    revocation_replicas: u32,
+    /// How long `WAIT` waits for them.
+    replica_timeout: Duration,
 }
 
 impl fmt::Debug for RedisTokenStore {
@@ -59,6 +64,7 @@ impl fmt::Debug for RedisTokenStore {
             .field("key_prefix", &self.key_prefix)
             .field("deadline", &self.deadline)
             .field("cache", &self.cache.is_some())
+            .field("revocation_replicas", &self.revocation_replicas)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +96,8 @@ impl RedisTokenStore {
             key_prefix: config.key_prefix.clone(),
             deadline: config.response_timeout().saturating_mul(2),
             cache,
+            revocation_replicas: config.revocation_replicas,
+            replica_timeout: config.response_timeout(),
         };
         match store.ping().await {
             Ok(()) => {
@@ -228,6 +236,86 @@ impl RedisTokenStore {
         Some(Ok(lookup))
     }
 
+    /// A policy through the cache, as [`RedisTokenStore::cached_lookup`]
+    /// does for a token and its policy.
+    async fn cached_policy(
+        &self,
+        cache: &Cache,
+        tracker: &Tracker,
+        credential: CredentialKey,
+    ) -> Option<Result<Option<Arc<CredentialPolicy>>, TokenStoreError>> {
+        if !cache.is_live() {
+            return None;
+        }
+        let generation = cache.generation();
+        let ticket = match cache.policy(credential, generation) {
+            Cached::Hit(policy) => return Some(Ok(policy)),
+            Cached::Miss(ticket) => ticket,
+        };
+        let (mut connection, connection_generation) = tracker.connection()?;
+        if connection_generation != generation {
+            return None;
+        }
+        let policy = match self.read_policy(&mut connection, credential).await {
+            Ok(policy) => policy,
+            Err(error) => return Some(Err(error)),
+        };
+        cache.fill_policy(credential, ticket, &policy);
+        Some(Ok(policy))
+    }
+
+    /// A credential's policy, read on `connection`.
+    async fn read_policy(
+        &self,
+        connection: &mut (impl redis::aio::ConnectionLike + Send),
+        credential: CredentialKey,
+    ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError> {
+        let stored: Option<Vec<u8>> = self
+            .run(
+                redis::cmd("GET")
+                    .arg(self.keys(credential).policy())
+                    .query_async(connection),
+            )
+            .await?;
+        Ok(stored
+            .as_deref()
+            .map(codec::decode_policy)
+            .transpose()?
+            .map(Arc::new))
+    }
+
+    /// Waits until `revocation_replicas` replicas acknowledged every write
+    /// this store made on `connection` so far (`WAIT`), so a failover to
+    /// one of them keeps a revocation. On a Redis Cluster `WAIT` goes to
+    /// every primary and the fewest acknowledgements count.
+    async fn await_replicas(
+        &self,
+        connection: &mut (impl redis::aio::ConnectionLike + Send),
+    ) -> Result<(), TokenStoreError> {
+        if self.revocation_replicas == 0 {
+            return Ok(());
+        }
+        let timeout_ms = u64::try_from(self.replica_timeout.as_millis()).unwrap_or(u64::MAX);
+        let acknowledged: i64 = self
+            .run(
+                redis::cmd("WAIT")
+                    .arg(self.revocation_replicas)
+                    .arg(timeout_ms)
+                    .query_async(connection),
+            )
+            .await?;
+        if acknowledged < i64::from(self.revocation_replicas) {
+            return Err(TokenStoreError::Unavailable(
+                format!(
+                    "{acknowledged} of the {} Redis replicas required acknowledged the change within {timeout_ms} ms",
+                    self.revocation_replicas
+                )
+                .into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn local_cache(&self) -> Option<&Cache> {
         self.cache.as_ref().map(|(cache, _)| &**cache)
     }
@@ -292,17 +380,7 @@ impl TokenStore for RedisTokenStore {
         invocation
             .key(keys.policy())
             .key(keys.index())
-            .key(keys.tokens());
-        if matches!(self.connection, Connection::Cluster(_)) {
-            // The counters are in other slots than the credential, so the
-            // script cannot read them: they are read just before.
-            self.check_guards(token.guards).await?;
-        } else {
-            for guard in token.guards {
-                invocation.key(self.failure_key(guard.key));
-            }
-        }
-        invocation
+            .key(keys.tokens())
             .arg(token.now)
             .arg(&token.hash.0[..])
             .arg(token.record.expires_at)
@@ -311,10 +389,11 @@ impl TokenStore for RedisTokenStore {
             .arg(codec::encode_policy(token.policy)?)
             .arg(token.limit.max_tokens)
             .arg(if token.limit.evict_oldest { "1" } else { "0" })
-            .arg(POLICY_RETENTION_SECS);
-        for guard in token.guards {
-            invocation.arg(guard.limit);
-        }
+            .arg(POLICY_RETENTION_SECS)
+            .arg(match token.origin {
+                PolicyOrigin::Registry => "0",
+                PolicyOrigin::Remembered => "1",
+            });
         let mut connection = self.connection.clone();
         let result: Result<(i64, i64), _> =
             self.run(invocation.invoke_async(&mut connection)).await;
@@ -330,10 +409,8 @@ impl TokenStore for RedisTokenStore {
             issue_status::LIMIT_REACHED => {
                 Err(TokenStoreError::LimitReached(token.limit.max_tokens))
             }
-            issue_status::STALE_POLICY => Err(TokenStoreError::StalePolicy),
-            issue_status::TOO_MANY_FAILURES => Err(TokenStoreError::TooManyFailures {
-                retry_after: count(detail.max(0))?,
-            }),
+            issue_status::STALE_POLICY => Err(TokenStoreError::StalePolicy { held: Some(detail) }),
+            issue_status::NO_POLICY => Err(TokenStoreError::StalePolicy { held: None }),
             other => Err(TokenStoreError::Internal(
                 format!("unexpected status {other} from the issue script").into(),
             )),
@@ -355,6 +432,19 @@ impl TokenStore for RedisTokenStore {
         self.read(&mut connection, &keys, hash).await
     }
 
+    async fn policy(
+        &self,
+        credential: CredentialKey,
+    ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError> {
+        if let Some((cache, tracker)) = &self.cache
+            && let Some(result) = self.cached_policy(cache, tracker, credential).await
+        {
+            return result;
+        }
+        let mut connection = self.connection.clone();
+        self.read_policy(&mut connection, credential).await
+    }
+
     async fn revoke(
         &self,
         credential: CredentialKey,
@@ -372,7 +462,9 @@ impl TokenStore for RedisTokenStore {
         if let Some(cache) = self.local_cache() {
             cache.invalidate_tokens(credential);
         }
-        Ok(deleted? > 0)
+        let deleted = deleted?;
+        self.await_replicas(&mut connection).await?;
+        Ok(deleted > 0)
     }
 
     async fn apply_policy(
@@ -401,7 +493,9 @@ impl TokenStore for RedisTokenStore {
                 cache.invalidate_policy(credential);
             }
         }
-        count(revoked?)
+        let revoked = count(revoked?)?;
+        self.await_replicas(&mut connection).await?;
+        Ok(revoked)
     }
 
     async fn record_failure(

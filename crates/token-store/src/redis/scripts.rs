@@ -30,15 +30,22 @@ end
 /// limit (evicting the tokens closest to expiry or refusing), stores the
 /// token and the policy.
 ///
-/// KEYS: policy, index, tokens, then any failure counters to check (on
-/// standalone Redis only: they are in other slots). ARGV: now, token hash,
-/// expires_at, token value, policy version, policy JSON, max tokens, evict
-/// (`1`/`0`), policy retention seconds, then each counter's limit.
+/// KEYS: policy, index, tokens. ARGV: now, token hash, expires_at, token
+/// value, policy version, policy JSON, max tokens, evict (`1`/`0`), policy
+/// retention seconds, remembered (`1`: the verification is a remembered
+/// one, which the stored policy must confirm; `0`: the registry's answer).
 ///
 /// Returns `{0, evicted}`, `{1, live}` (limit reached, nothing written but
-/// the removal of expired tokens), `{2, 0}` (stale policy, nothing
-/// written) or `{3, seconds left}` (a failure counter is at its limit,
-/// nothing written).
+/// the removal of expired tokens), `{2, held version}` (stale policy,
+/// nothing written) or `{4, 0}` (a remembered verification and no policy
+/// stored, nothing written).
+///
+/// A remembered verification is honoured only while the store holds
+/// exactly the version it was made under, active: a Redis that restarted
+/// empty, was flushed, evicted the policy, or failed over to a replica that
+/// holds another version sends the issuance back to the registry. The
+/// policy key shares the credential's hash tag, so this check rides in the
+/// issuance's one round trip on a Redis Cluster too.
 ///
 /// Issuance is the hot write, so the common case is kept light: a stored
 /// policy byte-equal to the presented one is neither decoded nor rewritten
@@ -50,21 +57,22 @@ local policy_key, index_key, tokens_key = KEYS[1], KEYS[2], KEYS[3]
 local now = tonumber(ARGV[1])
 local expires_at = tonumber(ARGV[3])
 local max_tokens = tonumber(ARGV[7])
-
-for i = 4, #KEYS do
-  local failures = tonumber(redis.call('GET', KEYS[i]) or 0)
-  if failures >= tonumber(ARGV[i + 6]) then
-    return {3, redis.call('TTL', KEYS[i])}
-  end
-end
+local remembered = ARGV[10] == '1'
 
 local stored = redis.call('GET', policy_key)
 local unchanged = stored == ARGV[6]
-if stored and not unchanged then
-  local policy = cjson.decode(stored)
-  local version = tonumber(ARGV[5])
-  if policy.v > version or (policy.v == version and policy.s == 'deleted') then
-    return {2, 0}
+if not unchanged then
+  if not stored then
+    if remembered then
+      return {4, 0}
+    end
+  else
+    local policy = cjson.decode(stored)
+    local version = tonumber(ARGV[5])
+    if policy.v > version or (policy.v == version and policy.s == 'deleted')
+        or (remembered and (policy.v ~= version or policy.s ~= 'active')) then
+      return {2, policy.v}
+    end
   end
 end
 
@@ -123,7 +131,8 @@ return 0
 "#;
 
 /// `apply_policy`: optionally revokes every token of the credential, then
-/// stores the policy unless a newer version is stored.
+/// stores the policy unless a newer version is stored or the same
+/// version's tombstone (a deletion is never undone under its own version).
 ///
 /// KEYS: policy, index, tokens. ARGV: now, policy version, policy JSON,
 /// revoke (`1`/`0`), policy retention seconds.
@@ -139,8 +148,14 @@ if ARGV[4] == '1' then
 end
 
 local stored = redis.call('GET', policy_key)
-if stored and cjson.decode(stored).v > tonumber(ARGV[2]) then
-  return revoked
+if stored then
+  local policy = cjson.decode(stored)
+  local version = tonumber(ARGV[2])
+  if policy.v > version
+      or (policy.v == version and policy.s == 'deleted'
+          and cjson.decode(ARGV[3]).s ~= 'deleted') then
+    return revoked
+  end
 end
 local keep_until = now + tonumber(ARGV[5])
 local newest = redis.call('ZRANGE', index_key, -1, -1, 'WITHSCORES')[2]
@@ -193,8 +208,11 @@ pub(super) mod issue_status {
     pub(in crate::redis) const STORED: i64 = 0;
     /// The limit is reached; nothing was written.
     pub(in crate::redis) const LIMIT_REACHED: i64 = 1;
-    /// A newer (or same-version deleted) policy is stored; nothing written.
+    /// The stored policy refuses the issuance (newer, the same version's
+    /// tombstone, or not the remembered version); the second element is
+    /// its version. Nothing written.
     pub(in crate::redis) const STALE_POLICY: i64 = 2;
-    /// A failure counter is at its limit; the second element is its TTL.
-    pub(in crate::redis) const TOO_MANY_FAILURES: i64 = 3;
+    /// A remembered verification, and no policy stored. Nothing written.
+    /// (3 was the failure counters' refusal, no longer checked here.)
+    pub(in crate::redis) const NO_POLICY: i64 = 4;
 }
