@@ -239,7 +239,9 @@ async fn a_credentials_life_is_on_record_without_its_secrets(backend: StackBacke
     assert_eq!(failure.outcome(), AuditOutcome::Failed);
     assert_eq!(failure.actor, client.credential.client_id);
     assert_eq!(failure.source_ip, "127.0.0.1");
-    assert!(failure.detail.contains("invalid_client"), "{failure:?}");
+    // With the registry's reason (the client itself only learned "invalid
+    // client"): the presented value is not even secret-shaped.
+    assert_eq!(failure.detail, "malformed_secret", "{failure:?}");
 
     assert_no_secret(
         &failures,
@@ -366,7 +368,79 @@ async fn bad_listing_requests_name_their_field(backend: StackBackend) {
     assert!(past.events.is_empty());
 }
 
+async fn a_refused_secret_is_on_its_projects_record(backend: StackBackend) {
+    let stack = Stack::start(backend).await;
+    let target = project_with_client(&stack, "acme", None, credential(&["orders.read"], &[])).await;
+    let other = create_client(
+        &stack,
+        registry_pb::CreateCredentialRequest {
+            project_id: "acme".into(),
+            owner: "mallory".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    // A well-formed secret that is not this client's: the registry refuses
+    // it as a wrong secret, and the client learns only "invalid client".
+    let refused = stack
+        .issuer
+        .token_client()
+        .issue_token(token_pb::IssueTokenRequest {
+            client_id: target.credential.client_id.clone(),
+            client_secret: other.secret.clone(),
+            scopes: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    assert!(!refused.message().contains("wrong_secret"), "{refused:?}");
+
+    // The project's manager sees the attack on its key: the credential, the
+    // reason and the source, without the presented secret.
+    let manager = create_client(
+        &stack,
+        registry_pb::CreateCredentialRequest {
+            project_id: "acme".into(),
+            owner: "ops".into(),
+            allowed_apis: vec!["credentials:manage".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let token = issue(&stack, &manager, &[]).await.unwrap().access_token;
+    let mut manager = stack.registry.client_with_token(Some(&token));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let refusal = loop {
+        let events = all_events(
+            &mut manager,
+            registry_pb::ListAuditEventsRequest {
+                project_id: "acme".into(),
+                credential_id: target.credential.id.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
+        if let Some(event) = events.iter().find(|event| {
+            event.action() == AuditAction::AuthenticateClient
+                && event.outcome() == AuditOutcome::Failed
+        }) {
+            assert_no_secret(&events, &[&other.secret, &target.secret]);
+            break event.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal on the project's record: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refusal.project_id, "acme");
+    assert_eq!(refusal.credential_id, target.credential.id);
+    assert!(refusal.detail.contains("wrong_secret"), "{refusal:?}");
+    assert_eq!(refusal.source_ip, "127.0.0.1");
+}
+
 on_both_stacks!(
+    a_refused_secret_is_on_its_projects_record,
     a_credentials_life_is_on_record_without_its_secrets,
     only_admins_and_the_projects_managers_read_its_trail,
     bad_listing_requests_name_their_field,

@@ -7,6 +7,8 @@
 use std::time::{Duration, Instant};
 
 use latchkey_proto::registry::v1 as registry_pb;
+use latchkey_proto::token::v1 as token_pb;
+use latchkey_proto::token::v1::token_admin_client::TokenAdminClient;
 use latchkey_tests::{Stack, TcpRelay};
 use tonic::Code;
 
@@ -111,4 +113,44 @@ async fn a_change_applied_but_never_committed_converges(backend: latchkey_tests:
     assert!(!introspect(&stack, &token, "127.0.0.1", &[]).await.active);
 }
 
-on_both_stacks!(a_change_applied_but_never_committed_converges);
+async fn an_issuer_ahead_of_the_registry_asks_it_to_settle(backend: latchkey_tests::StackBackend) {
+    let stack = latchkey_tests::Stack::start(backend).await;
+    let client = project_with_client(&stack, "acme", None, credential(&["a.read"], &[])).await;
+    let token = issue(&stack, &client, &[]).await.unwrap().access_token;
+    // What a registry stopped mid-change leaves behind, with nothing in its
+    // memory to repair: the token side holds a newer policy (disabled) that
+    // the registry never committed.
+    TokenAdminClient::new(stack.issuer.internal_channel())
+        .sync_policy(token_pb::SyncPolicyRequest {
+            policy: Some(token_pb::CredentialPolicy {
+                credential_id: client.credential.id.clone(),
+                version: 1_000,
+                state: token_pb::PolicyState::Disabled.into(),
+                client_id: client.credential.client_id.clone(),
+                project_id: "acme".into(),
+                owner: "alice".into(),
+                allowed_apis: vec!["a.read".into()],
+                allowed_ips: Vec::new(),
+                expire_time: None,
+            }),
+        })
+        .await
+        .unwrap();
+    assert!(!introspect(&stack, &token, "127.0.0.1", &[]).await.active);
+
+    // The client asks for a token with its right secret: the issuer finds
+    // its store ahead of the registry's answer, has the registry settle,
+    // and issues — no 503, no hours of a stuck credential.
+    issue(&stack, &client, &[])
+        .await
+        .expect("issuance settles the credential and succeeds");
+    assert!(
+        introspect(&stack, &token, "127.0.0.1", &[]).await.active,
+        "the registry's committed state (active) is back on the token side"
+    );
+}
+
+on_both_stacks!(
+    a_change_applied_but_never_committed_converges,
+    an_issuer_ahead_of_the_registry_asks_it_to_settle,
+);

@@ -344,7 +344,7 @@ impl Verifier {
             Err(error) => {
                 tracing::warn!(%path, %error, "internal call body unreadable or too large");
                 return Err(Status::invalid_argument(format!(
-                    "request body unreadable or larger than {} bytes",
+                    "request body: unreadable or larger than {} bytes",
                     self.max_body
                 ))
                 .into_http());

@@ -183,6 +183,16 @@ fn bad_configuration_exits_64_and_names_the_key() {
             "the DSN's password is never printed"
         );
     }
+    // A production store without the internal key: the registry could not
+    // authenticate its calls to the issuers, nor theirs to it.
+    let output = registry_command(directory.path())
+        .env("DATABASE_URL", "postgres://postgres:hunter2@127.0.0.1/test")
+        .env("LATCHKEY_HASH_KEY", "ab".repeat(32))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("internal_key"), "{message:?}");
     // The file named by LATCHKEY_CONFIG is read (its bad value is reported).
     std::fs::write(
         directory.path().join("bad.toml"),

@@ -35,6 +35,9 @@ use metrics::IssuerMetrics;
 
 // Used by the binary only; the lint cannot tell a package's targets apart.
 use clap as _;
+// Used by the black-box tests only.
+#[cfg(test)]
+use tempfile as _;
 
 /// Why the issuer could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
