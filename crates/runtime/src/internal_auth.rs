@@ -307,6 +307,8 @@ fn refused(message: &str) -> HttpResponse<Body> {
 
 impl Verifier {
     /// The request with its body read back in, or the refusal to answer.
+    /// Refusals are logged at debug only (anyone who reaches the port can
+    /// send them); the gRPC metrics count them as `UNAUTHENTICATED` by method.
     async fn verify(
         &self,
         request: HttpRequest<Body>,
@@ -319,13 +321,13 @@ impl Verifier {
             .map(Signature::parse);
         let signature = match signature {
             None => {
-                tracing::warn!(%path, "internal call without a service signature refused");
+                tracing::debug!(%path, "internal call without a service signature refused");
                 return Err(refused(
                     "internal call without a service signature (x-latchkey-signature)",
                 ));
             }
             Some(None) => {
-                tracing::warn!(%path, "internal call with a malformed service signature refused");
+                tracing::debug!(%path, "internal call with a malformed service signature refused");
                 return Err(refused("malformed service signature"));
             }
             Some(Some(signature)) => signature,
@@ -333,7 +335,7 @@ impl Verifier {
         let now = unix_millis(SystemTime::now());
         let skew = u64::try_from(self.skew.as_millis()).unwrap_or(u64::MAX);
         if signature.time_ms.abs_diff(now) > skew {
-            tracing::warn!(%path, skew_ms = signature.time_ms.abs_diff(now), "internal call outside the clock-skew window refused");
+            tracing::debug!(%path, skew_ms = signature.time_ms.abs_diff(now), "internal call outside the clock-skew window refused");
             return Err(refused(
                 "service signature outside the clock-skew window (replayed, or clocks apart)",
             ));
@@ -342,7 +344,7 @@ impl Verifier {
         let bytes = match Limited::new(body, self.max_body).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) => {
-                tracing::warn!(%path, %error, "internal call body unreadable or too large");
+                tracing::debug!(%path, %error, "internal call body unreadable or too large");
                 return Err(Status::invalid_argument(format!(
                     "request body: unreadable or larger than {} bytes",
                     self.max_body
@@ -351,7 +353,7 @@ impl Verifier {
             }
         };
         if !self.key.verifies(&path, &signature, &bytes) {
-            tracing::warn!(%path, "internal call with a wrong service signature refused");
+            tracing::debug!(%path, "internal call with a wrong service signature refused");
             return Err(refused("wrong service signature"));
         }
         // Only a verified call may use up a nonce: otherwise anyone could
@@ -359,7 +361,7 @@ impl Verifier {
         match self.nonces.remember(&signature.nonce) {
             NonceCheck::Fresh => {}
             NonceCheck::Replayed => {
-                tracing::warn!(%path, "replayed internal call refused");
+                tracing::debug!(%path, "replayed internal call refused");
                 return Err(refused("replayed internal call"));
             }
             NonceCheck::Overloaded => {
