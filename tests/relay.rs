@@ -45,6 +45,17 @@ impl TcpRelay {
         relay
     }
 
+    /// A relay in front of the test PostgreSQL, and the database URL that
+    /// goes through it (to cut the database away from one service only).
+    pub async fn in_front_of_postgres() -> (Self, String) {
+        let url = crate::postgres_url();
+        let target = "127.0.0.1:5432".to_owned();
+        assert!(url.contains(&target), "{url} must name {target} literally");
+        let relay = Self::start(target.clone()).await;
+        let relayed = url.replacen(&target, &relay.address().to_string(), 1);
+        (relay, relayed)
+    }
+
     /// Where clients connect.
     pub fn address(&self) -> SocketAddr {
         self.address

@@ -15,7 +15,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use latchkey_proto::registry::v1 as registry_pb;
-use latchkey_tests::{Backend, Stack, TcpRelay, TokenBackend, postgres_url};
+use latchkey_tests::{Backend, Stack, TcpRelay, TokenBackend};
 use prost_types::FieldMask;
 use tonic::Code;
 
@@ -41,11 +41,7 @@ async fn gateway(stack: &Stack, apis: &[&str]) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_by_basic_answers_correctly_with_postgres_cut() {
-    let url = postgres_url();
-    let target = "127.0.0.1:5432".to_owned();
-    assert!(url.contains(&target), "{url} must name {target} literally");
-    let mut relay = TcpRelay::start(target.clone()).await;
-    let relayed = url.replacen(&target, &relay.address().to_string(), 1);
+    let (mut relay, relayed) = TcpRelay::in_front_of_postgres().await;
     let stack = Stack::start_with(
         Backend::Postgres,
         TokenBackend::Redis,

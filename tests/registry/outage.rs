@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use latchkey_proto::registry::v1 as pb;
 use latchkey_proto::token::v1 as token_pb;
-use latchkey_tests::{Backend, Stack, TcpRelay, TokenBackend, postgres_url};
+use latchkey_tests::{Backend, Stack, TcpRelay, TokenBackend};
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -41,11 +41,7 @@ async fn health(stack: &Stack) -> ServingStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_postgres_unreachable_calls_fail_and_the_registry_recovers() {
-    let url = postgres_url();
-    let target = "127.0.0.1:5432".to_owned();
-    assert!(url.contains(&target), "{url} must name {target} literally");
-    let mut relay = TcpRelay::start(target.clone()).await;
-    let relayed = url.replacen(&target, &relay.address().to_string(), 1);
+    let (mut relay, relayed) = TcpRelay::in_front_of_postgres().await;
     let stack = Stack::start_with(
         Backend::Postgres,
         TokenBackend::Memory,
