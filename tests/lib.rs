@@ -6,6 +6,7 @@
 // The package's dependencies serve its test binaries too.
 #![allow(unused_crate_dependencies)]
 
+pub mod binaries;
 mod issuer;
 mod nginx;
 mod postgres;

@@ -3,7 +3,8 @@
 //! received.
 //!
 //! NGINX runs on the shipped `deploy/nginx/latchkey.conf`, only its three
-//! marked addresses swapped for ephemeral ones, so the tests prove the
+//! marked addresses swapped for ephemeral ones and its gateway credential
+//! for the test's, so the tests prove the
 //! configuration operators copy. The binary comes from the machine
 //! (`scripts/test` installs Debian's `nginx-light`); without it the tests
 //! fail with a message saying so, they never skip.
@@ -64,7 +65,7 @@ impl GatewayStack {
             .strip_prefix("http://")
             .and_then(|address| address.parse().ok())
             .expect("the issuer's HTTP address");
-        let nginx = NginxFixture::start(issuer_http).await;
+        let nginx = NginxFixture::start(issuer_http, &stack.admin.basic_header()).await;
         Self { nginx, stack }
     }
 }
@@ -81,9 +82,11 @@ pub struct NginxFixture {
 
 impl NginxFixture {
     /// Starts NGINX on an ephemeral port of 127.0.0.1, checking requests
-    /// with the issuer whose HTTP listener is `issuer_http`. Panics when
-    /// NGINX is not installed or does not start.
-    pub async fn start(issuer_http: SocketAddr) -> Self {
+    /// with the issuer whose HTTP listener is `issuer_http`, authenticating
+    /// itself with `gateway_authorization` (an `Authorization` value of a
+    /// credential holding `tokens:introspect`). Panics when NGINX is not
+    /// installed or does not start.
+    pub async fn start(issuer_http: SocketAddr, gateway_authorization: &str) -> Self {
         const ATTEMPTS: u32 = 5;
         let binary = NginxBinary::get();
         let upstream = EchoUpstream::start().await;
@@ -93,7 +96,16 @@ impl NginxFixture {
             // Picked by binding and releasing a port, so another process may
             // take it first: NGINX then cannot bind and another is tried.
             let address = free_port();
-            let config = nginx_config(dir.path(), binary, address, issuer_http, upstream.address);
+            let config = nginx_config(
+                dir.path(),
+                binary,
+                ShippedAddresses {
+                    listen: address,
+                    issuer_http,
+                    api: upstream.address,
+                },
+                gateway_authorization,
+            );
             std::fs::write(&config_path, config).expect("write nginx.conf");
             let mut child = binary.spawn(dir.path(), &config_path);
             match wait_until_listening(&mut child, address, dir.path()).await {
@@ -189,14 +201,22 @@ fn free_port() -> SocketAddr {
         .expect("an ephemeral port")
 }
 
-/// The full `nginx.conf`: process settings that keep every file inside
-/// `dir`, then the shipped server with the test's addresses.
-fn nginx_config(
-    dir: &Path,
-    binary: &NginxBinary,
+/// The addresses marked in the shipped configuration.
+#[derive(Debug, Clone, Copy)]
+struct ShippedAddresses {
     listen: SocketAddr,
     issuer_http: SocketAddr,
     api: SocketAddr,
+}
+
+/// The full `nginx.conf`: process settings that keep every file inside
+/// `dir`, then the shipped server with the test's addresses and gateway
+/// credential.
+fn nginx_config(
+    dir: &Path,
+    binary: &NginxBinary,
+    addresses: ShippedAddresses,
+    gateway_authorization: &str,
 ) -> String {
     let dir = dir.display();
     // Every temporary directory NGINX would otherwise create under
@@ -206,7 +226,7 @@ fn nginx_config(
         .filter(|module| binary.has_module(module))
         .map(|module| format!("    {module}_temp_path {dir}/{module}_temp;\n"))
         .collect();
-    let server = shipped_server(listen, issuer_http, api);
+    let server = shipped_server(addresses, gateway_authorization);
     format!(
         "# Written by the NGINX test fixture.\n\
          daemon off;\n\
@@ -223,10 +243,16 @@ fn nginx_config(
     )
 }
 
-/// `deploy/nginx/latchkey.conf` with the three marked addresses replaced.
-/// Panics when a marker is missing, so an edit of the shipped file cannot
-/// silently leave the tests on the wrong addresses.
-fn shipped_server(listen: SocketAddr, issuer_http: SocketAddr, api: SocketAddr) -> String {
+/// `deploy/nginx/latchkey.conf` with the three marked addresses and the
+/// marked gateway credential replaced. Panics when a marker is missing, so
+/// an edit of the shipped file cannot silently leave the tests on the wrong
+/// addresses or credential.
+fn shipped_server(addresses: ShippedAddresses, gateway_authorization: &str) -> String {
+    let ShippedAddresses {
+        listen,
+        issuer_http,
+        api,
+    } = addresses;
     let replacements = [
         ("# latchkey: listen address", format!("listen {listen};")),
         (
@@ -234,8 +260,14 @@ fn shipped_server(listen: SocketAddr, issuer_http: SocketAddr, api: SocketAddr) 
             format!("server {issuer_http};"),
         ),
         ("# latchkey: api address", format!("server {api};")),
+        (
+            "# latchkey: gateway credential",
+            format!(
+                r#"proxy_set_header Latchkey-Gateway-Authorization "{gateway_authorization}";"#
+            ),
+        ),
     ];
-    let mut found = [0_usize; 3];
+    let mut found = [0_usize; 4];
     let lines: Vec<String> = SHIPPED_CONFIG
         .lines()
         .map(|line| {

@@ -37,7 +37,11 @@ const INVALID_REQUEST_CHALLENGE: &str = r#"Bearer realm="latchkey", error="inval
 /// A `CheckRequest` as Envoy builds one for `GET /orders` from `source_ip`:
 /// lower-cased headers (pseudo-headers included) in `http.headers`, the
 /// peer in `source`, and the route's `context_extensions` (`scope`).
-fn envoy_check(source_ip: &str, headers: &[(&str, &str)], scope: Option<&str>) -> CheckRequest {
+pub(crate) fn envoy_check(
+    source_ip: &str,
+    headers: &[(&str, &str)],
+    scope: Option<&str>,
+) -> CheckRequest {
     let mut all: HashMap<String, String> = [
         (":authority", "api.example.com"),
         (":method", "GET"),
@@ -116,8 +120,22 @@ fn peer(ip: &str, port: u32) -> Peer {
     }
 }
 
-/// Asks the issuer over the generated ext_authz client, as Envoy would.
-async fn check(stack: &Stack, request: CheckRequest) -> CheckResponse {
+/// Asks the issuer over the generated ext_authz client, as Envoy would:
+/// authenticated as a gateway by the `Check` call's `authorization`
+/// metadata (Envoy's `grpc_service.initial_metadata`), here the stack
+/// admin's credential, which holds `tokens:introspect`.
+pub(crate) async fn check(stack: &Stack, request: CheckRequest) -> CheckResponse {
+    check_as(stack, request, &[&stack.admin.basic_header()]).await
+}
+
+/// Asks sending these `authorization` metadata values.
+async fn check_as(stack: &Stack, request: CheckRequest, authorization: &[&str]) -> CheckResponse {
+    let mut request = tonic::Request::new(request);
+    for value in authorization {
+        request
+            .metadata_mut()
+            .append("authorization", value.parse().unwrap());
+    }
     AuthorizationClient::new(stack.issuer.channel())
         .check(request)
         .await
@@ -454,7 +472,114 @@ async fn two_authorization_headers_are_a_bad_request(backend: StackBackend) {
     assert_denied(&response, 400, INVALID_ARGUMENT, INVALID_REQUEST_CHALLENGE);
 }
 
+/// Envoy's `Check` is an introspection: only an authenticated gateway
+/// learns anything, and what a stranger gets does not depend on the token.
+async fn only_an_authenticated_gateway_learns_anything(backend: StackBackend) {
+    let stack = Stack::start(backend).await;
+    let client = project_with_client(&stack, "acme", None, credential(&[], &[])).await;
+    let token = issue(&stack, &client, &[]).await.unwrap().access_token;
+    let basic = |id: &str, secret: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
+    };
+    // Bound to 127.0.0.2: the test's connections come from 127.0.0.1.
+    let elsewhere = project_with_client(
+        &stack,
+        "edge",
+        None,
+        credential(&["tokens:introspect"], &["127.0.0.2"]),
+    )
+    .await;
+    let reader = project_with_client(&stack, "shop", None, credential(&["orders.read"], &[])).await;
+    let wrong_secret = basic(&stack.admin.client_id, "lks_wrong");
+    let bound_elsewhere = basic(&elsewhere.credential.client_id, &elsewhere.secret);
+    let not_a_gateway = basic(&reader.credential.client_id, &reader.secret);
+    let admin = stack.admin.basic_header();
+
+    for presented in [token.as_str(), "lkt_garbage"] {
+        let authorization = format!("Bearer {presented}");
+        let request = || envoy_check("10.1.2.3", &[("authorization", &authorization)], None);
+        for (case, metadata, code, status) in [
+            ("no credential", vec![], UNAUTHENTICATED, 401),
+            (
+                "a wrong secret",
+                vec![wrong_secret.as_str()],
+                UNAUTHENTICATED,
+                401,
+            ),
+            (
+                "a credential bound to another address",
+                vec![bound_elsewhere.as_str()],
+                UNAUTHENTICATED,
+                401,
+            ),
+            (
+                "two credentials",
+                vec![admin.as_str(), admin.as_str()],
+                UNAUTHENTICATED,
+                401,
+            ),
+            (
+                "a credential without tokens:introspect",
+                vec![not_a_gateway.as_str()],
+                PERMISSION_DENIED,
+                403,
+            ),
+        ] {
+            let response = check_as(&stack, request(), &metadata).await;
+            let Some(HttpResponse::DeniedResponse(denied)) = &response.http_response else {
+                panic!("{case}: not a denial: {response:?}");
+            };
+            assert_eq!(
+                (
+                    response.status.as_ref().unwrap().code,
+                    denied.status.as_ref().unwrap().code
+                ),
+                (code, status),
+                "{case}"
+            );
+            assert!(
+                denied.headers.iter().all(|header| header
+                    .header
+                    .as_ref()
+                    .is_none_or(|header| !header.key.starts_with("x-latchkey-"))),
+                "{case}: {denied:?}"
+            );
+        }
+    }
+    // A bearer token of a gateway's own works as well as its secret.
+    let gateway_token = issue(
+        &stack,
+        &Client {
+            credential: registry_pb::Credential {
+                client_id: stack.admin.client_id.clone(),
+                ..Default::default()
+            },
+            secret: stack.admin.client_secret.clone(),
+        },
+        &["tokens:introspect"],
+    )
+    .await
+    .unwrap()
+    .access_token;
+    let response = check_as(
+        &stack,
+        envoy_check(
+            "10.1.2.3",
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        ),
+        &[&format!("Bearer {gateway_token}")],
+    )
+    .await;
+    allowed(&response);
+}
+
 on_both_stacks!(
+    only_an_authenticated_gateway_learns_anything,
     two_authorization_headers_are_a_bad_request,
     a_valid_token_is_allowed_with_the_credentials_identity,
     missing_malformed_and_unknown_tokens_are_unauthenticated,

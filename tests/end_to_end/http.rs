@@ -443,6 +443,18 @@ async fn send_raw(
     authorizations: &[&str],
     body: &str,
 ) -> (u16, serde_json::Value) {
+    send_raw_with(stack, method, path, authorizations, &[], body).await
+}
+
+/// [`send_raw`] with `extra` headers too.
+async fn send_raw_with(
+    stack: &Stack,
+    method: reqwest::Method,
+    path: &str,
+    authorizations: &[&str],
+    extra: &[(&str, &str)],
+    body: &str,
+) -> (u16, serde_json::Value) {
     let mut request = reqwest::Client::new()
         .request(method, format!("{}{path}", stack.issuer.http_url()))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -450,6 +462,9 @@ async fn send_raw(
     for value in authorizations {
         // `header` appends: repeated calls send repeated headers.
         request = request.header("authorization", *value);
+    }
+    for (name, value) in extra {
+        request = request.header(*name, *value);
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
@@ -677,11 +692,22 @@ async fn ambiguous_client_authentication_is_refused_on_every_http_endpoint(backe
         "a refused revocation revoked the token"
     );
 
-    // /auth/check: one token checked, two refused.
+    // /auth/check (asked as a gateway): one token checked, two refused.
     let get = reqwest::Method::GET;
-    let (status, _) = send_raw(&stack, get.clone(), "/auth/check", &[&bearer], "").await;
+    let gateway_basic = stack.admin.basic_header();
+    let gateway = [("latchkey-gateway-authorization", gateway_basic.as_str())];
+    let (status, _) =
+        send_raw_with(&stack, get.clone(), "/auth/check", &[&bearer], &gateway, "").await;
     assert_eq!(status, 200);
-    let answer = send_raw(&stack, get, "/auth/check", &[&bearer, &bearer], "").await;
+    let answer = send_raw_with(
+        &stack,
+        get,
+        "/auth/check",
+        &[&bearer, &bearer],
+        &gateway,
+        "",
+    )
+    .await;
     assert_invalid_request("auth/check, two Bearer headers", &answer, twice);
 
     let (status, _) = send_raw(&stack, post, "/oauth2/revoke", &[&client_basic], &query).await;

@@ -65,6 +65,25 @@ async fn get(from: Ipv4Addr, url: &str, token: Option<&str>, extra: &[(&str, &st
     answer(request.send().await.unwrap()).await
 }
 
+/// GETs `/auth/check` at `url` directly, from `from`, as a gateway: with
+/// the stack admin's credential (which holds `tokens:introspect`) in
+/// `Latchkey-Gateway-Authorization`.
+async fn gateway_get(
+    stack: &Stack,
+    from: Ipv4Addr,
+    url: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Answer {
+    let gateway = stack.admin.basic_header();
+    let mut headers = vec![(GATEWAY_AUTHORIZATION, gateway.as_str())];
+    headers.extend_from_slice(extra);
+    get(from, url, token, &headers).await
+}
+
+/// The header a gateway authenticates to `/auth/check` with.
+const GATEWAY_AUTHORIZATION: &str = "latchkey-gateway-authorization";
+
 async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -323,7 +342,7 @@ async fn auth_check_ignores_forwarding_headers_from_untrusted_peers(backend: Sta
     .await;
     let check = format!("{}/auth/check", stack.issuer.http_url());
 
-    let allowed = get(LOCAL, &check, Some(&token), &[]).await;
+    let allowed = gateway_get(stack, LOCAL, &check, Some(&token), &[]).await;
     assert_eq!(allowed.status, 200);
     assert_eq!(allowed.body, json!(""), "an allow has an empty body");
     assert_eq!(
@@ -344,7 +363,7 @@ async fn auth_check_ignores_forwarding_headers_from_untrusted_peers(backend: Sta
         ("x-forwarded-for", "127.0.0.1"),
         ("forwarded", "for=127.0.0.1"),
     ] {
-        let claimed = get(ELSEWHERE, &check, Some(&token), &[claim]).await;
+        let claimed = gateway_get(stack, ELSEWHERE, &check, Some(&token), &[claim]).await;
         assert_eq!(
             claimed.status, 403,
             "{claim:?} from an untrusted peer was believed"
@@ -359,9 +378,17 @@ async fn auth_check_ignores_forwarding_headers_from_untrusted_peers(backend: Sta
         );
     }
     // A trusted proxy's X-Real-IP is believed, and wins over the chains.
-    let proxied = get(LOCAL, &check, Some(&token), &[("x-real-ip", "127.0.0.2")]).await;
+    let proxied = gateway_get(
+        stack,
+        LOCAL,
+        &check,
+        Some(&token),
+        &[("x-real-ip", "127.0.0.2")],
+    )
+    .await;
     assert_eq!(proxied.status, 403);
-    let real_ip_wins = get(
+    let real_ip_wins = gateway_get(
+        stack,
         LOCAL,
         &check,
         Some(&token),
@@ -375,7 +402,8 @@ async fn auth_check_ignores_forwarding_headers_from_untrusted_peers(backend: Sta
     assert_eq!(real_ip_wins.status, 200);
 
     // Required scopes, from the query or the header.
-    let write = get(
+    let write = gateway_get(
+        stack,
         LOCAL,
         &format!("{check}?scope=orders.write"),
         Some(&token),
@@ -387,7 +415,8 @@ async fn auth_check_ignores_forwarding_headers_from_untrusted_peers(backend: Sta
         write.header("www-authenticate"),
         r#"Bearer realm="latchkey", error="insufficient_scope""#
     );
-    let by_header = get(
+    let by_header = gateway_get(
+        stack,
         LOCAL,
         &check,
         Some(&token),
@@ -395,7 +424,8 @@ async fn auth_check_ignores_forwarding_headers_from_untrusted_peers(backend: Sta
     )
     .await;
     assert_eq!(by_header.status, 403);
-    let read = get(
+    let read = gateway_get(
+        stack,
         LOCAL,
         &format!("{check}?scope=orders.read"),
         Some(&token),
@@ -404,7 +434,7 @@ async fn auth_check_ignores_forwarding_headers_from_untrusted_peers(backend: Sta
     .await;
     assert_eq!(read.status, 200);
 
-    let anonymous = get(LOCAL, &check, None, &[]).await;
+    let anonymous = gateway_get(stack, LOCAL, &check, None, &[]).await;
     assert_eq!(anonymous.status, 401);
     assert_eq!(anonymous.body, json!({ "error": "unauthorized" }));
     assert_eq!(
@@ -418,7 +448,14 @@ async fn auth_check_ignores_forwarding_headers_from_untrusted_peers(backend: Sta
     let plain = Stack::start(backend).await;
     let (_, token) = client_with_token(&plain, "acme", None, &[], &["127.0.0.1"], &[]).await;
     let check = format!("{}/auth/check", plain.issuer.http_url());
-    let ignored = get(LOCAL, &check, Some(&token), &[("x-real-ip", "127.0.0.2")]).await;
+    let ignored = gateway_get(
+        &plain,
+        LOCAL,
+        &check,
+        Some(&token),
+        &[("x-real-ip", "127.0.0.2")],
+    )
+    .await;
     assert_eq!(ignored.status, 200);
 }
 
@@ -442,7 +479,143 @@ async fn nginx_refuses_two_tokens_in_one_request(backend: StackBackend) {
     assert_eq!(gateway.nginx.upstream_requests(), before);
 }
 
+/// `/auth/check` is an introspection: only an authenticated gateway learns
+/// anything, and what a stranger gets does not depend on the token.
+async fn auth_check_answers_only_authenticated_gateways(backend: StackBackend) {
+    let stack = Stack::start(backend).await;
+    let (_, token) = client_with_token(&stack, "acme", None, &[], &[], &[]).await;
+    let check = format!("{}/auth/check", stack.issuer.http_url());
+    let basic = |id: &str, secret: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
+    };
+    // A gateway credential bound to 127.0.0.1, and a credential that may
+    // not introspect.
+    let gateway = project_with_client(
+        &stack,
+        "edge",
+        None,
+        credential(&["tokens:introspect"], &["127.0.0.1"]),
+    )
+    .await;
+    let gateway_basic = basic(&gateway.credential.client_id, &gateway.secret);
+    let reader = project_with_client(&stack, "shop", None, credential(&["orders.read"], &[])).await;
+    let reader_basic = basic(&reader.credential.client_id, &reader.secret);
+    let wrong_secret = basic(&gateway.credential.client_id, "lks_wrong");
+
+    for presented in [Some(&token), Some(&"lkt_garbage".to_owned()), None] {
+        let token = presented.map(String::as_str);
+        let anonymous = get(LOCAL, &check, token, &[]).await;
+        assert_eq!(anonymous.status, 401, "{:?}", anonymous.body);
+        assert_eq!(anonymous.body["error"], "invalid_client");
+        assert_eq!(
+            anonymous.header("www-authenticate"),
+            r#"Basic realm="latchkey-gateway""#
+        );
+        assert_eq!(anonymous.header("x-latchkey-credential-id"), "");
+        let wrong = get(
+            LOCAL,
+            &check,
+            token,
+            &[(GATEWAY_AUTHORIZATION, &wrong_secret)],
+        )
+        .await;
+        assert_eq!(
+            (wrong.status, &wrong.body["error"]),
+            (401, &json!("invalid_client"))
+        );
+        // Its own credential from an address it is not bound to.
+        let elsewhere = get(
+            ELSEWHERE,
+            &check,
+            token,
+            &[(GATEWAY_AUTHORIZATION, &gateway_basic)],
+        )
+        .await;
+        assert_eq!(elsewhere.status, 401, "{:?}", elsewhere.body);
+        let not_a_gateway = get(
+            LOCAL,
+            &check,
+            token,
+            &[(GATEWAY_AUTHORIZATION, &reader_basic)],
+        )
+        .await;
+        assert_eq!(not_a_gateway.status, 403, "{:?}", not_a_gateway.body);
+        assert_eq!(not_a_gateway.body["error"], "insufficient_scope");
+        let twice = get(
+            LOCAL,
+            &check,
+            token,
+            &[
+                (GATEWAY_AUTHORIZATION, &gateway_basic),
+                (GATEWAY_AUTHORIZATION, &gateway_basic),
+            ],
+        )
+        .await;
+        assert_eq!(twice.status, 400, "{:?}", twice.body);
+    }
+    // The gateway itself, from its address, gets the answers.
+    let ok = get(
+        LOCAL,
+        &check,
+        Some(&token),
+        &[(GATEWAY_AUTHORIZATION, &gateway_basic)],
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let garbage = get(
+        LOCAL,
+        &check,
+        Some("lkt_garbage"),
+        &[(GATEWAY_AUTHORIZATION, &gateway_basic)],
+    )
+    .await;
+    assert_eq!(garbage.status, 401);
+    assert_eq!(garbage.body["error"], "unauthorized");
+    // A bearer token of the gateway's own works too.
+    let gateway_token = issue(&stack, &gateway, &[]).await.unwrap().access_token;
+    let bearer = format!("Bearer {gateway_token}");
+    let by_token = get(
+        LOCAL,
+        &check,
+        Some(&token),
+        &[(GATEWAY_AUTHORIZATION, &bearer)],
+    )
+    .await;
+    assert_eq!(by_token.status, 200, "{:?}", by_token.body);
+}
+
+/// NGINX with a gateway credential the issuer refuses lets nothing through.
+async fn nginx_with_a_refused_gateway_credential_lets_nothing_through(backend: StackBackend) {
+    let (database, tokens) = backend.parts();
+    let stack = Stack::start_with(database, tokens, |_| {}, |_| {}).await;
+    let (_, token) = client_with_token(&stack, "acme", None, &[], &[], &[]).await;
+    let issuer_http = stack
+        .issuer
+        .http_url()
+        .strip_prefix("http://")
+        .and_then(|address| address.parse().ok())
+        .unwrap();
+    let pair = format!("{}:lks_not-the-secret", stack.admin.client_id);
+    let wrong = {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    let nginx = latchkey_tests::NginxFixture::start(issuer_http, &wrong).await;
+    let refused = get(LOCAL, &format!("{}/orders", nginx.url()), Some(&token), &[]).await;
+    assert_eq!(refused.status, 401, "{:?}", refused.body);
+    assert_eq!(nginx.upstream_requests(), 0);
+}
+
 on_both_stacks!(
+    auth_check_answers_only_authenticated_gateways,
+    nginx_with_a_refused_gateway_credential_lets_nothing_through,
     nginx_refuses_two_tokens_in_one_request,
     nginx_lets_valid_tokens_through_with_the_callers_identity,
     nginx_refuses_missing_garbage_expired_and_deleted_tokens,

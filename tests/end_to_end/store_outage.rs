@@ -150,6 +150,28 @@ async fn with_redis_down_nothing_is_active_and_the_issuer_recovers() {
         (status, body["error"].as_str()),
         (503, Some("temporarily_unavailable"))
     );
+    // The gateways fail closed too: 503, never an allow, never a 401 that
+    // would make a client drop a good token (whether the gateway's own
+    // verification or the token's lookup is what cannot be made).
+    let bearer = format!("Bearer {token}");
+    let envoy = crate::envoy::check(
+        &stack,
+        crate::envoy::envoy_check("127.0.0.1", &[("authorization", &bearer)], None),
+    )
+    .await;
+    assert_eq!(
+        envoy.status.as_ref().map(|status| status.code),
+        Some(14),
+        "{envoy:?}"
+    );
+    let auth_check = reqwest::Client::new()
+        .get(format!("{}/auth/check", stack.issuer.http_url()))
+        .header("authorization", &bearer)
+        .header("latchkey-gateway-authorization", stack.admin.basic_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth_check.status().as_u16(), 503);
     assert_eq!(
         issue(&stack, &client, &[]).await.unwrap_err().code(),
         Code::Unavailable

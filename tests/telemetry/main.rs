@@ -4,16 +4,14 @@
 //! from both, carrying the gRPC semantic-convention attributes and never a
 //! secret or a token.
 //!
-//! The binaries are taken from the target directory this test was built in:
-//! `scripts/test` (the whole workspace) builds them; run alone, build them
-//! first (`cargo build -p credential-registry -p token-issuer`).
+//! The binaries are taken from the target directory this test was built in
+//! (see `latchkey_tests::binaries`).
 
 #![allow(unused_crate_dependencies, clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +19,7 @@ use latchkey_proto::registry::v1 as registry_pb;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 use latchkey_proto::token::v1 as token_pb;
 use latchkey_proto::token::v1::token_service_client::TokenServiceClient;
+use latchkey_tests::binaries::{Running, bootstrap, command, free_port, wait_until_serving};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -33,8 +32,6 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
 const ISSUE_TOKEN: &str = "latchkey.token.v1.TokenService/IssueToken";
 const AUTHENTICATE: &str = "latchkey.registry.v1.ClientAuthentication/Authenticate";
@@ -233,51 +230,6 @@ fn assert_rpc_span(span: &Span, kind: SpanKind, full_method: &str, grpc_code: i6
     }
 }
 
-/// The binary `name`, built next to this test.
-fn binary(name: &str) -> PathBuf {
-    let test = std::env::current_exe().unwrap();
-    let mut directory = test.parent().unwrap();
-    if directory.ends_with("deps") {
-        directory = directory.parent().unwrap();
-    }
-    let path = directory.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build -p credential-registry -p token-issuer` first \
-         (scripts/test builds every binary)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `name` run in `directory` with a clean `LATCHKEY_*` / `OTEL_*`
-/// environment and its log in `directory/<name>.log`.
-fn command(name: &str, directory: &Path) -> Command {
-    let mut command = Command::new(binary(name));
-    command
-        .current_dir(directory)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(directory.join(format!("{name}.log"))).unwrap());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LATCHKEY_")
-            || key.starts_with("OTEL_")
-            || key == "DATABASE_URL"
-            || key == "RUST_LOG"
-        {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
 /// Exports to the receiver at `port` as `service`, in batches sent every
 /// 100 ms.
 fn exporting_to(command: &mut Command, port: u16, service: &str) {
@@ -290,49 +242,12 @@ fn exporting_to(command: &mut Command, port: u16, service: &str) {
         .env("OTEL_BSP_SCHEDULE_DELAY", "100");
 }
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn channel(port: u16) -> Channel {
     Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
         .unwrap()
         .connect()
         .await
         .unwrap()
-}
-
-async fn wait_until_serving(port: u16, child: &mut Child, logs: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            panic!(
-                "a service exited during start-up:\n{}",
-                std::fs::read_to_string(logs).unwrap_or_default()
-            );
-        }
-        if let Ok(channel) = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            let answer = HealthClient::new(channel)
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await;
-            if answer.is_ok_and(|response| response.get_ref().status == 1) {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "not serving after 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// An `IssueToken` request with `traceparent` set to `traceparent`.
@@ -350,25 +265,6 @@ fn issue_request(
         .metadata_mut()
         .insert("traceparent", traceparent.parse().unwrap());
     request
-}
-
-/// The admin's client ID and secret, from `bootstrap-admin`'s output.
-fn bootstrap(directory: &Path) -> (String, String) {
-    let output = command("credential-registry", directory)
-        .args(["bootstrap-admin", "--project", "ops"])
-        .stdout(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "bootstrap-admin failed");
-    let printed = String::from_utf8(output.stdout).unwrap();
-    let value = |label: &str| {
-        printed
-            .lines()
-            .find_map(|line| line.trim().strip_prefix(label))
-            .map(|value| value.trim().to_owned())
-            .unwrap()
-    };
-    (value("client_id:"), value("client_secret:"))
 }
 
 /// Polls until `found` returns something from the spans received so far.
@@ -465,7 +361,7 @@ async fn one_issue_token_call_is_one_trace_across_both_services() {
     // The two services' data directories differ: they share a configured
     // internal key, as separate processes must.
     let internal_key = latchkey_secrets::HashKey::generate().to_hex();
-    let (admin_id, admin_secret) = bootstrap(&registry_dir);
+    let (admin_id, admin_secret) = bootstrap(&registry_dir, "ops", |_| {});
 
     let mut registry = command("credential-registry", &registry_dir);
     registry

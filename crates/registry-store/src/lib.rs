@@ -9,6 +9,7 @@ mod error;
 mod migration;
 mod settings;
 mod store;
+mod sync_intent;
 
 pub use connect::{DatabaseConfig, connect};
 pub use store::SqlCredentialStore;

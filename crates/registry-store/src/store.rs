@@ -6,7 +6,7 @@ use latchkey_registry::{
     AuditEvent, AuditFilter, AuthenticationRecord, Credential, CredentialState, CredentialStore,
     CredentialUpdate, CredentialUse, NewCredential, Page, PageRequest, PolicyChange,
     PolicyOverrides, Position, Project, ProjectPolicy, QuotaLimit, RegistryError, SecretRotation,
-    StoredSecret, TokenSync,
+    StoredSecret, SyncNote, TokenSync,
 };
 use sea_orm::sea_query::{Condition, Expr, OnConflict};
 use sea_orm::{
@@ -638,7 +638,7 @@ impl CredentialStore for SqlCredentialStore {
     async fn reassert_policy(
         &self,
         credential_id: &str,
-        held_version: i64,
+        held_version: Option<i64>,
         sync: &dyn TokenSync,
     ) -> Result<Option<Credential>, RegistryError> {
         let transaction = self.begin().await?;
@@ -648,6 +648,7 @@ impl CredentialStore for SqlCredentialStore {
             Err(error) => return Err(error),
         };
         let mut current = credential_from_row(row.clone())?;
+        let held_version = held_version.unwrap_or(current.policy_version + 1);
         if current.policy_version >= held_version {
             // The change in flight committed, or the token side is behind
             // (it catches up at the next issuance): nothing to settle.
@@ -665,6 +666,26 @@ impl CredentialStore for SqlCredentialStore {
         .await?;
         transaction.commit().await.map_err(from_db)?;
         Ok(Some(current))
+    }
+
+    async fn note_sync_intent(
+        &self,
+        credential_id: &str,
+        noted_at: DateTime<Utc>,
+    ) -> Result<bool, RegistryError> {
+        self.note_intent(credential_id, noted_at).await
+    }
+
+    async fn clear_sync_intent(&self, note: &SyncNote) -> Result<(), RegistryError> {
+        self.clear_intent(note).await
+    }
+
+    async fn sync_intents_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<SyncNote>, RegistryError> {
+        self.intents_before(before, limit).await
     }
 
     async fn authentication_record(

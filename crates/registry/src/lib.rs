@@ -43,4 +43,4 @@ pub use service::{
     RotateSecret, RotatedSecret, UpdateCredential,
 };
 pub use store::{AuthenticationRecord, CredentialStore, SecretRotation};
-pub use sync::{NoTokenSync, PolicyChange, TokenSync};
+pub use sync::{NoTokenSync, PolicyChange, SyncNote, TokenSync};

@@ -4,114 +4,113 @@
 //! commits (see [`crate::sync`]). When the commit is then lost — the issuer
 //! applied the change but was killed before it answered, the call timed out,
 //! the database failed at commit, the registry was stopped mid-change — the
-//! token store holds a newer policy version than the registry committed.
-//! Issuance would then refuse the credential (the store never accepts an
-//! older version) until its keys expired: hours of 503.
+//! token side holds a policy the registry never committed: a newer version
+//! (issuance refuses the credential until its keys expire: hours of 503), and
+//! perhaps a wider one (an enable, more APIs or addresses: tokens wider than
+//! the credential's record, DESIGN.md rule 3).
 //!
-//! Two paths converge it within seconds, both through
+//! Three paths converge it within seconds, all through
 //! [`crate::CredentialStore::reassert_policy`], which waits for a change in
 //! flight and applies the committed state again above the held version:
-//! - the registry itself remembers every change it sent until that change
-//!   commits, and a background task ([`Registry::repair_pending`]) settles
-//!   the ones that did not;
-//! - an issuer that finds the store ahead of the registry's answer asks for
-//!   it ([`Registry::reconcile_credential`], over the internal
-//!   `ClientAuthentication.ReconcileCredential`), which covers a registry
-//!   that was stopped before it could repair.
+//! - before a change is sent, the registry writes a **durable note** for
+//!   the credential, committed on its own ([`SyncIntent`]); the change's
+//!   success removes it. A note left behind (the change failed after it
+//!   may have been applied, or the process died) is settled by the repair
+//!   loop of any replica, this one after a restart included
+//!   ([`Registry::repair_pending`]), one second after it was made;
+//! - a change that finds an earlier note for its credential settles it
+//!   first, so it never sends a version a lost change already used;
+//! - an issuer that finds its store ahead of the registry's answer asks
+//!   for it ([`Registry::reconcile_credential`], over the internal
+//!   `ClientAuthentication.ReconcileCredential`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use chrono::Duration;
 
 use crate::error::RegistryError;
-use crate::model::Credential;
+use crate::model::{Credential, now};
 use crate::service::Registry;
-use crate::sync::{PolicyChange, TokenSync};
+use crate::sync::{PolicyChange, SyncNote, TokenSync};
 use crate::validate;
 
 /// Highest policy version the token side can hold (versions cross into
 /// Redis scripts as doubles).
 pub const MAX_POLICY_VERSION: i64 = (1 << 53) - 1;
 
-/// How long a change may stay uncommitted before the repair task settles it
-/// (a change normally commits within milliseconds of being applied; the
-/// row lock makes an earlier repair correct anyway, only wasteful).
-const REPAIR_AFTER: Duration = Duration::from_secs(1);
+/// How old a note must be before the repair loop settles it: a change
+/// normally commits within milliseconds of being noted (the row lock makes
+/// an earlier repair correct anyway, only wasteful).
+const REPAIR_AFTER: Duration = Duration::seconds(1);
 
-/// Changes sent to the token side and not (yet) known to have committed:
-/// credential ID → (highest version sent, when first sent).
-#[derive(Debug, Default)]
-pub(crate) struct PendingRepairs {
-    changes: Mutex<HashMap<String, (i64, Instant)>>,
-}
+/// Most notes one repair round settles.
+const REPAIR_BATCH: u32 = 100;
 
-impl PendingRepairs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Instant)>> {
-        self.changes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Notes that version `version` of `credential_id` was sent.
-    fn sent(&self, credential_id: &str, version: i64) {
-        let mut changes = self.lock();
-        let entry = changes
-            .entry(credential_id.to_owned())
-            .or_insert((version, Instant::now()));
-        entry.0 = entry.0.max(version);
-    }
-
-    /// Notes that `credential_id` committed at `version`: nothing sent up
-    /// to that version needs repair.
-    pub(crate) fn committed(&self, credential_id: &str, version: i64) {
-        let mut changes = self.lock();
-        if changes
-            .get(credential_id)
-            .is_some_and(|(sent, _)| *sent <= version)
-        {
-            changes.remove(credential_id);
-        }
-    }
-
-    /// Takes the changes older than [`REPAIR_AFTER`].
-    fn due(&self) -> Vec<(String, i64)> {
-        let mut changes = self.lock();
-        let now = Instant::now();
-        let due: Vec<(String, i64)> = changes
-            .iter()
-            .filter(|(_, (_, since))| now.duration_since(*since) >= REPAIR_AFTER)
-            .map(|(id, (version, _))| (id.clone(), *version))
-            .collect();
-        for (id, _) in &due {
-            changes.remove(id);
-        }
-        due
-    }
-
-    /// How many changes await their commit or repair.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-}
-
-/// The token sync every change goes through: notes each change it sends,
-/// so one whose commit is lost is repaired.
+/// One change of one credential on its way to the token side: its durable
+/// note, and the sync the store calls, which records whether anything was
+/// sent.
 #[derive(Debug)]
-pub(crate) struct RepairingSync {
-    pub(crate) inner: Arc<dyn TokenSync>,
-    pub(crate) pending: Arc<PendingRepairs>,
+pub(crate) struct SyncIntent {
+    inner: Arc<dyn TokenSync>,
+    note: SyncNote,
+    sent: AtomicBool,
 }
 
 #[async_trait]
-impl TokenSync for RepairingSync {
+impl TokenSync for SyncIntent {
     async fn apply(&self, change: PolicyChange<'_>) -> Result<(), RegistryError> {
-        // Noted before sending: an answer lost on the way back leaves the
-        // outcome unknown, as a failure does.
-        self.pending
-            .sent(&change.credential.id, change.credential.policy_version);
+        // Recorded before sending: an answer lost on the way back leaves
+        // the outcome unknown, as a failure does.
+        self.sent.store(true, Ordering::SeqCst);
         self.inner.apply(change).await
+    }
+}
+
+impl Registry {
+    /// Notes durably that a change of `credential_id` is about to be sent
+    /// to the token side, and settles first what an unfinished earlier
+    /// change of it left. Pass the intent to the store as its sync, then
+    /// to [`Registry::end_sync`].
+    pub(crate) async fn begin_sync(
+        &self,
+        credential_id: &str,
+    ) -> Result<SyncIntent, RegistryError> {
+        let note = SyncNote {
+            credential_id: credential_id.to_owned(),
+            noted_at: now(),
+        };
+        let earlier = self
+            .store()
+            .note_sync_intent(&note.credential_id, note.noted_at)
+            .await?;
+        if earlier {
+            // A change that never finished may have sent the version this
+            // one is about to send; settle it so the two cannot collide.
+            // (A change in flight on another replica just finishes first.)
+            self.store()
+                .reassert_policy(credential_id, None, self.token_sync())
+                .await?;
+        }
+        Ok(SyncIntent {
+            inner: self.shared_token_sync(),
+            note,
+            sent: AtomicBool::new(false),
+        })
+    }
+
+    /// Ends a change begun with [`Registry::begin_sync`]: its note goes
+    /// unless the change failed after something was sent (then the token
+    /// side may hold it uncommitted, and the repair settles it).
+    pub(crate) async fn end_sync<T>(&self, intent: SyncIntent, result: &Result<T, RegistryError>) {
+        if result.is_err() && intent.sent.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(error) = self.store().clear_sync_intent(&intent.note).await {
+            // Left for the repair loop: one redundant settling, no harm.
+            tracing::debug!(credential_id = %intent.note.credential_id, %error, "cannot clear a sync note");
+        }
     }
 }
 
@@ -139,72 +138,62 @@ impl Registry {
         }
         let credential = self
             .store()
-            .reassert_policy(credential_id, held_version, self.token_sync())
+            .reassert_policy(credential_id, Some(held_version), self.token_sync())
             .await?;
-        if let Some(credential) = &credential {
-            self.repairs()
-                .committed(&credential.id, credential.policy_version);
-            if credential.policy_version > held_version {
-                tracing::info!(
-                    %credential_id,
-                    held_version,
-                    version = credential.policy_version,
-                    "credential policy reconciled with the token side"
-                );
-            }
+        if let Some(credential) = &credential
+            && credential.policy_version > held_version
+        {
+            tracing::info!(
+                %credential_id,
+                held_version,
+                version = credential.policy_version,
+                "credential policy reconciled with the token side"
+            );
         }
         Ok(Reconciled { credential })
     }
 
-    /// Settles the changes sent to the token side that did not commit
-    /// within a second; those that still cannot be settled (the issuer is
-    /// unreachable) are kept for the next round. Returns how many remain.
+    /// Settles the notes of changes that did not finish within a second
+    /// (see the module documentation); those that cannot be settled yet
+    /// (the issuer is unreachable) stay for the next round. Returns how
+    /// many were left.
     pub async fn repair_pending(&self) -> usize {
-        for (credential_id, version) in self.repairs().due() {
+        let notes = match self
+            .store()
+            .sync_intents_before(now() - REPAIR_AFTER, REPAIR_BATCH)
+            .await
+        {
+            Ok(notes) => notes,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the sync notes; retrying");
+                return 0;
+            }
+        };
+        let mut left = 0;
+        for note in notes {
             match self
                 .store()
-                .reassert_policy(&credential_id, version, self.token_sync())
+                .reassert_policy(&note.credential_id, None, self.token_sync())
                 .await
             {
-                Ok(Some(credential)) => {
-                    self.repairs()
-                        .committed(&credential_id, credential.policy_version);
+                Ok(settled) => {
+                    if let Some(credential) = settled {
+                        tracing::info!(
+                            credential_id = %credential.id,
+                            version = credential.policy_version,
+                            "an unfinished credential change was settled on the token side"
+                        );
+                    }
+                    if let Err(error) = self.store().clear_sync_intent(&note).await {
+                        tracing::debug!(credential_id = %note.credential_id, %error, "cannot clear a sync note");
+                    }
                 }
-                Ok(None) => {}
                 Err(error) => {
-                    tracing::debug!(%credential_id, %error, "cannot settle a credential yet; retrying");
-                    self.repairs().sent(&credential_id, version);
+                    tracing::debug!(credential_id = %note.credential_id, %error, "cannot settle a credential yet; retrying");
+                    left += 1;
                 }
             }
         }
-        self.repairs().len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_commit_settles_only_what_it_covers() {
-        let pending = PendingRepairs::default();
-        pending.sent("c", 3);
-        pending.sent("c", 2);
-        pending.committed("c", 2);
-        assert_eq!(pending.len(), 1, "version 3 was sent after the commit of 2");
-        pending.committed("c", 3);
-        assert_eq!(pending.len(), 0);
-    }
-
-    #[test]
-    fn only_changes_older_than_a_second_are_due() {
-        let pending = PendingRepairs::default();
-        pending.sent("c", 1);
-        assert!(pending.due().is_empty());
-        pending
-            .lock()
-            .insert("c".into(), (1, Instant::now() - REPAIR_AFTER));
-        assert_eq!(pending.due(), [("c".to_owned(), 1)]);
-        assert_eq!(pending.len(), 0, "taken for repair");
+        left
     }
 }

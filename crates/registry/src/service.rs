@@ -17,7 +17,6 @@ use crate::model::{
     Project, ProjectPolicy, StoredSecret, now,
 };
 use crate::page::{Page, PageToken};
-use crate::reconcile::{PendingRepairs, RepairingSync};
 use crate::report;
 use crate::store::{CredentialStore, SecretRotation};
 use crate::sync::TokenSync;
@@ -139,7 +138,6 @@ pub struct Registry {
     store: Arc<dyn CredentialStore>,
     hash_key: HashKey,
     token_sync: Arc<dyn TokenSync>,
-    repairs: Arc<PendingRepairs>,
 }
 
 impl Registry {
@@ -152,15 +150,10 @@ impl Registry {
         hash_key: HashKey,
         token_sync: Arc<dyn TokenSync>,
     ) -> Self {
-        let repairs = Arc::new(PendingRepairs::default());
         Self {
             store,
             hash_key,
-            token_sync: Arc::new(RepairingSync {
-                inner: token_sync,
-                pending: repairs.clone(),
-            }),
-            repairs,
+            token_sync,
         }
     }
 
@@ -172,16 +165,8 @@ impl Registry {
         self.token_sync.as_ref()
     }
 
-    pub(crate) fn repairs(&self) -> &PendingRepairs {
-        &self.repairs
-    }
-
-    /// Notes that `credential` committed: the changes sent for it up to its
-    /// version need no repair.
-    fn committed(&self, credential: Credential) -> Credential {
-        self.repairs
-            .committed(&credential.id, credential.policy_version);
-        credential
+    pub(crate) fn shared_token_sync(&self) -> Arc<dyn TokenSync> {
+        self.token_sync.clone()
     }
 
     pub(crate) fn hash_key(&self) -> &HashKey {
@@ -550,10 +535,13 @@ impl Registry {
             ));
         }
         audit.set_detail(format!("fields: {}", update.field_names().join(", ")));
-        self.store
-            .update_credential(credential_id, &update, at, self.token_sync.as_ref(), audit)
-            .await
-            .map(|credential| self.committed(credential))
+        let sync = self.begin_sync(credential_id).await?;
+        let result = self
+            .store
+            .update_credential(credential_id, &update, at, &sync, audit)
+            .await;
+        self.end_sync(sync, &result).await;
+        result
     }
 
     /// Deletes a credential if `confirm_name` is its name.
@@ -587,12 +575,13 @@ impl Registry {
                 "required: repeat the credential's name to confirm",
             ));
         }
-        self.store
-            .delete_credential(credential_id, confirm_name, self.token_sync.as_ref(), audit)
-            .await?;
-        // Gone: nothing of it is left to repair.
-        self.repairs.committed(credential_id, i64::MAX);
-        Ok(())
+        let sync = self.begin_sync(credential_id).await?;
+        let result = self
+            .store
+            .delete_credential(credential_id, confirm_name, &sync, audit)
+            .await;
+        self.end_sync(sync, &result).await;
+        result
     }
 
     /// Disables or enables a credential.
@@ -610,16 +599,13 @@ impl Registry {
         let result = async {
             self.accessible("credential_id", caller, credential_id, Some(&mut audit))
                 .await?;
-            self.store
-                .set_credential_state(
-                    credential_id,
-                    state,
-                    now(),
-                    self.token_sync.as_ref(),
-                    &audit,
-                )
-                .await
-                .map(|credential| self.committed(credential))
+            let sync = self.begin_sync(credential_id).await?;
+            let result = self
+                .store
+                .set_credential_state(credential_id, state, now(), &sync, &audit)
+                .await;
+            self.end_sync(sync, &result).await;
+            result
         }
         .await;
         self.finish(audit, result).await
@@ -663,7 +649,8 @@ impl Registry {
         };
         let previous_secret_expire_time = (input.grace_period_seconds > 0)
             .then(|| at + Duration::seconds(i64::from(input.grace_period_seconds)));
-        let credential = self
+        let sync = self.begin_sync(&input.credential_id).await?;
+        let result = self
             .store
             .rotate_secret(
                 &input.credential_id,
@@ -673,11 +660,12 @@ impl Registry {
                     now: at,
                     revoke_tokens: input.revoke_tokens,
                 },
-                self.token_sync.as_ref(),
+                &sync,
                 audit,
             )
-            .await
-            .map(|credential| self.committed(credential))?;
+            .await;
+        self.end_sync(sync, &result).await;
+        let credential = result?;
         Ok(RotatedSecret {
             credential,
             client_secret,

@@ -18,7 +18,7 @@ use crate::model::{
     Project, ProjectPolicy, StoredSecret,
 };
 use crate::page::{Page, PageRequest};
-use crate::sync::TokenSync;
+use crate::sync::{SyncNote, TokenSync};
 
 /// What client authentication needs, read in one call.
 #[derive(Debug, Clone)]
@@ -168,19 +168,43 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
     /// Deletes audit events older than `before`; returns how many.
     async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, RegistryError>;
 
-    /// Settles a credential whose policy on the token side (`held_version`)
-    /// is newer than the committed one: locks the credential (waiting for a
-    /// change in flight to commit or roll back), and when its committed
-    /// version is still below `held_version` (that change was applied on
-    /// the token side, then lost), raises it to `held_version + 1` and has
-    /// `sync` apply the committed state before committing. Returns the
-    /// credential as committed; `None` if it does not exist.
+    /// Settles a credential whose policy on the token side may be newer
+    /// than the committed one: locks the credential (waiting for a change in
+    /// flight to commit or roll back), and when its committed version is
+    /// still below the held one (that change was applied on the token side,
+    /// then lost), raises it to the held version + 1 and has `sync` apply
+    /// the committed state before committing. `held_version` is what an
+    /// issuer found in its store; `None` when only a note says a change was
+    /// sent, which can be at most one version above the committed one (the
+    /// row lock serialises changes), so the committed version + 1 is
+    /// assumed. Returns the credential as committed; `None` if it does not
+    /// exist.
     async fn reassert_policy(
         &self,
         credential_id: &str,
-        held_version: i64,
+        held_version: Option<i64>,
         sync: &dyn TokenSync,
     ) -> Result<Option<Credential>, RegistryError>;
+
+    /// Notes durably, in a statement of its own committed at once (never
+    /// inside a change's transaction), that a change of `credential_id` is
+    /// about to be sent to the token side. Returns whether an earlier note
+    /// for it was still there.
+    async fn note_sync_intent(
+        &self,
+        credential_id: &str,
+        noted_at: DateTime<Utc>,
+    ) -> Result<bool, RegistryError>;
+
+    /// Removes `note` if it is still the latest for its credential.
+    async fn clear_sync_intent(&self, note: &SyncNote) -> Result<(), RegistryError>;
+
+    /// Notes made before `before`, oldest first, at most `limit`.
+    async fn sync_intents_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<SyncNote>, RegistryError>;
 
     /// Reads what authenticating `client_id` needs; `None` if unknown.
     async fn authentication_record(

@@ -10,8 +10,22 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+
 use crate::error::RegistryError;
 use crate::model::Credential;
+
+/// A durable note that a change of a credential was sent (or is about to
+/// be sent) to the token side and is not yet known to have committed (see
+/// [`crate::reconcile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncNote {
+    /// The credential.
+    pub credential_id: String,
+    /// When the note was made (microsecond precision in storage); a note
+    /// is removed only by whoever made it, or settled by the repair.
+    pub noted_at: DateTime<Utc>,
+}
 
 /// One change the token side must apply.
 #[derive(Debug, Clone, Copy)]

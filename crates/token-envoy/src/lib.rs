@@ -3,7 +3,16 @@
 //!
 //! Envoy's `ext_authz` filter asks before forwarding each request. The
 //! answer comes from [`TokenService::check_gateway_request`], the same
-//! decision NGINX's `auth_request` gets, so both gateways agree:
+//! decision NGINX's `auth_request` gets, so both gateways agree.
+//!
+//! Envoy authenticates itself first, like every introspection caller: the
+//! `Check` call's own `authorization` metadata (Envoy's
+//! `grpc_service.initial_metadata`) holds `Basic` client credentials or a
+//! bearer token of a credential with `tokens:introspect`, checked against
+//! the gRPC connection's peer address. A caller that does not gets a
+//! denial for the request it asks about (401; 403 without
+//! `tokens:introspect`; 429 after repeated failures; 503 when it cannot be
+//! verified) and learns nothing about the token. Then:
 //!
 //! - allowed: gRPC `OK`, and the upstream request carries the credential's
 //!   identity in `x-latchkey-*` headers (any the client sent are replaced or
@@ -22,8 +31,12 @@ mod response;
 use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
     Authorization, AuthorizationServer,
 };
+use std::net::{IpAddr, Ipv4Addr};
+
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
-use latchkey_token::{GatewayDecision, TokenService, TokenStoreError};
+use latchkey_token::{
+    CallerError, Gateway, GatewayDecision, PresentedAuthorization, TokenService, TokenStoreError,
+};
 use tonic::{Request, Response, Status};
 
 use crate::request::{AuthorizationHeader, CheckInput};
@@ -50,7 +63,7 @@ impl EnvoyAuthorizationService {
         AuthorizationServer::new(self)
     }
 
-    async fn decide(&self, input: &CheckInput<'_>) -> CheckResponse {
+    async fn decide(&self, gateway: Gateway<'_>, input: &CheckInput<'_>) -> CheckResponse {
         let Some(client_ip) = input.client_ip else {
             return refuse(403, NO_CALLER, "no caller address");
         };
@@ -67,7 +80,7 @@ impl EnvoyAuthorizationService {
         };
         let decision = self
             .tokens
-            .check_gateway_request(authorization, client_ip, &input.required_scopes)
+            .check_gateway_request(gateway, authorization, client_ip, &input.required_scopes)
             .await;
         match decision {
             Ok(GatewayDecision::Allow(identity)) => {
@@ -78,6 +91,7 @@ impl EnvoyAuthorizationService {
                 www_authenticate,
                 reason,
             }) => refuse(status, www_authenticate, reason),
+            Ok(GatewayDecision::GatewayRefused(refused)) => gateway_refused(refused),
             Err(error) => {
                 log_store_error(&error);
                 response::unavailable()
@@ -94,8 +108,58 @@ impl Authorization for EnvoyAuthorizationService {
     ) -> Result<Response<CheckResponse>, Status> {
         // Always an answer, never a gRPC error: Envoy treats an error per
         // `failure_mode_allow`, a denial as a denial.
+        let values = request.metadata().get_all(GATEWAY_AUTHORIZATION);
+        let Some(presented) =
+            PresentedAuthorization::parse_single(values.iter().map(|value| value.to_str().ok()))
+        else {
+            return Ok(Response::new(gateway_refused(CallerError::Unauthenticated)));
+        };
+        // Without a peer address (an in-memory transport) nothing can be
+        // vouched for; the unspecified address matches no allowlist entry
+        // but 0.0.0.0/0.
+        let address = request
+            .remote_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.ip());
+        let gateway = Gateway {
+            credentials: presented.as_caller(),
+            address,
+        };
         let input = CheckInput::from_request(request.get_ref());
-        Ok(Response::new(self.decide(&input).await))
+        Ok(Response::new(self.decide(gateway, &input).await))
+    }
+}
+
+/// The `Check` call's metadata key the gateway authenticates with.
+const GATEWAY_AUTHORIZATION: &str = "authorization";
+
+/// The denial of a request whose gateway was refused. The message (Envoy's
+/// logs only) tells the operator what to fix; the client sees a refusal.
+fn gateway_refused(refused: CallerError) -> CheckResponse {
+    tracing::debug!(%refused, "ext_authz: gateway refused");
+    match refused {
+        CallerError::Unauthenticated => response::gateway_refused(
+            tonic::Code::Unauthenticated,
+            401,
+            "the gateway must authenticate: set authorization in the ext_authz grpc_service initial_metadata",
+        ),
+        CallerError::NotAllowed => response::gateway_refused(
+            tonic::Code::PermissionDenied,
+            403,
+            "the gateway's credential lacks tokens:introspect",
+        ),
+        CallerError::TooManyFailures { .. } => response::gateway_refused(
+            tonic::Code::ResourceExhausted,
+            429,
+            "too many failed gateway authentications from this address",
+        ),
+        CallerError::Unavailable(_) => response::gateway_refused(
+            tonic::Code::Unavailable,
+            503,
+            "the gateway cannot be verified now",
+        ),
+        CallerError::Internal => {
+            response::gateway_refused(tonic::Code::Internal, 500, "internal error")
+        }
     }
 }
 
@@ -133,28 +197,58 @@ mod tests {
         HttpRequest, Peer, Request as AttributeRequest,
     };
     use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+    use latchkey_net::IpAllowlist;
     use latchkey_secrets::HashKey;
     use latchkey_token::{
-        AuthenticatedClient, ClientAuthenticator, CredentialKey, IssueError, UsageTracker,
-        new_token,
+        AuthenticatedClient, ClientAuthenticator, CredentialKey, CredentialPolicy, IssueError,
+        LimitPolicy, PolicyState, UsageTracker, new_token,
     };
 
     use super::*;
 
+    /// The gateway's credential: the only client the registry knows.
+    const GATEWAY_ID: &str = "lkc_gateway";
+    const GATEWAY_SECRET: &str = "lks_gateway-secret";
+    const GATEWAY_CREDENTIAL: &str = "0190a6b4-1c2d-7e3f-8a4b-5c6d7e8f9a0c";
+
+    /// A registry that knows one client, the gateway, allowed `scopes`.
     #[derive(Debug)]
-    struct NoClients;
+    struct OneGateway {
+        scopes: Vec<String>,
+    }
 
     #[async_trait::async_trait]
-    impl ClientAuthenticator for NoClients {
+    impl ClientAuthenticator for OneGateway {
         async fn authenticate(
             &self,
-            _: &str,
-            _: &str,
+            client_id: &str,
+            client_secret: &str,
             _: IpAddr,
         ) -> Result<AuthenticatedClient, IssueError> {
-            Err(IssueError::InvalidClient(
-                latchkey_token::ClientRefusal::default(),
-            ))
+            if client_id != GATEWAY_ID || client_secret != GATEWAY_SECRET {
+                return Err(IssueError::InvalidClient(
+                    latchkey_token::ClientRefusal::default(),
+                ));
+            }
+            Ok(AuthenticatedClient {
+                credential_id: GATEWAY_CREDENTIAL.to_owned(),
+                policy: CredentialPolicy {
+                    version: 1,
+                    state: PolicyState::Active,
+                    client_id: GATEWAY_ID.to_owned(),
+                    project_id: "ops".to_owned(),
+                    owner: "gateway".to_owned(),
+                    allowed_apis: self.scopes.clone(),
+                    allowed_ips: IpAllowlist::default(),
+                    expire_time: None,
+                },
+                limit: LimitPolicy {
+                    max_tokens: 10,
+                    evict_oldest: false,
+                },
+                token_ttl_seconds: 3600,
+                secret_expires_at: None,
+            })
         }
     }
 
@@ -173,13 +267,40 @@ mod tests {
         )
     }
 
-    async fn service(key: &HashKey) -> EnvoyAuthorizationService {
+    fn service_over(
+        store: Arc<dyn latchkey_token::TokenStore>,
+        key: &HashKey,
+        gateway_scopes: &[&str],
+    ) -> EnvoyAuthorizationService {
         EnvoyAuthorizationService::new(TokenService::new(
-            unreachable_store().await,
-            Arc::new(NoClients),
+            store,
+            Arc::new(OneGateway {
+                scopes: gateway_scopes
+                    .iter()
+                    .map(|&scope| scope.to_owned())
+                    .collect(),
+            }),
             key.clone(),
             Arc::new(UsageTracker::default()),
         ))
+    }
+
+    /// The in-process store, and a gateway holding `tokens:introspect`.
+    fn service(key: &HashKey) -> EnvoyAuthorizationService {
+        service_over(
+            Arc::new(latchkey_token_store::MemoryTokenStore::new()),
+            key,
+            &["tokens:introspect"],
+        )
+    }
+
+    fn gateway_basic(client_id: &str, client_secret: &str) -> String {
+        use base64::Engine;
+        let pair = format!("{client_id}:{client_secret}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
     }
 
     fn check_request(authorization: &str) -> CheckRequest {
@@ -206,12 +327,29 @@ mod tests {
         }
     }
 
+    /// Asks as an authenticated gateway.
     async fn check(service: &EnvoyAuthorizationService, request: CheckRequest) -> CheckResponse {
-        service
-            .check(Request::new(request))
-            .await
-            .unwrap()
-            .into_inner()
+        check_as(
+            service,
+            request,
+            &[&gateway_basic(GATEWAY_ID, GATEWAY_SECRET)],
+        )
+        .await
+    }
+
+    /// Asks sending these `authorization` metadata values.
+    async fn check_as(
+        service: &EnvoyAuthorizationService,
+        request: CheckRequest,
+        authorization: &[&str],
+    ) -> CheckResponse {
+        let mut request = Request::new(request);
+        for value in authorization {
+            request
+                .metadata_mut()
+                .append("authorization", value.parse().unwrap());
+        }
+        service.check(request).await.unwrap().into_inner()
     }
 
     fn http_status(response: &CheckResponse) -> i32 {
@@ -221,29 +359,82 @@ mod tests {
         }
     }
 
+    fn grpc_code(response: &CheckResponse) -> i32 {
+        response.status.as_ref().unwrap().code
+    }
+
     #[tokio::test]
     async fn an_unreachable_store_fails_closed_with_503() {
         let key = HashKey::generate();
         let credential =
             CredentialKey::from_credential_id("0190a6b4-1c2d-7e3f-8a4b-5c6d7e8f9a0b").unwrap();
         let (token, _) = new_token(credential, &key);
-        let response = check(
-            &service(&key).await,
-            check_request(&format!("Bearer {token}")),
+        let service = service_over(unreachable_store().await, &key, &["tokens:introspect"]);
+        let response = check(&service, check_request(&format!("Bearer {token}"))).await;
+        assert_eq!(grpc_code(&response), 14, "{response:?}");
+        assert_eq!(http_status(&response), 503);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_is_not_an_introspecting_gateway_learns_nothing() {
+        let key = HashKey::generate();
+        let service = service(&key);
+        // Any token at all: the answer must not depend on it.
+        let request = || check_request("Bearer whatever");
+        let none = check_as(&service, request(), &[]).await;
+        assert_eq!((grpc_code(&none), http_status(&none)), (16, 401));
+        let wrong = check_as(
+            &service,
+            request(),
+            &[&gateway_basic(GATEWAY_ID, "lks_wrong")],
         )
         .await;
-        assert_eq!(response.status.as_ref().unwrap().code, 14, "{response:?}");
-        assert_eq!(http_status(&response), 503);
+        assert_eq!((grpc_code(&wrong), http_status(&wrong)), (16, 401));
+        let good = gateway_basic(GATEWAY_ID, GATEWAY_SECRET);
+        let twice = check_as(&service, request(), &[&good, &good]).await;
+        assert_eq!((grpc_code(&twice), http_status(&twice)), (16, 401));
+        for refused in [&none, &wrong, &twice] {
+            let Some(HttpResponse::DeniedResponse(denied)) = &refused.http_response else {
+                panic!("{refused:?}");
+            };
+            assert!(
+                denied.headers.iter().all(|header| header
+                    .header
+                    .as_ref()
+                    .is_none_or(|header| header.key != "www-authenticate")),
+                "no bearer challenge for the client: {denied:?}"
+            );
+        }
+        // A real credential without tokens:introspect is not a gateway.
+        let not_allowed = check(
+            &service_over(
+                Arc::new(latchkey_token_store::MemoryTokenStore::new()),
+                &key,
+                &["orders.read"],
+            ),
+            request(),
+        )
+        .await;
+        assert_eq!(
+            (grpc_code(&not_allowed), http_status(&not_allowed)),
+            (7, 403)
+        );
     }
 
     #[tokio::test]
     async fn local_challenges_match_the_shared_gateway() {
         let key = HashKey::generate();
-        let service = service(&key).await;
-        // An unparsable token never reaches the (down) store.
+        let service = service(&key);
+        let gateway = Gateway {
+            credentials: latchkey_token::CallerCredentials::Client {
+                client_id: GATEWAY_ID,
+                client_secret: GATEWAY_SECRET,
+            },
+            address: [10, 0, 0, 9].into(),
+        };
         let shared = service
             .tokens
-            .check_gateway_request(Some("Bearer nope"), [10, 0, 0, 1].into(), &[])
+            .check_gateway_request(gateway, Some("Bearer nope"), [10, 0, 0, 1].into(), &[])
             .await
             .unwrap();
         assert!(
@@ -256,7 +447,7 @@ mod tests {
         );
         let oversized = format!("Bearer {}", "x".repeat(request::MAX_AUTHORIZATION_LEN));
         let response = check(&service, check_request(&oversized)).await;
-        assert_eq!(response.status.as_ref().unwrap().code, 16);
+        assert_eq!(grpc_code(&response), 16);
         assert_eq!(http_status(&response), 401);
     }
 
@@ -266,13 +457,13 @@ mod tests {
         let credential =
             CredentialKey::from_credential_id("0190a6b4-1c2d-7e3f-8a4b-5c6d7e8f9a0b").unwrap();
         let (token, _) = new_token(credential, &key);
-        // The store is down: a 400 proves no token was looked up.
+        // The store never saw the token: looked up, it would be a 401.
         let response = check(
-            &service(&key).await,
+            &service(&key),
             check_request(&format!("Bearer {token},Bearer {token}")),
         )
         .await;
-        assert_eq!(response.status.as_ref().unwrap().code, 3, "{response:?}");
+        assert_eq!(grpc_code(&response), 3, "{response:?}");
         assert_eq!(http_status(&response), 400);
     }
 
@@ -283,8 +474,8 @@ mod tests {
         if let Some(attributes) = request.attributes.as_mut() {
             attributes.source = None;
         }
-        let response = check(&service(&key).await, request).await;
-        assert_eq!(response.status.as_ref().unwrap().code, 7);
+        let response = check(&service(&key), request).await;
+        assert_eq!(grpc_code(&response), 7);
         assert_eq!(http_status(&response), 403);
     }
 }

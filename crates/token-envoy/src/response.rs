@@ -81,6 +81,19 @@ pub(crate) fn invalid_request(reason: &str) -> CheckResponse {
 /// The challenge of a malformed request.
 const INVALID_REQUEST_CHALLENGE: &str = r#"Bearer realm="latchkey", error="invalid_request""#;
 
+/// Denies the request because the gateway asking was refused: `status`
+/// for the client, `message` for Envoy's logs, and no challenge (the client
+/// did nothing wrong that a new token would fix).
+pub(crate) fn gateway_refused(code: Code, status: u16, message: &str) -> CheckResponse {
+    let word = match status {
+        401 => "unauthorized",
+        403 => "forbidden",
+        429 | 503 => "temporarily_unavailable",
+        _ => "server_error",
+    };
+    denied(code, message, status, Vec::new(), error_body(word))
+}
+
 /// Denies the request because the token store could not answer: 503, so
 /// the client retries later rather than discarding a good token.
 pub(crate) fn unavailable() -> CheckResponse {

@@ -38,19 +38,14 @@ pub fn client_ip<T>(request: &Request<T>, proxies: &TrustedProxies) -> IpAddr {
 pub(crate) fn presented_authorization<T>(
     request: &Request<T>,
 ) -> Result<PresentedAuthorization, Status> {
-    let mut values = request.metadata().get_all(AUTHORIZATION).iter();
-    let Some(first) = values.next() else {
-        return Ok(PresentedAuthorization::Absent);
-    };
-    if values.next().is_some() {
-        return Err(Status::invalid_argument(
-            "authorization: sent more than once; send exactly one authorization value",
-        ));
-    }
-    Ok(match first.to_str() {
-        Ok(text) => PresentedAuthorization::parse(Some(text)),
-        Err(_) => PresentedAuthorization::Invalid,
-    })
+    let values = request.metadata().get_all(AUTHORIZATION);
+    PresentedAuthorization::parse_single(values.iter().map(|value| value.to_str().ok())).ok_or_else(
+        || {
+            Status::invalid_argument(
+                "authorization: sent more than once; send exactly one authorization value",
+            )
+        },
+    )
 }
 
 /// `IssueToken` and `RevokeToken` authenticate the client by the

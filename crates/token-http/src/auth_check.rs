@@ -18,6 +18,18 @@
 //!   store cannot answer. Gateways treat any other status as an error and
 //!   refuse the request (NGINX answers 500), so both fail closed.
 //!
+//! The gateway authenticates first, like every introspection caller (RFC
+//! 7662 §2.1): the one `Latchkey-Gateway-Authorization` header holds `Basic`
+//! client credentials or a bearer token of a credential with
+//! `tokens:introspect`, checked against the connection's peer address (the
+//! gateway's own; forwarding headers describe its client). NGINX sets it in
+//! the `auth_request` location with `proxy_set_header`, so it never reaches
+//! the upstream. A gateway that does not authenticate gets **401** with a
+//! `Basic realm="latchkey-gateway"` challenge (**400** for two such headers,
+//! **403** without `tokens:introspect`, **429** after repeated failures,
+//! **503** when it cannot be verified now) and learns nothing about the
+//! token.
+//!
 //! Inputs:
 //!
 //! - the token: the one `Authorization` header (`Bearer …`);
@@ -40,7 +52,10 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_net::TrustedProxies;
-use latchkey_token::{GatewayDecision, TokenStoreError, parse_scope_list};
+use latchkey_token::{
+    CallerError, Gateway, GatewayDecision, PresentedAuthorization, TokenStoreError,
+    parse_scope_list,
+};
 use serde::Serialize;
 
 use crate::HttpState;
@@ -48,6 +63,12 @@ use crate::client_auth::{RepeatedAuthorization, caller_ip, single_authorization}
 
 /// The header NGINX's `proxy_set_header X-Real-IP $remote_addr` sets.
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// The header a gateway authenticates itself with.
+const GATEWAY_AUTHORIZATION: HeaderName = HeaderName::from_static("latchkey-gateway-authorization");
+
+/// The challenge of a gateway that did not authenticate.
+const GATEWAY_CHALLENGE: &str = r#"Basic realm="latchkey-gateway""#;
 
 /// The header a gateway names the location's required scopes in.
 const X_LATCHKEY_SCOPE: HeaderName = HeaderName::from_static("x-latchkey-scope");
@@ -71,6 +92,23 @@ pub(crate) async fn check(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    let Some(presented) = PresentedAuthorization::parse_single(
+        headers
+            .get_all(GATEWAY_AUTHORIZATION)
+            .iter()
+            .map(|value| value.to_str().ok()),
+    ) else {
+        return refusal_described(
+            StatusCode::BAD_REQUEST,
+            None,
+            "invalid_request",
+            "latchkey-gateway-authorization: sent more than once",
+        );
+    };
+    let gateway = Gateway {
+        credentials: presented.as_caller(),
+        address: peer.ip(),
+    };
     let Some(required_scopes) = required_scopes(query.as_deref(), &headers) else {
         // Guessing would risk checking fewer scopes than the location needs.
         tracing::warn!("gateway check refused: unreadable X-Latchkey-Scope header");
@@ -93,7 +131,7 @@ pub(crate) async fn check(
     let authorization = authorization.and_then(|value| value.to_str().ok());
     let decision = state
         .tokens
-        .check_gateway_request(authorization, client_ip, &required_scopes)
+        .check_gateway_request(gateway, authorization, client_ip, &required_scopes)
         .await;
     match decision {
         Ok(GatewayDecision::Allow(identity)) => allowed(identity, client_ip),
@@ -111,7 +149,46 @@ pub(crate) async fn check(
             };
             refusal(status, Some(www_authenticate), error)
         }
+        Ok(GatewayDecision::GatewayRefused(refused)) => gateway_refused(refused),
         Err(error) => store_failed(&error),
+    }
+}
+
+/// The answer to a gateway that was refused as an introspection caller.
+/// NGINX passes a 401 or 403 to its client and turns anything else into a
+/// 500: a misconfigured gateway fails closed either way.
+fn gateway_refused(refused: CallerError) -> Response {
+    tracing::debug!(%refused, "gateway check refused: the gateway is not authorized");
+    match refused {
+        CallerError::Unauthenticated => refusal_described(
+            StatusCode::UNAUTHORIZED,
+            Some(GATEWAY_CHALLENGE),
+            "invalid_client",
+            "the gateway must authenticate with a Latchkey-Gateway-Authorization header",
+        ),
+        CallerError::NotAllowed => refusal_described(
+            StatusCode::FORBIDDEN,
+            None,
+            "insufficient_scope",
+            "the gateway's credential lacks tokens:introspect",
+        ),
+        CallerError::TooManyFailures { retry_after } => {
+            let mut response = refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                "too_many_failed_attempts",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            response
+        }
+        CallerError::Unavailable(_) => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "temporarily_unavailable",
+        ),
+        CallerError::Internal => refusal(StatusCode::INTERNAL_SERVER_ERROR, None, "server_error"),
     }
 }
 

@@ -106,6 +106,23 @@ impl PresentedAuthorization {
         }
     }
 
+    /// Parses the one value among a request's `Authorization` values
+    /// (each `None` when it is not visible ASCII, which is invalid, never
+    /// absent). `None` for two or more: which one a proxy and this server
+    /// would each read cannot be told, so neither is (RFC 6749 §2.3).
+    pub fn parse_single<'a>(mut values: impl Iterator<Item = Option<&'a str>>) -> Option<Self> {
+        let Some(first) = values.next() else {
+            return Some(Self::Absent);
+        };
+        if values.next().is_some() {
+            return None;
+        }
+        Some(match first {
+            Some(text) => Self::parse(Some(text)),
+            None => Self::Invalid,
+        })
+    }
+
     /// The credentials for [`TokenService::authorize_introspection_caller`].
     pub fn as_caller(&self) -> CallerCredentials<'_> {
         match self {
@@ -130,7 +147,7 @@ fn url_decode(text: &str) -> String {
 }
 
 /// Why an introspection caller was refused.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CallerError {
     /// No or invalid credentials.
     #[error("introspection requires client authentication")]

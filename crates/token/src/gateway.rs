@@ -1,6 +1,16 @@
 //! What a gateway check answers, shared by Envoy's ext_authz and the
 //! `auth_request`/`forwardAuth` endpoint so both gateways behave alike.
+//!
+//! A gateway check is an introspection: it tells whoever asks whether a
+//! token is good and whose it is. So the gateway authenticates first, as
+//! every introspection caller does (RFC 7662 §2.1, DESIGN.md rule 8), with
+//! its own credential holding `tokens:introspect`, from its own address (the
+//! connection's peer, never a forwarded one: forwarding headers describe
+//! the gateway's client). Nothing about the token is looked at before that.
 
+use std::net::IpAddr;
+
+use crate::caller_auth::{CallerCredentials, CallerError};
 use crate::error::TokenStoreError;
 use crate::introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
 use crate::issue::TokenService;
@@ -33,6 +43,19 @@ pub enum GatewayDecision {
         /// Why, for the gateway's logs (never sent to the client).
         reason: &'static str,
     },
+    /// The gateway itself was refused as an introspection caller; the
+    /// token was not looked at. Each transport answers it in its own terms
+    /// (always a refusal of the request).
+    GatewayRefused(CallerError),
+}
+
+/// Who asks for a gateway check.
+#[derive(Debug, Clone, Copy)]
+pub struct Gateway<'a> {
+    /// What the gateway presented to authenticate itself.
+    pub credentials: CallerCredentials<'a>,
+    /// The gateway's own address: the connection's peer.
+    pub address: IpAddr,
 }
 
 /// The `WWW-Authenticate` challenges of gateway denials (RFC 6750 §3),
@@ -59,15 +82,24 @@ pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
 }
 
 impl TokenService {
-    /// Decides a gateway check. `authorization` is the request's
-    /// `Authorization` header; store errors are returned (the caller fails
-    /// closed), never turned into an allow.
+    /// Decides a gateway check once `gateway` is authenticated as an
+    /// introspection caller. `authorization` is the checked request's
+    /// `Authorization` header, `client_ip` its client's address; store
+    /// errors are returned (the caller fails closed), never turned into an
+    /// allow.
     pub async fn check_gateway_request(
         &self,
+        gateway: Gateway<'_>,
         authorization: Option<&str>,
-        client_ip: std::net::IpAddr,
+        client_ip: IpAddr,
         required_scopes: &[String],
     ) -> Result<GatewayDecision, TokenStoreError> {
+        if let Err(refused) = self
+            .authorize_introspection_caller(gateway.credentials, gateway.address)
+            .await
+        {
+            return Ok(GatewayDecision::GatewayRefused(refused));
+        }
         let Some(token) = bearer_token(authorization) else {
             return Ok(GatewayDecision::Deny {
                 status: 401,

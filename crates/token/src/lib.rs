@@ -34,7 +34,7 @@ pub use caller_auth::{
 };
 pub use error::{BoxError, ClientRefusal, IssueError, TokenStoreError};
 pub use events::{NoEvents, TokenEvents, introspection_label, refusal_label};
-pub use gateway::{GatewayDecision, bearer_token, challenges, headers};
+pub use gateway::{Gateway, GatewayDecision, bearer_token, challenges, headers};
 pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
 pub use issue::{IssueRequest, IssuedToken, TokenService};
 pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};
