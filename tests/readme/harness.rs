@@ -291,7 +291,14 @@ pub(crate) fn run(
     match status {
         None => failures.insert(0, format!("still running after {timeout:?}: killed")),
         Some(status) if !status.success() => {
-            failures.insert(0, format!("bash exited with {status}"));
+            // The ERR trap names the command's README line.
+            let failed = transcript
+                .stderr
+                .lines()
+                .rev()
+                .find(|line| line.starts_with("README line "))
+                .unwrap_or("no command failed (an exit from the script itself?)");
+            failures.insert(0, format!("{failed}; bash exited with {status}"));
         }
         Some(_) => {}
     }

@@ -114,6 +114,10 @@ impl Latchkey {
             let mut child = Command::new(binary("latchkey"))
                 .arg("dev")
                 .current_dir(directory)
+                // As a user's shell would start it: none of the test
+                // environment's LATCHKEY_* or OTEL_* variables.
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(std::fs::File::create(&log).unwrap())
