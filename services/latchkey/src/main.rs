@@ -8,7 +8,7 @@
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -125,7 +125,17 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         issuer_listeners,
         shutdown.clone(),
     ));
-    print_getting_started(&args, &http_url, &admin);
+    let new_admin = match &admin {
+        BootstrapOutcome::Created(created) => {
+            let exports = admin_exports(&created.credential.client_id, &created.client_secret);
+            let kept = keep_admin(&args.data_dir, &exports).map_err(|error| {
+                tracing::warn!(%error, "cannot keep the admin's ID and secret in the data directory");
+            });
+            Some((exports, kept.ok()))
+        }
+        BootstrapOutcome::AdminsExist(_) => None,
+    };
+    print_getting_started(&args, &http_url, new_admin);
 
     let (registry_outcome, issuer_outcome) = tokio::join!(
         stop_all_on_exit(registry_task, shutdown.clone()),
@@ -149,15 +159,78 @@ async fn stop_all_on_exit<E: std::fmt::Display>(
     outcome
 }
 
+/// The file in the data directory where the first start keeps the admin's ID
+/// and secret, as `export` lines a shell can source.
+const ADMIN_ENV_FILE: &str = "admin.env";
+
+/// Keeps the new admin's ID and secret in `data_dir/admin.env` (mode 0600),
+/// so the README's walkthrough can set them with `. latchkey-data/admin.env`.
+/// The data directory already holds the hash key and the internal key, which
+/// are worth more than this secret; `latchkey dev` is the embedded stack only
+/// (the production `bootstrap-admin` prints the secret and keeps nothing).
+fn keep_admin(data_dir: &Path, exports: &str) -> std::io::Result<PathBuf> {
+    let path = data_dir.join(ADMIN_ENV_FILE);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path)?;
+    // A file left from an earlier data directory keeps its mode on open.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    let contents = format!(
+        "# The platform admin `latchkey dev` created on its first start; source this file:\n\
+         #   . {}\n{}",
+        path.display(),
+        exports
+    );
+    std::io::Write::write_all(&mut file, contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(path)
+}
+
+/// The admin's ID and secret as shell `export` lines.
+fn admin_exports(client_id: &str, client_secret: &str) -> String {
+    format!("export ADMIN_ID={client_id}\nexport ADMIN_SECRET={client_secret}\n")
+}
+
 #[allow(clippy::print_stdout)] // This is the command's output for its user.
-fn print_getting_started(args: &DevArgs, http_url: &str, admin: &BootstrapOutcome) {
+fn print_getting_started(
+    args: &DevArgs,
+    http_url: &str,
+    new_admin: Option<(String, Option<PathBuf>)>,
+) {
     let registry = args.registry_addr;
-    let admin_lines = match admin {
-        BootstrapOutcome::Created(created) => format!(
-            "A platform admin was created (shown only now, keep it):\n\n  CLIENT_ID={}\n  CLIENT_SECRET={}\n",
-            created.credential.client_id, created.client_secret
+    let admin_env = args.data_dir.join(ADMIN_ENV_FILE);
+    let admin_lines = match new_admin {
+        Some((exports, kept)) => {
+            let kept = match kept {
+                Some(path) => format!(
+                    "They are kept in {path} (readable only by you): in another shell, in this\n\
+                     directory, `. {path}` sets them.\n",
+                    path = path.display()
+                ),
+                None => "They could not be kept in the data directory: copy them now.\n".to_owned(),
+            };
+            format!(
+                "A platform admin was created:\n\n{}\n{kept}",
+                indent(&exports)
+            )
+        }
+        None if admin_env.exists() => format!(
+            "The platform admin from the first start exists: `. {}` sets ADMIN_ID and\n\
+             ADMIN_SECRET.\n",
+            admin_env.display()
         ),
-        BootstrapOutcome::AdminsExist(_) => "The platform admin from the first start exists; use its CLIENT_ID and CLIENT_SECRET\n(lost them? `credential-registry bootstrap-admin --force` makes another).\n".to_owned(),
+        None => "The platform admin from the first start exists; use its ID and secret\n\
+             (lost them? `credential-registry bootstrap-admin --force` makes another).\n"
+            .to_owned(),
     };
     println!(
         r#"
@@ -169,10 +242,10 @@ Latchkey is running on the embedded defaults (data in {data}).
   internal (registry, issuer)  {registry_internal}, {issuer_internal} (signed calls only; never expose)
 
 {admin_lines}
-Try it (grpcurl needs no proto files: reflection is on):
+Try it (grpcurl needs no proto files: reflection is on; README.md walks through every call):
 
   # a management token for the admin
-  TOKEN=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials {http_url}/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  TOKEN=$(curl -s -u "$ADMIN_ID:$ADMIN_SECRET" -d grant_type=client_credentials {http_url}/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"project_id":"demo"}}' \
       {registry} latchkey.registry.v1.CredentialRegistry/CreateProject
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"project_id":"demo","owner":"me","allowed_apis":["demo.read"]}}' \
@@ -180,7 +253,7 @@ Try it (grpcurl needs no proto files: reflection is on):
   # the new credential's clientId and clientSecret (shown once) get tokens the same way:
   curl -s -u "$APP_ID:$APP_SECRET" -d grant_type=client_credentials {http_url}/oauth2/token
   # gateways introspect them, authenticating as a caller with tokens:introspect (the admin has it):
-  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d "token=$APP_TOKEN" -d client_ip=127.0.0.1 {http_url}/oauth2/introspect
+  curl -s -u "$ADMIN_ID:$ADMIN_SECRET" -d "token=$APP_TOKEN" -d client_ip=127.0.0.1 {http_url}/oauth2/introspect
 
 Stop with Ctrl-C.
 "#,
@@ -189,4 +262,9 @@ Stop with Ctrl-C.
         registry_internal = args.registry_internal_addr,
         issuer_internal = args.issuer_internal_addr,
     );
+}
+
+/// `text` with every line indented by two spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("  {line}\n")).collect()
 }

@@ -70,16 +70,32 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         let line = lines
             .recv_timeout(Duration::from_secs(30))
             .expect("the admin credentials are printed");
-        if let Some(value) = line.trim().strip_prefix("CLIENT_ID=") {
+        if let Some(value) = line.trim().strip_prefix("export ADMIN_ID=") {
             admin_id = Some(value.to_owned());
         }
-        if let Some(value) = line.trim().strip_prefix("CLIENT_SECRET=") {
+        if let Some(value) = line.trim().strip_prefix("export ADMIN_SECRET=") {
             admin_secret = Some(value.to_owned());
         }
         printed.push_str(&line);
         printed.push('\n');
     }
     let (admin_id, admin_secret) = (admin_id.unwrap(), admin_secret.unwrap());
+    // ... and keeps them in the data directory, readable only by its user, as
+    // the lines the README's walkthrough sources.
+    let admin_env = directory.path().join("latchkey-data/admin.env");
+    let kept = std::fs::read_to_string(&admin_env).unwrap();
+    assert!(
+        kept.contains(&format!(
+            "\nexport ADMIN_ID={admin_id}\nexport ADMIN_SECRET={admin_secret}\n"
+        )),
+        "{kept}"
+    );
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&admin_env).unwrap().permissions()
+        ) & 0o777,
+        0o600
+    );
 
     // A management token for the admin, as the printed recipe does it.
     let deadline = Instant::now() + Duration::from_secs(30);
