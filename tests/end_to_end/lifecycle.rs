@@ -72,7 +72,9 @@ async fn issued_tokens_introspect_active_only_for_allowed_callers_and_scopes(
     );
     assert!(refused.message().contains("billing.read"), "{refused:?}");
 
-    let tampered = format!("{}x", &issued.access_token[..issued.access_token.len() - 1]);
+    // One character changed (never to itself: a token may end in `x`).
+    let (kept, last) = issued.access_token.split_at(issued.access_token.len() - 1);
+    let tampered = format!("{kept}{}", if last == "x" { "y" } else { "x" });
     assert_inactive(
         &introspect(&stack, &tampered, "10.1.2.3", &[]).await,
         InactiveReason::Malformed,
