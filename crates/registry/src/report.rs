@@ -96,6 +96,13 @@ fn check_token_event(
             "must be a credential ID or a client ID",
         ));
     }
+    // Token events have no member acting through them.
+    if !event.on_behalf_of.is_empty() {
+        return Err(RegistryError::invalid(
+            field("on_behalf_of"),
+            "issuers report no calls on behalf of members",
+        ));
+    }
     if !event.project_id.is_empty() {
         validate::project_id(&field("project_id"), &event.project_id)?;
     }

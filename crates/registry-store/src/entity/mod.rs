@@ -5,5 +5,6 @@
 pub mod audit_event;
 pub mod credential;
 pub mod credential_secret;
+pub mod member;
 pub mod project;
 pub mod registry_setting;
