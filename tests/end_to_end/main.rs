@@ -42,6 +42,7 @@ mod http;
 mod internal_input;
 mod lifecycle;
 mod limits;
+mod members;
 mod metrics;
 mod nginx;
 mod postgres_outage;
