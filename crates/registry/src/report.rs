@@ -182,7 +182,7 @@ mod tests {
         let at = now();
         assert!(check_token_events(&[issued()], at).is_ok());
         type Change = fn(&mut AuditEvent);
-        let cases: [(Change, &str); 8] = [
+        let cases: [(Change, &str); 9] = [
             (|e| e.time += Duration::minutes(5), "events[0].time"),
             (|e| e.time -= Duration::days(8), "events[0].time"),
             (|e| e.actor = "admin".into(), "events[0].actor"),
@@ -196,6 +196,10 @@ mod tests {
             (
                 |e| e.credential_id = "not-a-credential".into(),
                 "events[0].credential_id",
+            ),
+            (
+                |e| e.on_behalf_of = "alice".into(),
+                "events[0].on_behalf_of",
             ),
         ];
         for (change, field) in cases {
