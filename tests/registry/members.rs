@@ -629,6 +629,21 @@ async fn a_member_cannot_mint_a_key_above_their_privileges(backend: Backend) {
         Code::PermissionDenied,
         "compute.admin",
     );
+    // Bob reads his own membership (to show his privileges), nobody else's.
+    let get = |user: &str| pb::GetMemberRequest {
+        project_id: "cloudops".into(),
+        user_id: user.to_owned(),
+    };
+    let himself = bob.get_member(get("bob")).await.unwrap().into_inner();
+    assert_eq!(
+        himself.member.unwrap().api_ceiling,
+        ["compute.read", "credentials:own"]
+    );
+    assert_refused(
+        bob.get_member(get("console")).await,
+        Code::NotFound,
+        "console",
+    );
 }
 
 async fn acting_for_a_member_is_confined_to_that_member(backend: Backend) {
