@@ -8,6 +8,7 @@ const PROTO_FILES: &[&str] = &[
     "latchkey/registry/v1/client_authentication.proto",
     "latchkey/registry/v1/usage.proto",
     "latchkey/registry/v1/audit.proto",
+    "latchkey/registry/v1/member.proto",
     "latchkey/token/v1/token.proto",
     "latchkey/token/v1/introspection.proto",
     "latchkey/token/v1/token_admin.proto",

@@ -243,7 +243,8 @@ fn uuid_like() -> String {
 async fn nobody_grants_more_than_it_holds(backend: StackBackend) {
     let stack = Stack::start(backend).await;
     new_project(&stack, "acme").await;
-    let (own_client, mut own) = member(&stack, "acme", "alice", &["credentials:own"]).await;
+    let (own_client, mut own) =
+        member(&stack, "acme", "alice", &["credentials:own", "orders.read"]).await;
     let (_, mut manager) = member(&stack, "acme", "carol", &["credentials:manage"]).await;
 
     for (mut caller, scope) in [
@@ -280,7 +281,9 @@ async fn nobody_grants_more_than_it_holds(backend: StackBackend) {
         })
         .await;
     assert_code(widen, Code::PermissionDenied);
-    // What it holds it may pass on; platform APIs are free.
+    // What it holds it may pass on; a platform API it lacks it may not
+    // (CloudOps: "a user's API keys have the same level of privilege that
+    // the user has").
     own.create_credential(registry_pb::CreateCredentialRequest {
         project_id: "acme".into(),
         allowed_apis: vec!["credentials:own".into(), "orders.read".into()],
@@ -288,6 +291,18 @@ async fn nobody_grants_more_than_it_holds(backend: StackBackend) {
     })
     .await
     .unwrap();
+    let beyond = own
+        .create_credential(registry_pb::CreateCredentialRequest {
+            project_id: "acme".into(),
+            allowed_apis: vec!["orders.read".into(), "orders.admin".into()],
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        assert_code(beyond, Code::PermissionDenied)
+            .message()
+            .contains("orders.admin")
+    );
     manager
         .create_credential(registry_pb::CreateCredentialRequest {
             project_id: "acme".into(),

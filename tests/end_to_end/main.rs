@@ -43,6 +43,7 @@ mod internal_input;
 mod killed_registry;
 mod lifecycle;
 mod limits;
+mod members;
 mod metrics;
 mod nginx;
 mod postgres_outage;

@@ -28,6 +28,7 @@ fn issued(id: &str, seconds_ago: i64) -> pb::AuditEvent {
         source_ip: "10.1.2.3".into(),
         outcome: pb::AuditOutcome::Succeeded.into(),
         detail: "scopes \"orders.read\"".into(),
+        on_behalf_of: String::new(),
     }
 }
 

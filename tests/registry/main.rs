@@ -36,6 +36,7 @@ mod credentials;
 mod delete;
 mod hash_key;
 mod internal_input;
+mod members;
 mod outage;
 mod projects;
 mod quotas;

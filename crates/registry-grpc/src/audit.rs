@@ -62,6 +62,9 @@ fn action_message(action: AuditAction) -> pb::AuditAction {
         AuditAction::IssueToken => pb::AuditAction::IssueToken,
         AuditAction::RevokeToken => pb::AuditAction::RevokeToken,
         AuditAction::AuthenticateClient => pb::AuditAction::AuthenticateClient,
+        AuditAction::CreateMember => pb::AuditAction::CreateMember,
+        AuditAction::UpdateMember => pb::AuditAction::UpdateMember,
+        AuditAction::RemoveMember => pb::AuditAction::RemoveMember,
     }
 }
 
@@ -71,6 +74,7 @@ pub(crate) fn to_message(event: AuditEvent) -> pb::AuditEvent {
         id: event.id,
         time: Some(convert::timestamp(event.time)),
         actor: event.actor,
+        on_behalf_of: event.on_behalf_of,
         action: action_message(event.action).into(),
         project_id: event.project_id,
         credential_id: event.credential_id,
@@ -121,6 +125,7 @@ fn from_message(index: usize, message: pb::AuditEvent) -> Result<AuditEvent, Reg
         id: message.id,
         time: convert::time(&field("time"), time)?,
         actor: message.actor,
+        on_behalf_of: message.on_behalf_of,
         action,
         project_id: message.project_id,
         credential_id: message.credential_id,

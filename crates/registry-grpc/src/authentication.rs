@@ -7,6 +7,10 @@
 //! valid token never reaches a handler. What each caller may do is the
 //! domain's rule (`latchkey_registry::Caller`), applied by the registry's
 //! operations.
+//!
+//! A caller acting on behalf of a member names it in the request metadata
+//! [`ON_BEHALF_OF_METADATA`]; the layer has the registry confine the caller
+//! to that member (`Registry::act_on_behalf`) before any handler runs.
 
 use std::convert::Infallible;
 use std::fmt::Debug;
@@ -17,7 +21,7 @@ use std::task::{Context, Poll};
 use async_trait::async_trait;
 use latchkey_proto::token::v1 as token_pb;
 use latchkey_proto::token::v1::token_admin_client::TokenAdminClient;
-use latchkey_registry::Caller;
+use latchkey_registry::{Caller, Registry};
 use latchkey_runtime::TracedChannel;
 use tonic::body::Body;
 use tonic::codegen::http::{Request as HttpRequest, Response as HttpResponse, header};
@@ -77,6 +81,7 @@ impl CallerVerifier for TokenAdminCallerVerifier {
             owner: answer.owner,
             scopes: answer.scopes,
             address: client_ip,
+            on_behalf_of: None,
         })
     }
 }
@@ -128,18 +133,74 @@ fn check_failed(status: &Status) -> Status {
     }
 }
 
+/// The request metadata naming the member a call acts on behalf of:
+/// `<user_id>` in the caller's project, or `<project_id>/<user_id>`.
+pub const ON_BEHALF_OF_METADATA: &str = "x-latchkey-on-behalf-of";
+
 /// `service` behind the authentication layer.
 #[derive(Debug, Clone)]
 pub struct Authenticated<S> {
     inner: S,
     verifier: Arc<dyn CallerVerifier>,
+    members: Option<Registry>,
 }
 
 impl<S> Authenticated<S> {
-    /// Puts `inner` behind `verifier`.
+    /// Puts `inner` behind `verifier`. Calls on behalf of a member are
+    /// refused until [`Authenticated::acting_for_members`] names the
+    /// registry that knows them.
     pub fn new(inner: S, verifier: Arc<dyn CallerVerifier>) -> Self {
-        Self { inner, verifier }
+        Self {
+            inner,
+            verifier,
+            members: None,
+        }
     }
+
+    /// Lets callers act on behalf of `registry`'s members.
+    #[must_use]
+    pub fn acting_for_members(mut self, registry: Registry) -> Self {
+        self.members = Some(registry);
+        self
+    }
+}
+
+/// The member named in the request's metadata, if any; a repeated or
+/// unreadable value is `INVALID_ARGUMENT`.
+fn on_behalf_of(request: &HttpRequest<Body>) -> Result<Option<String>, Status> {
+    let mut values = request.headers().get_all(ON_BEHALF_OF_METADATA).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Status::invalid_argument(format!(
+            "{ON_BEHALF_OF_METADATA}: sent more than once"
+        )));
+    }
+    let value = value.to_str().map_err(|_| {
+        Status::invalid_argument(format!("{ON_BEHALF_OF_METADATA}: not printable ASCII"))
+    })?;
+    Ok(Some(value.trim().to_owned()))
+}
+
+/// Confines `caller` to the member the request names, if it names one.
+async fn confine(
+    caller: Caller,
+    requested: Option<String>,
+    members: Option<&Registry>,
+) -> Result<Caller, Status> {
+    let Some(requested) = requested else {
+        return Ok(caller);
+    };
+    let Some(registry) = members else {
+        return Err(Status::permission_denied(format!(
+            "{ON_BEHALF_OF_METADATA}: not served here"
+        )));
+    };
+    registry
+        .act_on_behalf(caller, ON_BEHALF_OF_METADATA, &requested)
+        .await
+        .map_err(crate::status::to_status)
 }
 
 impl<S: NamedService> NamedService for Authenticated<S> {
@@ -182,6 +243,7 @@ where
     fn call(&mut self, mut request: HttpRequest<Body>) -> Self::Future {
         let mut inner = latchkey_runtime::take_ready(&mut self.inner);
         let verifier = self.verifier.clone();
+        let members = self.members.clone();
         Box::pin(async move {
             let Some(token) = bearer_token(&request) else {
                 let status =
@@ -189,7 +251,15 @@ where
                 return Ok(status.into_http());
             };
             let client_ip = latchkey_runtime::peer_address(&request).map(|address| address.ip());
-            match verifier.verify(&token, client_ip).await {
+            let requested = match on_behalf_of(&request) {
+                Ok(requested) => requested,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let verified = match verifier.verify(&token, client_ip).await {
+                Ok(caller) => confine(caller, requested, members.as_ref()).await,
+                Err(status) => Err(status),
+            };
+            match verified {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     inner.call(request).await

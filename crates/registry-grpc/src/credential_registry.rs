@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::authentication::caller;
 use crate::convert;
+use crate::member;
 use crate::status::to_status;
 
 /// The administration API. Each handler converts the request, calls the
@@ -332,5 +333,55 @@ impl CredentialRegistry for CredentialRegistryService {
         Ok(Response::new(pb::UpdateProjectPolicyResponse {
             project: Some(self.project_message(project)),
         }))
+    }
+
+    async fn create_member(
+        &self,
+        request: Request<pb::CreateMemberRequest>,
+    ) -> Answer<pb::CreateMemberResponse> {
+        let caller = caller(&request)?;
+        member::create(&self.registry, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_member(
+        &self,
+        request: Request<pb::GetMemberRequest>,
+    ) -> Answer<pb::GetMemberResponse> {
+        let caller = caller(&request)?;
+        member::get(&self.registry, &caller, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_members(
+        &self,
+        request: Request<pb::ListMembersRequest>,
+    ) -> Answer<pb::ListMembersResponse> {
+        let caller = caller(&request)?;
+        member::list(&self.registry, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn update_member(
+        &self,
+        request: Request<pb::UpdateMemberRequest>,
+    ) -> Answer<pb::UpdateMemberResponse> {
+        let caller = caller(&request)?;
+        member::update(&self.registry, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn remove_member(
+        &self,
+        request: Request<pb::RemoveMemberRequest>,
+    ) -> Answer<pb::RemoveMemberResponse> {
+        let caller = caller(&request)?;
+        member::remove(&self.registry, &caller, request.get_ref())
+            .await
+            .map(Response::new)
     }
 }

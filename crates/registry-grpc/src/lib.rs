@@ -16,12 +16,15 @@ mod authentication;
 mod client_authentication;
 mod convert;
 mod credential_registry;
+mod member;
 mod status;
 mod token_sync;
 mod usage_sink;
 
 pub use audit::AuditSinkService;
-pub use authentication::{Authenticated, CallerVerifier, TokenAdminCallerVerifier};
+pub use authentication::{
+    Authenticated, CallerVerifier, ON_BEHALF_OF_METADATA, TokenAdminCallerVerifier,
+};
 pub use client_authentication::ClientAuthenticationService;
 pub use credential_registry::CredentialRegistryService;
 pub use token_sync::TokenAdminSync;

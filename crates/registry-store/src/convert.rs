@@ -15,7 +15,7 @@ pub(crate) fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
-fn corrupt(what: &str) -> RegistryError {
+pub(crate) fn corrupt(what: &str) -> RegistryError {
     RegistryError::Internal(format!("corrupt stored value: {what}").into())
 }
 
@@ -59,7 +59,7 @@ pub(crate) fn join_list(items: &[String]) -> String {
     items.join(" ")
 }
 
-fn split_list(text: &str) -> Vec<String> {
+pub(crate) fn split_list(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
 
@@ -132,6 +132,7 @@ pub(crate) fn audit_row(event: &AuditEvent) -> audit_event::ActiveModel {
         id: Set(event.id.clone()),
         time: Set(micros(event.time)),
         actor: Set(event.actor.clone()),
+        on_behalf_of: Set(event.on_behalf_of.clone()),
         action: Set(event.action.as_str().to_owned()),
         project_id: Set(event.project_id.clone()),
         credential_id: Set(event.credential_id.clone()),
@@ -157,6 +158,7 @@ pub(crate) fn audit_from_row(row: audit_event::Model) -> Result<AuditEvent, Regi
         },
         id: row.id,
         actor: row.actor,
+        on_behalf_of: row.on_behalf_of,
         project_id: row.project_id,
         credential_id: row.credential_id,
         detail: row.detail,

@@ -6,6 +6,7 @@ mod convert;
 #[allow(unreachable_pub)] // SeaORM derives require `pub` items
 mod entity;
 mod error;
+mod members;
 mod migration;
 mod settings;
 mod store;

@@ -21,6 +21,7 @@ use crate::convert::{
 };
 use crate::entity::{audit_event, credential, credential_secret, project};
 use crate::error::{from_db, is_unique_violation};
+use crate::members::{effective, owner_member};
 
 /// The registry's store on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
@@ -70,7 +71,11 @@ fn after<C: ColumnTrait>(time_column: C, id_column: C, position: &Position) -> C
 }
 
 /// Splits `size + 1` fetched items into a page and its continuation.
-fn into_page<T>(mut items: Vec<T>, size: u32, position_of: impl Fn(&T) -> Position) -> Page<T> {
+pub(crate) fn into_page<T>(
+    mut items: Vec<T>,
+    size: u32,
+    position_of: impl Fn(&T) -> Position,
+) -> Page<T> {
     let size = size as usize;
     let next = if items.len() > size {
         items.truncate(size);
@@ -96,7 +101,7 @@ async fn credential_for_update(
 }
 
 /// Writes the audit record of a change inside the change's transaction.
-async fn record(
+pub(crate) async fn record(
     transaction: &DatabaseTransaction,
     event: &AuditEvent,
 ) -> Result<(), RegistryError> {
@@ -370,8 +375,9 @@ impl CredentialStore for SqlCredentialStore {
             Err(error) => return Err(from_db(error)),
         }
         record(&transaction, audit).await?;
+        let effective = effective(&transaction, &current).await?;
         sync.apply(PolicyChange {
-            credential: &current,
+            credential: &effective,
             deleted: false,
             revoke_tokens: false,
         })
@@ -400,8 +406,9 @@ impl CredentialStore for SqlCredentialStore {
         active.policy_version = Set(current.policy_version);
         active.update(&transaction).await.map_err(from_db)?;
         record(&transaction, audit).await?;
+        let effective = effective(&transaction, &current).await?;
         sync.apply(PolicyChange {
-            credential: &current,
+            credential: &effective,
             deleted: false,
             revoke_tokens: false,
         })
@@ -506,8 +513,9 @@ impl CredentialStore for SqlCredentialStore {
         active.policy_version = Set(current.policy_version);
         active.update(&transaction).await.map_err(from_db)?;
         record(&transaction, audit).await?;
+        let effective = effective(&transaction, &current).await?;
         sync.apply(PolicyChange {
-            credential: &current,
+            credential: &effective,
             deleted: false,
             revoke_tokens,
         })
@@ -658,8 +666,9 @@ impl CredentialStore for SqlCredentialStore {
         let mut active = row.into_active_model();
         active.policy_version = Set(current.policy_version);
         active.update(&transaction).await.map_err(from_db)?;
+        let effective = effective(&transaction, &current).await?;
         sync.apply(PolicyChange {
-            credential: &current,
+            credential: &effective,
             deleted: false,
             revoke_tokens: false,
         })
@@ -711,8 +720,10 @@ impl CredentialStore for SqlCredentialStore {
             .into_iter()
             .map(secret_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        let credential = credential_from_row(row)?;
         Ok(Some(AuthenticationRecord {
-            credential: credential_from_row(row)?,
+            member: owner_member(&self.connection, &credential).await?,
+            credential,
             secrets,
             policy: project_from_row(project_row)?
                 .overrides

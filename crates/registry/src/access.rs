@@ -9,7 +9,14 @@
 //! - `credentials:own`: only credentials whose owner is the caller's owner,
 //!   in its project; others are invisible (`NOT_FOUND`, no existence leak).
 //!
-//! Latchkey's own scopes can only be granted by a caller that holds them.
+//! Nobody grants an API it does not hold: a `credentials:own` caller only
+//! APIs its token holds, Latchkey's own scopes only a caller holding them.
+//!
+//! A `credentials:manage` (or `registry:admin`) caller may act on behalf of
+//! a member of a project ([`OnBehalfOf`], resolved by
+//! `Registry::act_on_behalf`): it is then confined exactly like a
+//! `credentials:own` caller whose owner is that member, within the
+//! member's API ceiling.
 
 use crate::error::RegistryError;
 use crate::model::Credential;
@@ -50,6 +57,25 @@ pub struct Caller {
     pub scopes: Vec<String>,
     /// The address the call came from, when known (for the audit trail).
     pub address: Option<std::net::IpAddr>,
+    /// The member the caller acts on behalf of; `project_id` and `owner`
+    /// are then the member's.
+    pub on_behalf_of: Option<OnBehalfOf>,
+}
+
+/// The member a manager's call acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnBehalfOf {
+    /// The member's user ID (the owner of their credentials).
+    pub user_id: String,
+    /// The member's API ceiling: what the call may grant.
+    pub api_ceiling: Vec<String>,
+}
+
+/// Whether `api` is one of Latchkey's own scopes.
+pub(crate) fn is_latchkey_scope(api: &str) -> bool {
+    LATCHKEY_SCOPE_PREFIXES
+        .iter()
+        .any(|prefix| api.starts_with(prefix))
 }
 
 impl Caller {
@@ -62,6 +88,7 @@ impl Caller {
             owner: "bootstrap".to_owned(),
             scopes: vec![ADMIN_SCOPE.to_owned()],
             address: None,
+            on_behalf_of: None,
         }
     }
 }
@@ -71,8 +98,12 @@ fn denied(message: &str) -> RegistryError {
 }
 
 impl Caller {
-    /// The caller's highest role, if it has any management scope.
+    /// The caller's highest role, if it has any management scope. A call
+    /// on behalf of a member has the member's reach: [`Role::Owner`].
     pub fn role(&self) -> Option<Role> {
+        if self.on_behalf_of.is_some() {
+            return Some(Role::Owner);
+        }
         let has = |scope: &str| self.scopes.iter().any(|held| held == scope);
         if has(ADMIN_SCOPE) {
             Some(Role::Admin)
@@ -151,23 +182,59 @@ impl Caller {
         }
     }
 
-    /// Refuses to grant a Latchkey scope the caller does not hold itself
-    /// (no escalation); platform APIs are the platform's to grant.
+    /// Refuses to grant what the caller does not hold (no escalation):
+    /// a `credentials:own` caller only APIs its token holds; a call on
+    /// behalf of a member only APIs within the member's ceiling; anyone
+    /// but a platform admin only the Latchkey scopes it holds itself.
+    /// (A member's ceiling also bounds every credential they own, whoever
+    /// creates it: see `Registry::check_member_ceiling`.)
     pub fn check_grantable(&self, field: &str, apis: &[String]) -> Result<(), RegistryError> {
-        if self.role() == Some(Role::Admin) {
+        let role = self.require_role()?;
+        if role == Role::Admin {
             return Ok(());
         }
         for api in apis {
-            let privileged = LATCHKEY_SCOPE_PREFIXES
-                .iter()
-                .any(|prefix| api.starts_with(prefix));
-            if privileged && !self.scopes.contains(api) {
+            let privileged = is_latchkey_scope(api);
+            let held = self.scopes.contains(api);
+            if let Some(member) = &self.on_behalf_of {
+                if !member.api_ceiling.contains(api) {
+                    return Err(RegistryError::PermissionDenied(format!(
+                        "{field}: cannot grant {api:?}, beyond the API ceiling of member {:?}",
+                        member.user_id
+                    )));
+                }
+            } else if role == Role::Owner && !privileged && !held {
+                return Err(RegistryError::PermissionDenied(format!(
+                    "{field}: cannot grant {api:?}, which the caller does not hold"
+                )));
+            }
+            if privileged && !held {
                 return Err(RegistryError::PermissionDenied(format!(
                     "{field}: cannot grant {api:?}, which the caller does not hold"
                 )));
             }
         }
         Ok(())
+    }
+
+    /// Only platform admins and the project's managers manage its members
+    /// (a call on behalf of a member does not).
+    pub fn require_member_manager(&self, project_id: &str) -> Result<(), RegistryError> {
+        match self.require_project(project_id)? {
+            Role::Admin | Role::Manager => Ok(()),
+            Role::Owner => Err(denied(
+                "managing members requires registry:admin or credentials:manage",
+            )),
+        }
+    }
+
+    /// Whether the caller may read member `user_id` of `project_id`: its
+    /// managers, and the member itself.
+    pub fn can_read_member(&self, project_id: &str, user_id: &str) -> Result<bool, RegistryError> {
+        Ok(match self.require_project(project_id)? {
+            Role::Admin | Role::Manager => true,
+            Role::Owner => self.owner == user_id,
+        })
     }
 }
 
@@ -182,6 +249,7 @@ mod tests {
             owner: "alice".into(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             address: None,
+            on_behalf_of: None,
         }
     }
 
@@ -195,7 +263,7 @@ mod tests {
 
     #[test]
     fn nobody_grants_latchkey_scopes_they_lack() {
-        let own = caller(&[OWN_SCOPE]);
+        let own = caller(&[OWN_SCOPE, "orders.read"]);
         assert!(
             own.check_grantable("allowed_apis", &["orders.read".into(), OWN_SCOPE.into()])
                 .is_ok()
@@ -219,6 +287,58 @@ mod tests {
                 .check_grantable("a", &[ADMIN_SCOPE.into()])
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn owners_grant_only_the_platform_apis_their_token_holds() {
+        let own = caller(&[OWN_SCOPE, "compute.read"]);
+        assert!(
+            own.check_grantable("allowed_apis", &["compute.read".into()])
+                .is_ok()
+        );
+        let refused = own
+            .check_grantable(
+                "allowed_apis",
+                &["compute.read".into(), "compute.admin".into()],
+            )
+            .unwrap_err();
+        assert!(refused.to_string().contains("compute.admin"), "{refused}");
+        assert!(
+            caller(&[MANAGE_SCOPE])
+                .check_grantable("a", &["compute.admin".into()])
+                .is_ok(),
+            "platform APIs of non-members are the manager's to grant"
+        );
+    }
+
+    #[test]
+    fn on_behalf_of_a_member_is_confined_to_the_member() {
+        let mut acting = caller(&[MANAGE_SCOPE]);
+        acting.owner = "bob".into();
+        acting.on_behalf_of = Some(OnBehalfOf {
+            user_id: "bob".into(),
+            api_ceiling: vec!["compute.read".into(), OWN_SCOPE.into()],
+        });
+        assert_eq!(acting.role(), Some(Role::Owner));
+        assert!(
+            acting
+                .check_grantable("a", &["compute.read".into()])
+                .is_ok()
+        );
+        let beyond = acting
+            .check_grantable("a", &["compute.admin".into()])
+            .unwrap_err();
+        assert!(beyond.to_string().contains("ceiling"), "{beyond}");
+        assert!(
+            acting.check_grantable("a", &[OWN_SCOPE.into()]).is_err(),
+            "a Latchkey scope also needs the acting caller to hold it"
+        );
+        assert_eq!(acting.owner_for_new_credential("").unwrap(), "bob");
+        assert!(acting.owner_for_new_credential("carol").is_err());
+        assert!(acting.require_member_manager("acme").is_err());
+        assert!(acting.can_read_member("acme", "bob").unwrap());
+        assert!(!acting.can_read_member("acme", "carol").unwrap());
+        assert!(acting.require_admin().is_err());
     }
 
     #[test]

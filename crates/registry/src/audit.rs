@@ -44,10 +44,16 @@ pub enum AuditAction {
     RevokeToken,
     /// A refused client authentication (token issuer).
     AuthenticateClient,
+    /// `CreateMember`.
+    CreateMember,
+    /// `UpdateMember`.
+    UpdateMember,
+    /// `RemoveMember`.
+    RemoveMember,
 }
 
 impl AuditAction {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 14] = [
         Self::CreateProject,
         Self::UpdateProjectPolicy,
         Self::CreateCredential,
@@ -59,6 +65,9 @@ impl AuditAction {
         Self::IssueToken,
         Self::RevokeToken,
         Self::AuthenticateClient,
+        Self::CreateMember,
+        Self::UpdateMember,
+        Self::RemoveMember,
     ];
 
     /// The stored name (stable: it is persisted).
@@ -75,6 +84,9 @@ impl AuditAction {
             Self::IssueToken => "issue_token",
             Self::RevokeToken => "revoke_token",
             Self::AuthenticateClient => "authenticate_client",
+            Self::CreateMember => "create_member",
+            Self::UpdateMember => "update_member",
+            Self::RemoveMember => "remove_member",
         }
     }
 
@@ -144,6 +156,8 @@ pub struct AuditEvent {
     pub time: DateTime<Utc>,
     /// Who acted (a credential ID, a presented client ID, or `bootstrap`).
     pub actor: String,
+    /// The member the actor acted on behalf of; empty when none.
+    pub on_behalf_of: String,
     /// What was attempted.
     pub action: AuditAction,
     /// The project acted on; empty when unknown.
@@ -169,6 +183,11 @@ impl AuditEvent {
             } else {
                 caller.credential_id.clone()
             },
+            on_behalf_of: caller
+                .on_behalf_of
+                .as_ref()
+                .map(|member| member.user_id.clone())
+                .unwrap_or_default(),
             action,
             project_id: String::new(),
             credential_id: String::new(),

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET};
 
 use crate::error::RegistryError;
+use crate::member::effective_credential;
 use crate::model::{Credential, CredentialState, ProjectPolicy, now};
 use crate::service::Registry;
 
@@ -165,7 +166,9 @@ impl Registry {
         if !matched {
             return refuse(Refusal::WrongSecret);
         }
-        let credential = record.credential;
+        // A member's ceiling and state bound the credential here as on
+        // the token side, so a fresh token only gets what they allow.
+        let credential = effective_credential(&record.credential, record.member.as_ref());
         if credential.state == CredentialState::Disabled {
             return refuse(Refusal::Disabled);
         }

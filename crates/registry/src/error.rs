@@ -44,7 +44,7 @@ pub enum RegistryError {
     /// The named project or credential does not exist.
     #[error("{kind} {id:?} not found")]
     NotFound {
-        /// `project` or `credential`.
+        /// `project`, `credential` or `member`.
         kind: &'static str,
         /// The identifier asked for.
         id: String,

@@ -11,6 +11,9 @@ mod audit;
 mod authenticate;
 mod error;
 mod fingerprint;
+mod member;
+mod member_service;
+mod member_store;
 mod model;
 mod page;
 mod reconcile;
@@ -20,7 +23,9 @@ mod store;
 mod sync;
 pub mod validate;
 
-pub use access::{ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE, Role};
+pub use access::{
+    ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE, OnBehalfOf, Role,
+};
 pub use audit::{AuditAction, AuditEvent, AuditFilter, AuditOutcome, MAX_AUDIT_DETAIL_LEN};
 pub use authenticate::{
     AuthenticateError, AuthenticatedCredential, ClientRefused, MAX_CLIENT_ID_LEN,
@@ -29,6 +34,9 @@ pub use authenticate::{
 pub use error::{BoxError, QuotaLimit, RegistryError};
 pub use fingerprint::{HashKeyCheck, HashKeyFingerprint};
 pub use latchkey_net::IpAllowlist;
+pub use member::{Member, MemberRole, MemberState, MemberUpdate, effective_credential};
+pub use member_service::{CreateMember, ListMembers, UpdateMember};
+pub use member_store::MemberStore;
 pub use model::{
     Credential, CredentialState, CredentialUpdate, CredentialUse, LastUse, NewCredential,
     OnTokenLimit, PolicyOverrides, Project, ProjectPolicy, StoredSecret, now,

@@ -48,13 +48,13 @@ const REPAIR_AFTER: Duration = Duration::seconds(1);
 /// Most notes one repair round settles.
 const REPAIR_BATCH: u32 = 100;
 
-/// One change of one credential on its way to the token side: its durable
-/// note, and the sync the store calls, which records whether anything was
-/// sent.
+/// One change on its way to the token side (of one credential, or of every
+/// credential of a member): the durable notes, and the sync the store calls,
+/// which records whether anything was sent.
 #[derive(Debug)]
 pub(crate) struct SyncIntent {
     inner: Arc<dyn TokenSync>,
-    note: SyncNote,
+    notes: Vec<SyncNote>,
     sent: AtomicBool,
 }
 
@@ -73,43 +73,52 @@ impl Registry {
     /// to the token side, and settles first what an unfinished earlier
     /// change of it left. Pass the intent to the store as its sync, then
     /// to [`Registry::end_sync`].
-    pub(crate) async fn begin_sync(
-        &self,
-        credential_id: &str,
-    ) -> Result<SyncIntent, RegistryError> {
-        let note = SyncNote {
-            credential_id: credential_id.to_owned(),
-            noted_at: now(),
-        };
-        let earlier = self
-            .store()
-            .note_sync_intent(&note.credential_id, note.noted_at)
-            .await?;
-        if earlier {
-            // A change that never finished may have sent the version this
-            // one is about to send; settle it so the two cannot collide.
-            // (A change in flight on another replica just finishes first.)
-            self.store()
-                .reassert_policy(credential_id, None, self.token_sync())
-                .await?;
-        }
-        Ok(SyncIntent {
-            inner: self.shared_token_sync(),
-            note,
-            sent: AtomicBool::new(false),
-        })
+    pub(crate) async fn begin_sync(&self, credential_id: &str) -> Result<SyncIntent, RegistryError> {
+        self.begin_sync_all([credential_id]).await
     }
 
-    /// Ends a change begun with [`Registry::begin_sync`]: its note goes
+    /// [`Registry::begin_sync`] for a change reaching several credentials.
+    pub(crate) async fn begin_sync_all<'a>(
+        &self,
+        credential_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<SyncIntent, RegistryError> {
+        let noted_at = now();
+        let mut intent = SyncIntent {
+            inner: self.shared_token_sync(),
+            notes: Vec::new(),
+            sent: AtomicBool::new(false),
+        };
+        for credential_id in credential_ids {
+            let earlier = self.store().note_sync_intent(credential_id, noted_at).await?;
+            intent.notes.push(SyncNote {
+                credential_id: credential_id.to_owned(),
+                noted_at,
+            });
+            if earlier {
+                // A change that never finished may have sent the version
+                // this one is about to send; settle it so the two cannot
+                // collide. (A change in flight elsewhere just finishes
+                // first.)
+                self.store()
+                    .reassert_policy(credential_id, None, self.token_sync())
+                    .await?;
+            }
+        }
+        Ok(intent)
+    }
+
+    /// Ends a change begun with [`Registry::begin_sync`]: its notes go
     /// unless the change failed after something was sent (then the token
     /// side may hold it uncommitted, and the repair settles it).
     pub(crate) async fn end_sync<T>(&self, intent: SyncIntent, result: &Result<T, RegistryError>) {
         if result.is_err() && intent.sent.load(Ordering::SeqCst) {
             return;
         }
-        if let Err(error) = self.store().clear_sync_intent(&intent.note).await {
-            // Left for the repair loop: one redundant settling, no harm.
-            tracing::debug!(credential_id = %intent.note.credential_id, %error, "cannot clear a sync note");
+        for note in &intent.notes {
+            if let Err(error) = self.store().clear_sync_intent(note).await {
+                // Left for the repair loop: one redundant settling, no harm.
+                tracing::debug!(credential_id = %note.credential_id, %error, "cannot clear a sync note");
+            }
         }
     }
 }

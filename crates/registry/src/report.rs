@@ -96,6 +96,13 @@ fn check_token_event(
             "must be a credential ID or a client ID",
         ));
     }
+    // Token events have no member acting through them.
+    if !event.on_behalf_of.is_empty() {
+        return Err(RegistryError::invalid(
+            field("on_behalf_of"),
+            "issuers report no calls on behalf of members",
+        ));
+    }
     if !event.project_id.is_empty() {
         validate::project_id(&field("project_id"), &event.project_id)?;
     }
@@ -175,7 +182,7 @@ mod tests {
         let at = now();
         assert!(check_token_events(&[issued()], at).is_ok());
         type Change = fn(&mut AuditEvent);
-        let cases: [(Change, &str); 8] = [
+        let cases: [(Change, &str); 9] = [
             (|e| e.time += Duration::minutes(5), "events[0].time"),
             (|e| e.time -= Duration::days(8), "events[0].time"),
             (|e| e.actor = "admin".into(), "events[0].actor"),
@@ -189,6 +196,10 @@ mod tests {
             (
                 |e| e.credential_id = "not-a-credential".into(),
                 "events[0].credential_id",
+            ),
+            (
+                |e| e.on_behalf_of = "alice".into(),
+                "events[0].on_behalf_of",
             ),
         ];
         for (change, field) in cases {

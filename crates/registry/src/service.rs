@@ -323,6 +323,14 @@ impl Registry {
         )?;
         let allowed_apis = validate::allowed_apis("allowed_apis", &input.allowed_apis)?;
         caller.check_grantable("allowed_apis", &allowed_apis)?;
+        self.check_member_ceiling(
+            &input.project_id,
+            &input.owner,
+            "allowed_apis",
+            &allowed_apis,
+            true,
+        )
+        .await?;
         let allowed_ips = validate::allowed_ips("allowed_ips", &input.allowed_ips)?;
         let at = now();
         let expire_time = validate::expire_time("expire_time", input.expire_time, at)?;
@@ -421,7 +429,7 @@ impl Registry {
 
     /// Records `audit` as failed when `result` is an error. A successful
     /// change was recorded by the store in its own transaction.
-    async fn finish<T>(
+    pub(crate) async fn finish<T>(
         &self,
         mut audit: AuditEvent,
         result: Result<T, RegistryError>,
@@ -489,7 +497,8 @@ impl Registry {
         input: UpdateCredential,
         audit: &mut AuditEvent,
     ) -> Result<Credential, RegistryError> {
-        self.accessible("credential.id", caller, credential_id, Some(audit))
+        let credential = self
+            .accessible("credential.id", caller, credential_id, Some(audit))
             .await?;
         let at = now();
         let update = CredentialUpdate {
@@ -533,6 +542,11 @@ impl Registry {
                 "update_mask",
                 "required: name at least one field",
             ));
+        }
+        if let Some(apis) = &update.allowed_apis {
+            let (project_id, owner) = (&credential.project_id, &credential.owner);
+            self.check_member_ceiling(project_id, owner, "credential.allowed_apis", apis, false)
+                .await?;
         }
         audit.set_detail(format!("fields: {}", update.field_names().join(", ")));
         let sync = self.begin_sync(credential_id).await?;
@@ -750,7 +764,7 @@ fn generated_name() -> String {
     format!("credential-{}", random_string(NAME_ALPHABET, 4))
 }
 
-fn finish_page<T>(page: Page<T>, filter: &str) -> (Vec<T>, String) {
+pub(crate) fn finish_page<T>(page: Page<T>, filter: &str) -> (Vec<T>, String) {
     let token = page
         .next
         .map(|position| PageToken::encode(&position, filter))

@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::error::RegistryError;
+use crate::member::Member;
+use crate::member_store::MemberStore;
 use crate::model::{
     Credential, CredentialState, CredentialUpdate, CredentialUse, NewCredential, PolicyOverrides,
     Project, ProjectPolicy, StoredSecret,
@@ -29,6 +31,9 @@ pub struct AuthenticationRecord {
     pub secrets: Vec<StoredSecret>,
     /// The effective policy of its project.
     pub policy: ProjectPolicy,
+    /// The member owning the credential, if its owner is one (their
+    /// ceiling and state bound what the credential may do).
+    pub member: Option<Member>,
 }
 
 /// A secret rotation, as [`CredentialStore::rotate_secret`] applies it:
@@ -46,9 +51,9 @@ pub struct SecretRotation<'a> {
     pub revoke_tokens: bool,
 }
 
-/// Persistent storage of projects and credentials.
+/// Persistent storage of projects, their members and credentials.
 #[async_trait]
-pub trait CredentialStore: Debug + Send + Sync + 'static {
+pub trait CredentialStore: MemberStore + Debug + Send + Sync + 'static {
     /// The policy defaults the store resolves project overrides against.
     fn policy_defaults(&self) -> &ProjectPolicy;
 
@@ -98,7 +103,10 @@ pub trait CredentialStore: Debug + Send + Sync + 'static {
 
     /// Applies a partial update; `AlreadyExists` if a new name is taken.
     /// The credential's policy version increases and `sync` is told before
-    /// the change commits; if it fails, nothing changes.
+    /// the change commits; if it fails, nothing changes. What `sync` is
+    /// told, here and in every change below, is the credential's
+    /// [`crate::effective_credential`] under its member (read in the same
+    /// transaction), never more than the member's ceiling allows.
     async fn update_credential(
         &self,
         credential_id: &str,

@@ -93,6 +93,8 @@ fn message(event: &TokenAuditEvent) -> registry_pb::AuditEvent {
         source_ip: event.client_ip.to_canonical().to_string(),
         outcome: outcome.into(),
         detail: bounded_detail(&event.detail),
+        // Token events are never made on behalf of a member.
+        on_behalf_of: String::new(),
     }
 }
 

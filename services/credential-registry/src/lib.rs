@@ -141,11 +141,14 @@ pub async fn serve(
         .add_service(health.clone())
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(Authenticated::new(
-            CredentialRegistryService::new(registry.clone(), config.token_endpoint.clone())
-                .into_server(),
-            verifier,
-        ));
+        .add_service(
+            Authenticated::new(
+                CredentialRegistryService::new(registry.clone(), config.token_endpoint.clone())
+                    .into_server(),
+                verifier,
+            )
+            .acting_for_members(registry.clone()),
+        );
 
     // Internal services: only token issuers, each call signed with the
     // internal key; with mutual TLS also only callers with a certificate.

@@ -9,6 +9,7 @@ pub struct Model {
     pub id: String,
     pub time: i64,
     pub actor: String,
+    pub on_behalf_of: String,
     pub action: String,
     pub project_id: String,
     pub credential_id: String,

@@ -7,6 +7,7 @@ mod m20261123_000002_policy_version;
 mod m20261123_000003_audit_events;
 mod m20261129_000004_registry_settings;
 mod m20261129_000005_policy_sync_intents;
+mod m20261129_000006_members;
 
 /// All migrations in order.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_audit_events::Migration),
             Box::new(m20261129_000004_registry_settings::Migration),
             Box::new(m20261129_000005_policy_sync_intents::Migration),
+            Box::new(m20261129_000006_members::Migration),
         ]
     }
 }
