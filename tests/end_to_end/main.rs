@@ -53,3 +53,4 @@ mod store_loss;
 mod store_outage;
 mod support;
 mod tls;
+mod widening;
