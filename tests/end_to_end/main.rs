@@ -46,6 +46,7 @@ mod metrics;
 mod nginx;
 mod postgres_outage;
 mod reconcile;
+mod revocation;
 mod seams;
 mod slow_clients;
 mod sources;

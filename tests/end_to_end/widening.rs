@@ -89,7 +89,10 @@ async fn widening_applies_at_once_on_every_replica(stack: &Stack, replicas: &[&I
     let client = project_with_client(
         stack,
         "operations",
-        None,
+        Some(registry_pb::ProjectPolicy {
+            max_tokens_per_credential: Some(1000),
+            ..Default::default()
+        }),
         credential(&["orders.read"], &[&format!("{USUAL}/32")]),
     )
     .await;
