@@ -451,6 +451,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sweep_keeps_a_tombstone_until_its_token_would_have_expired() {
+        let store = MemoryTokenStore::new();
+        let t0 = unix_now();
+        issue(&store, 1, t0, t0 + 2 * POLICY_RETENTION_SECS).await;
+        assert!(store.revoke(credential(), &TokenHash([1; 16])).await.unwrap());
+        store.sweep(t0 + POLICY_RETENTION_SECS + 1);
+        assert_eq!(credentials_held(&store), 1, "the tombstone keeps its entry");
+        store.sweep(t0 + 2 * POLICY_RETENTION_SECS);
+        assert_eq!(credentials_held(&store), 0, "then both go");
+    }
+
+    #[tokio::test]
     async fn sweep_keeps_a_policy_while_a_token_needs_it() {
         let store = MemoryTokenStore::new();
         let t0 = 1_800_000_000;
