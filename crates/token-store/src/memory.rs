@@ -455,7 +455,12 @@ mod tests {
         let store = MemoryTokenStore::new();
         let t0 = unix_now();
         issue(&store, 1, t0, t0 + 2 * POLICY_RETENTION_SECS).await;
-        assert!(store.revoke(credential(), &TokenHash([1; 16])).await.unwrap());
+        assert!(
+            store
+                .revoke(credential(), &TokenHash([1; 16]))
+                .await
+                .unwrap()
+        );
         store.sweep(t0 + POLICY_RETENTION_SECS + 1);
         assert_eq!(credentials_held(&store), 1, "the tombstone keeps its entry");
         store.sweep(t0 + 2 * POLICY_RETENTION_SECS);
