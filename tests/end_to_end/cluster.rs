@@ -121,7 +121,7 @@ async fn a_credential_lives_its_whole_life_on_a_cluster() {
         .unwrap();
     assert_inactive(
         &introspect(&stack, &over_grpc, "127.0.0.1", &[]).await,
-        InactiveReason::Unknown,
+        InactiveReason::Revoked,
     );
     assert!(
         introspect(&stack, &over_http, "127.0.0.1", &[])
@@ -503,7 +503,7 @@ async fn a_lost_master_fails_its_tokens_closed_and_spares_the_others() {
         .unwrap();
     assert_inactive(
         &introspect(&stack, &fresh, "127.0.0.1", &[]).await,
-        InactiveReason::Unknown,
+        InactiveReason::Revoked,
     );
 
     // The master comes back empty: the issuer reconnects by itself, its

@@ -47,18 +47,20 @@ async fn the_oldest_token_dies_under_evict_oldest(backend: StackBackend) {
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     }
     let fourth = issue(&stack, &client, &[]).await.unwrap().access_token;
-    assert_inactive_any(&introspect(&stack, &tokens[0], "127.0.0.1", &[]).await);
+    assert_evicted(&introspect(&stack, &tokens[0], "127.0.0.1", &[]).await);
     for token in tokens[1..].iter().chain([&fourth]) {
         assert!(introspect(&stack, token, "127.0.0.1", &[]).await.active);
     }
 }
 
-fn assert_inactive_any(answer: &latchkey_proto::token::v1::IntrospectResponse) {
+/// An evicted token is revoked, and says so until it would have expired
+/// (issue 13).
+fn assert_evicted(answer: &latchkey_proto::token::v1::IntrospectResponse) {
     assert!(
         !answer.active,
         "the oldest token should be dead: {answer:?}"
     );
-    assert_eq!(answer.reason(), InactiveReason::Unknown, "{answer:?}");
+    assert_eq!(answer.reason(), InactiveReason::Revoked, "{answer:?}");
 }
 
 async fn parallel_issues_never_exceed_the_limit(backend: StackBackend) {

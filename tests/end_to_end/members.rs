@@ -138,9 +138,8 @@ async fn a_lower_ceiling_narrows_live_and_new_tokens_at_once(backend: StackBacke
         (400, "invalid_scope".to_owned())
     );
     // The credential itself still lists both: raising the ceiling again
-    // gives the scope back. (Checked with a key no issuer has a cached
-    // authentication of: an issuer's cached one is widened by the exact
-    // widening of issue 13, on its own branch.)
+    // gives the scope back at once, to a key the issuer has a cached
+    // authentication of as to one it has not.
     let shown = stack
         .registry
         .client()
@@ -154,6 +153,14 @@ async fn a_lower_ceiling_narrows_live_and_new_tokens_at_once(backend: StackBacke
         .unwrap();
     assert_eq!(shown.allowed_apis, ["orders.read", "orders.write"]);
     set_ceiling(&stack, &["orders.read", "orders.write"]).await;
+    let cached = issue(&stack, &alice, &["orders.write"]).await.unwrap();
+    assert_eq!(cached.scopes, ["orders.write"]);
+    assert_eq!(
+        token_over_http(&stack, &alice, Some("orders.write"))
+            .await
+            .0,
+        200
+    );
     let widened = issue(&stack, &second, &["orders.write"]).await.unwrap();
     assert_eq!(widened.scopes, ["orders.write"]);
     assert!(

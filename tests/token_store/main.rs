@@ -53,3 +53,4 @@ mod replication;
 mod store_loss;
 mod support;
 mod tokens;
+mod tombstones;

@@ -187,6 +187,67 @@ async fn expired_tokens_leave_the_hash_at_the_next_issuance() {
     assert!(!store.revoke(credential, &stale).await.unwrap(), "not live");
 }
 
+/// A tombstone costs Redis less than the live token it replaces, and its
+/// keys share the credential's hash tag and end with the tokens: measured
+/// with `MEMORY USAGE` (exact, `SAMPLES 0`) over 100 tokens of one credential
+/// (one scope each), then over their 100 tombstones. Printed for
+/// `docs/decisions.md`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stdout)]
+async fn a_tombstone_costs_less_than_the_token_it_replaces() {
+    let redis = RedisFixture::start().await;
+    let store = redis.store();
+    let deployment = redis.deployment();
+    let credential = new_credential();
+    let base = format!("{}{{{}}}:", redis.prefix(), credential.encoded()).into_bytes();
+    let key = |suffix: &[u8]| [base.as_slice(), suffix].concat();
+    let usage = |suffix: &'static [u8]| {
+        let key = key(suffix);
+        async move {
+            let bytes: Option<i64> = ask(
+                deployment,
+                redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(&key)
+                    .arg("SAMPLES")
+                    .arg(0),
+            )
+            .await;
+            bytes.unwrap_or(0)
+        }
+    };
+    const TOKENS: i64 = 100;
+    let issue = Issue {
+        limit: reject(200),
+        ..Issue::new(credential)
+    };
+    let mut hashes = Vec::new();
+    for _ in 0..TOKENS {
+        hashes.push(issue.ok(&store).await);
+    }
+    let live = usage(b"h").await + usage(b"z").await;
+    for hash in &hashes {
+        assert!(store.revoke(credential, hash).await.unwrap());
+    }
+    let buried = usage(b"h").await + usage(b"r").await;
+    assert_eq!(usage(b"z").await, 0, "no live token left in the index");
+    println!(
+        "per token: live {} B, tombstone {} B (h + z, then h + r, {TOKENS} of one credential)",
+        live / TOKENS,
+        buried / TOKENS
+    );
+    assert!(
+        buried <= live,
+        "tombstones {buried} B cost more than the tokens {live} B"
+    );
+    let tokens_ttl: i64 = ask(deployment, &ttl(&key(b"h"))).await;
+    let revoked_ttl: i64 = ask(deployment, &ttl(&key(b"r"))).await;
+    assert!(
+        (3590..=3600).contains(&revoked_ttl) && revoked_ttl <= tokens_ttl,
+        "the tombstones end with their tokens: r {revoked_ttl}, h {tokens_ttl}"
+    );
+}
+
 fn assert_unavailable<T: std::fmt::Debug>(
     what: &str,
     result: Result<T, TokenStoreError>,

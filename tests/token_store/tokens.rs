@@ -18,6 +18,7 @@ async fn an_issued_token_is_read_back_with_its_policy(store: Store) {
         Lookup {
             token: Some(Arc::new(issue.record())),
             policy: Some(Arc::new(issue.policy.clone())),
+            revoked: false,
         }
     );
 }

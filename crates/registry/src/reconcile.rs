@@ -73,7 +73,10 @@ impl Registry {
     /// to the token side, and settles first what an unfinished earlier
     /// change of it left. Pass the intent to the store as its sync, then
     /// to [`Registry::end_sync`].
-    pub(crate) async fn begin_sync(&self, credential_id: &str) -> Result<SyncIntent, RegistryError> {
+    pub(crate) async fn begin_sync(
+        &self,
+        credential_id: &str,
+    ) -> Result<SyncIntent, RegistryError> {
         self.begin_sync_all([credential_id]).await
     }
 
@@ -89,7 +92,10 @@ impl Registry {
             sent: AtomicBool::new(false),
         };
         for credential_id in credential_ids {
-            let earlier = self.store().note_sync_intent(credential_id, noted_at).await?;
+            let earlier = self
+                .store()
+                .note_sync_intent(credential_id, noted_at)
+                .await?;
             intent.notes.push(SyncNote {
                 credential_id: credential_id.to_owned(),
                 noted_at,

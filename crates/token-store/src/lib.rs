@@ -17,6 +17,14 @@ use latchkey_token::{NewToken, TokenStoreError};
 /// refuses it.
 const POLICY_RETENTION_SECS: i64 = 86_400;
 
+/// Most tombstones of revoked tokens kept per credential. A tombstone lasts
+/// until its token would have expired; past this many, those closest to
+/// expiry go first and their tokens answer "unknown" instead of "revoked"
+/// (inactive either way). Revocations cost no quota (a client may issue and
+/// revoke, or issue past its limit under `EVICT_OLDEST`, without end), so
+/// the bound is what keeps a churning credential's memory flat.
+const MAX_TOMBSTONES: usize = 1000;
+
 /// Refuses a token that is already expired: storing it would only take a
 /// place under the limit. The issuer never asks for one, so this is a bug.
 fn check_not_expired(token: &NewToken<'_>) -> Result<(), TokenStoreError> {

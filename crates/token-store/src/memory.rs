@@ -12,7 +12,7 @@ use latchkey_token::{
     PolicyState, TokenHash, TokenRecord, TokenStore, TokenStoreError, unix_now,
 };
 
-use crate::{POLICY_RETENTION_SECS, check_not_expired};
+use crate::{MAX_TOMBSTONES, POLICY_RETENTION_SECS, check_not_expired};
 
 /// Independent locks, so requests for different credentials rarely wait on
 /// each other. Every operation touches one credential, hence one shard.
@@ -36,6 +36,9 @@ struct Stored {
     /// When `policy` was last written (Unix seconds).
     written_at: i64,
     tokens: HashMap<TokenHash, Arc<TokenRecord>>,
+    /// Tombstones of revoked tokens: hash → when the token would have
+    /// expired. At most [`MAX_TOMBSTONES`].
+    revoked: HashMap<TokenHash, i64>,
 }
 
 impl Stored {
@@ -44,6 +47,7 @@ impl Stored {
             policy: Arc::new(policy.clone()),
             written_at: now,
             tokens: HashMap::new(),
+            revoked: HashMap::new(),
         }
     }
 
@@ -56,19 +60,52 @@ impl Stored {
         self.written_at = now;
     }
 
-    /// Drops the tokens expired by `now`.
+    /// Drops the tokens expired by `now`, and the tombstones of tokens that
+    /// would have.
     fn drop_expired(&mut self, now: i64) {
         self.tokens.retain(|_, record| record.expires_at > now);
+        self.revoked.retain(|_, until| *until > now);
+    }
+
+    /// Revokes a token: a live one leaves a tombstone until it would have
+    /// expired (see [`MAX_TOMBSTONES`]). Whether it was live.
+    fn revoke(&mut self, hash: &TokenHash, now: i64) -> bool {
+        let Some(record) = self.tokens.remove(hash) else {
+            return false;
+        };
+        if record.expires_at <= now {
+            return false;
+        }
+        self.bury(*hash, record.expires_at);
+        true
+    }
+
+    /// Adds a tombstone; past the bound, drops the one closest to expiry.
+    fn bury(&mut self, hash: TokenHash, until: i64) {
+        self.revoked.insert(hash, until);
+        while self.revoked.len() > MAX_TOMBSTONES {
+            let Some(first) = self
+                .revoked
+                .iter()
+                .min_by_key(|&(hash, until)| (*until, hash.0))
+                .map(|(hash, _)| *hash)
+            else {
+                break;
+            };
+            self.revoked.remove(&first);
+        }
     }
 
     /// Whether the entry must be kept at `now`: it has live tokens, or its
     /// policy is recent enough to refuse a late issuance.
     fn is_needed(&self, now: i64) -> bool {
-        !self.tokens.is_empty() || now < self.written_at.saturating_add(POLICY_RETENTION_SECS)
+        !self.tokens.is_empty()
+            || !self.revoked.is_empty()
+            || now < self.written_at.saturating_add(POLICY_RETENTION_SECS)
     }
 
     /// Revokes the `count` tokens closest to expiry (ties broken by hash, so
-    /// the choice does not depend on map order).
+    /// the choice does not depend on map order), leaving tombstones.
     fn evict_oldest(&mut self, count: usize) {
         let mut by_expiry: Vec<(i64, TokenHash)> = self
             .tokens
@@ -76,8 +113,9 @@ impl Stored {
             .map(|(hash, record)| (record.expires_at, *hash))
             .collect();
         by_expiry.sort_unstable_by_key(|&(expires_at, hash)| (expires_at, hash.0));
-        for (_, hash) in by_expiry.into_iter().take(count) {
+        for (expires_at, hash) in by_expiry.into_iter().take(count) {
             self.tokens.remove(&hash);
+            self.bury(hash, expires_at);
         }
     }
 }
@@ -232,9 +270,19 @@ impl TokenStore for MemoryTokenStore {
             }
             None => None,
         };
+        let revoked = token.is_none()
+            && match stored.revoked.get(hash) {
+                Some(&until) if until > now => true,
+                Some(_) => {
+                    stored.revoked.remove(hash);
+                    false
+                }
+                None => false,
+            };
         Ok(Lookup {
             token,
             policy: Some(stored.policy.clone()),
+            revoked,
         })
     }
 
@@ -245,10 +293,9 @@ impl TokenStore for MemoryTokenStore {
     ) -> Result<bool, TokenStoreError> {
         let now = unix_now();
         let mut shard = self.shard(credential);
-        let removed = shard
+        Ok(shard
             .get_mut(&credential)
-            .and_then(|stored| stored.tokens.remove(hash));
-        Ok(removed.is_some_and(|record| record.expires_at > now))
+            .is_some_and(|stored| stored.revoke(hash, now)))
     }
 
     async fn apply_policy(
@@ -267,7 +314,20 @@ impl TokenStore for MemoryTokenStore {
         if revoke_tokens {
             stored.drop_expired(now);
             revoked = stored.tokens.len();
-            stored.tokens.clear();
+            let tokens = std::mem::take(&mut stored.tokens);
+            // A deletion's own tombstone answers for every token.
+            if policy.state != PolicyState::Deleted {
+                let mut by_expiry: Vec<(i64, TokenHash)> = tokens
+                    .iter()
+                    .map(|(hash, record)| (record.expires_at, *hash))
+                    .collect();
+                // The latest-expiring ones, should they exceed the bound.
+                by_expiry.sort_unstable_by_key(|&(expires_at, hash)| (expires_at, hash.0));
+                let skip = by_expiry.len().saturating_sub(MAX_TOMBSTONES);
+                for (expires_at, hash) in by_expiry.into_iter().skip(skip) {
+                    stored.bury(hash, expires_at);
+                }
+            }
         }
         if supersedes(policy, &stored.policy) {
             stored.write_policy(policy, now);
@@ -388,6 +448,23 @@ mod tests {
         assert_eq!(credentials_held(&store), 1);
         store.sweep(t0 + POLICY_RETENTION_SECS);
         assert_eq!(credentials_held(&store), 0, "an idle policy is forgotten");
+    }
+
+    #[tokio::test]
+    async fn sweep_keeps_a_tombstone_until_its_token_would_have_expired() {
+        let store = MemoryTokenStore::new();
+        let t0 = unix_now();
+        issue(&store, 1, t0, t0 + 2 * POLICY_RETENTION_SECS).await;
+        assert!(
+            store
+                .revoke(credential(), &TokenHash([1; 16]))
+                .await
+                .unwrap()
+        );
+        store.sweep(t0 + POLICY_RETENTION_SECS + 1);
+        assert_eq!(credentials_held(&store), 1, "the tombstone keeps its entry");
+        store.sweep(t0 + 2 * POLICY_RETENTION_SECS);
+        assert_eq!(credentials_held(&store), 0, "then both go");
     }
 
     #[tokio::test]

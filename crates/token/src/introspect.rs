@@ -13,11 +13,13 @@ use crate::model::{PolicyState, unix_now};
 pub enum InactiveReason {
     /// Not a Latchkey token (format or checksum).
     Malformed,
-    /// No such token (never issued, revoked, or expired and removed).
+    /// No such token (never issued, or expired and removed).
     Unknown,
     /// The token's lifetime is over.
     Expired,
-    /// The credential was deleted, or its tokens revoked.
+    /// The token was revoked (by its client, by eviction at the token
+    /// limit, or with all of its credential's tokens), or its credential
+    /// deleted; answered until the token would have expired.
     Revoked,
     /// The credential is disabled.
     CredentialDisabled,
@@ -105,6 +107,10 @@ impl TokenService {
             return Ok(Inactive(InactiveReason::Malformed));
         };
         let lookup = self.store.lookup(parsed.credential, &parsed.hash).await?;
+        // Revoked for good, whatever happens to the credential later.
+        if lookup.revoked {
+            return Ok(Inactive(InactiveReason::Revoked));
+        }
         // The credential's state first: a deleted credential's tokens are
         // gone from the store, and "revoked" says more than "unknown".
         match lookup.policy.as_ref().map(|policy| policy.state) {

@@ -12,11 +12,11 @@ use crate::caller_auth::CallerCache;
 use crate::error::{ClientRefusal, IssueError, TokenStoreError};
 use crate::events::{NoEvents, TokenEvents};
 use crate::key::{CredentialKey, new_token, parse_token};
-use crate::model::{TokenRecord, unix_now};
+use crate::model::{CredentialPolicy, PolicyState, TokenRecord, unix_now};
 use crate::scope::{MAX_SCOPES, check_scope_syntax};
 use crate::store::{NewToken, PolicyOrigin, TokenStore};
 use crate::usage::UsageTracker;
-use crate::verify::{FailureLimits, Verified};
+use crate::verify::{FailureLimits, Verified, store_unavailable};
 
 /// A token request, however it arrived (gRPC or `/oauth2/token`).
 #[derive(Debug, Clone)]
@@ -216,11 +216,21 @@ impl TokenService {
         request: &IssueRequest,
     ) -> Result<Stored, IssueError> {
         let client = &verified.client;
-        let scopes = granted_scopes(&client.policy.allowed_apis, &request.scopes)?;
         let credential =
             CredentialKey::from_credential_id(&client.credential_id).ok_or_else(|| {
                 IssueError::Internal("registry returned a malformed credential ID".into())
             })?;
+        let scopes = match granted_scopes(&client.policy.allowed_apis, &request.scopes) {
+            Ok(scopes) => scopes,
+            Err(refusal @ IssueError::InvalidScope(_))
+                if verified.origin == PolicyOrigin::Remembered =>
+            {
+                return self
+                    .confirm_refusal(credential, &client.policy, refusal)
+                    .await;
+            }
+            Err(refusal) => return Err(refusal),
+        };
         let now = unix_now();
         let mut expires_at = now + i64::from(client.token_ttl_seconds);
         // A token never outlives its credential.
@@ -276,6 +286,35 @@ impl TokenService {
             scopes: record.scopes,
             credential_id: client.credential_id.clone(),
         }))
+    }
+
+    /// A scope outside a remembered verification's allowed APIs: refused
+    /// only if the store still holds that verification's policy version.
+    /// A newer one may have widened the list (every registry change raises
+    /// the version in the store before it commits), so the issuance goes
+    /// back to the registry, whose answer decides. The read is on the
+    /// refusal path only, and served by the Redis store's exact cache.
+    async fn confirm_refusal(
+        &self,
+        credential: CredentialKey,
+        remembered: &CredentialPolicy,
+        refusal: IssueError,
+    ) -> Result<Stored, IssueError> {
+        let held = self
+            .store
+            .policy(credential)
+            .await
+            .map_err(store_unavailable)?;
+        match held {
+            Some(held)
+                if held.version == remembered.version && held.state == PolicyState::Active =>
+            {
+                Err(refusal)
+            }
+            held => Ok(Stored::Stale {
+                held: held.map(|held| held.version),
+            }),
+        }
     }
 
     /// Revokes `token` for the client that presents `client_id` and

@@ -70,6 +70,12 @@ pub struct Lookup {
     pub token: Option<Arc<TokenRecord>>,
     /// The credential's policy, if the store has it.
     pub policy: Option<Arc<CredentialPolicy>>,
+    /// The store holds a tombstone for the token: it was revoked (by its
+    /// client, by eviction at the token limit, or with every token of its
+    /// credential) and would otherwise still be live. `token` is `None`
+    /// then. A tombstone lasts until the token would have expired, within
+    /// the store's bound on tombstones per credential.
+    pub revoked: bool,
 }
 
 /// Failed authentications counted under one key.
@@ -90,7 +96,8 @@ pub struct FailureCount {
 pub trait TokenStore: Debug + Send + Sync + 'static {
     /// Stores a token and the policy it was issued under, enforcing the
     /// limit atomically: past it, `LimitReached` (nothing written) or, with
-    /// `evict_oldest`, the live token closest to expiry is revoked.
+    /// `evict_oldest`, the live token closest to expiry is revoked (and
+    /// leaves a tombstone, as [`TokenStore::revoke`] does).
     ///
     /// Refuses with `StalePolicy` (nothing written, the held version
     /// reported) when the store holds a newer policy version (the credential
@@ -115,7 +122,10 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         credential: CredentialKey,
     ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError>;
 
-    /// Revokes one token; `false` if it did not exist.
+    /// Revokes one token; `false` if it was not live. A live token leaves a
+    /// tombstone until it would have expired, so introspection answers
+    /// "revoked" rather than "unknown" ([`Lookup::revoked`]); tombstones
+    /// do not count against the token limit.
     async fn revoke(
         &self,
         credential: CredentialKey,
@@ -126,7 +136,9 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// version's tombstone (a deletion is never undone under its own
     /// version); live tokens follow it from now on. With `revoke_tokens`,
     /// also revokes every token of the credential (whatever the version
-    /// comparison). Returns how many tokens were revoked. A store configured
+    /// comparison), each leaving a tombstone unless `policy` is a deletion
+    /// (whose own tombstone answers for every token). Returns how many
+    /// tokens were revoked. A store configured
     /// to wait for replicas (Redis `revocation_replicas`) returns only once
     /// they acknowledged the change, or fails with `Unavailable`.
     async fn apply_policy(

@@ -182,6 +182,8 @@ impl ClientAuthenticator for FakeRegistry {
 pub(crate) struct FakeStore {
     policies: Mutex<HashMap<CredentialKey, Arc<CredentialPolicy>>>,
     tokens: Mutex<HashMap<TokenHash, Arc<TokenRecord>>>,
+    /// Tombstones of revoked tokens.
+    revoked: Mutex<std::collections::HashSet<TokenHash>>,
     failures: Mutex<HashMap<String, u32>>,
     pub(crate) policy_reads: AtomicUsize,
 }
@@ -253,6 +255,7 @@ impl TokenStore for FakeStore {
         Ok(Lookup {
             token: self.tokens.lock().unwrap().get(hash).cloned(),
             policy: self.policies.lock().unwrap().get(&credential).cloned(),
+            revoked: self.revoked.lock().unwrap().contains(hash),
         })
     }
 
@@ -269,7 +272,11 @@ impl TokenStore for FakeStore {
         _credential: CredentialKey,
         hash: &TokenHash,
     ) -> Result<bool, TokenStoreError> {
-        Ok(self.tokens.lock().unwrap().remove(hash).is_some())
+        let revoked = self.tokens.lock().unwrap().remove(hash).is_some();
+        if revoked {
+            self.revoked.lock().unwrap().insert(*hash);
+        }
+        Ok(revoked)
     }
 
     async fn apply_policy(

@@ -7,12 +7,13 @@
 // Dev-dependencies serve the black-box test; the lint cannot tell targets apart.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use credential_registry::{BootstrapOutcome, RegistryConfig, bootstrap_admin};
+use ipnet::IpNet;
 use latchkey_runtime::{LogFormat, Shutdown, init_telemetry, shutdown_on_signals};
 use token_issuer::{IssuerConfig, Listeners};
 use tokio::net::TcpListener;
@@ -54,6 +55,20 @@ struct DevArgs {
     /// The registry's metrics address.
     #[arg(long, default_value = "127.0.0.1:9090")]
     metrics_addr: SocketAddr,
+    /// A proxy (CIDR block or single address) whose forwarding headers the
+    /// issuer believes: `Forwarded` / `X-Forwarded-For`, and `X-Real-IP` on
+    /// `/auth/check`. Repeatable; the issuer's `trusted_proxies`. Needed
+    /// behind NGINX or any proxy in front of the issuer's HTTP port, or
+    /// every client seems to call from the proxy's address.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_proxy)]
+    trusted_proxies: Vec<IpNet>,
+}
+
+/// A CIDR block, or a single address as its own block.
+fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is neither a CIDR block nor an IP address"))
 }
 
 #[tokio::main]
@@ -104,6 +119,7 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         public_url: http_url.clone(),
         registry_url: format!("http://{}", args.registry_internal_addr),
         data_dir: args.data_dir.clone(),
+        trusted_proxies: args.trusted_proxies.clone(),
         ..IssuerConfig::default()
     };
     registry.validate().map_err(|error| error.to_string())?;
@@ -232,6 +248,15 @@ fn print_getting_started(
              (lost them? `credential-registry bootstrap-admin --force` makes another).\n"
             .to_owned(),
     };
+    let proxies = if args.trusted_proxies.is_empty() {
+        "none (--trusted-proxy CIDR behind a proxy)".to_owned()
+    } else {
+        args.trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!(
         r#"
 Latchkey is running on the embedded defaults (data in {data}).
@@ -240,6 +265,7 @@ Latchkey is running on the embedded defaults (data in {data}).
   token issuer (gRPC)          {issuer}
   token issuer (HTTP, OAuth)   {http_url}
   internal (registry, issuer)  {registry_internal}, {issuer_internal} (signed calls only; never expose)
+  trusted proxies              {proxies}
 
 {admin_lines}
 Try it (grpcurl needs no proto files: reflection is on; README.md walks through every call):

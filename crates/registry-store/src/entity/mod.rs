@@ -5,7 +5,7 @@
 pub mod audit_event;
 pub mod credential;
 pub mod credential_secret;
-pub mod policy_sync_intent;
 pub mod member;
+pub mod policy_sync_intent;
 pub mod project;
 pub mod registry_setting;

@@ -328,7 +328,8 @@ impl Cache {
 
     /// Forgets the key Redis named in an invalidation message, if it is
     /// one this cache holds: `<prefix>{K}:p` (the policy) or `<prefix>{K}:h`
-    /// (the tokens). The index (`z`) changes only with the tokens.
+    /// (the tokens). The index (`z`) and the tombstones (`r`) change only
+    /// with the tokens.
     pub(super) fn invalidate_key(&self, prefix: &[u8], key: &[u8]) {
         let Some(rest) = key.strip_prefix(prefix) else {
             return;

@@ -8,7 +8,12 @@
 //! - `<prefix>{K}:h`: the credential's tokens, a hash from each token's 16
 //!   raw hash bytes to its record;
 //! - `<prefix>{K}:z`: the same token hashes scored by expiry, for the limit,
-//!   eviction and purging expired tokens from `h`.
+//!   eviction and purging expired tokens from `h`;
+//! - `<prefix>{K}:r`: the hashes of revoked tokens scored by when they
+//!   would have expired. Their fields in `h` hold a tombstone (`r:<expiry>`)
+//!   instead of a record, so introspection tells "revoked" from "unknown"
+//!   in its one round trip; `r` finds them for removal (expired, or past
+//!   the bound of tombstones per credential).
 //!
 //! One hash per credential rather than one key per token because a key
 //! costs about 190 bytes of Redis memory on its own (dict entry, key string,
@@ -60,6 +65,11 @@ impl CredentialKeys {
         self.with_suffix(b"h")
     }
 
+    /// The sorted set of revoked token hashes (tombstones).
+    pub(super) fn revoked(&self) -> Vec<u8> {
+        self.with_suffix(b"r")
+    }
+
     fn with_suffix(&self, suffix: &[u8]) -> Vec<u8> {
         let mut key = Vec::with_capacity(self.base.len() + suffix.len());
         key.extend_from_slice(&self.base);
@@ -86,6 +96,28 @@ pub(super) fn encode_token(record: &TokenRecord) -> Vec<u8> {
         value.push_str(scope);
     }
     value.into_bytes()
+}
+
+/// What a field of the tokens hash holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum StoredToken {
+    /// A token, live or expired.
+    Issued(TokenRecord),
+    /// A revoked token's tombstone, until the token would have expired
+    /// (written by the scripts as `r:<expiry>`).
+    Revoked { until: i64 },
+}
+
+/// Reads a value written by [`encode_token`] or a script's tombstone.
+pub(super) fn decode_stored_token(value: &[u8]) -> Result<StoredToken, TokenStoreError> {
+    if let Some(until) = value.strip_prefix(b"r:") {
+        let until = std::str::from_utf8(until)
+            .ok()
+            .and_then(|until| until.parse().ok())
+            .ok_or_else(|| TokenStoreError::Internal("malformed tombstone in Redis".into()))?;
+        return Ok(StoredToken::Revoked { until });
+    }
+    decode_token(value).map(StoredToken::Issued)
 }
 
 /// Reads a value written by [`encode_token`].
@@ -245,6 +277,28 @@ mod tests {
         assert_eq!(keys.policy(), format!("lk:{tag}:p").into_bytes());
         assert_eq!(keys.index(), format!("lk:{tag}:z").into_bytes());
         assert_eq!(keys.tokens(), format!("lk:{tag}:h").into_bytes());
+        assert_eq!(keys.revoked(), format!("lk:{tag}:r").into_bytes());
+    }
+
+    #[test]
+    fn tombstones_are_told_from_records() {
+        assert_eq!(
+            decode_stored_token(b"r:1800003600").unwrap(),
+            StoredToken::Revoked {
+                until: 1_800_003_600
+            }
+        );
+        let record = decode_stored_token(b"1800000000:3600:a.read").unwrap();
+        assert!(matches!(record, StoredToken::Issued(record) if record.scopes == ["a.read"]));
+        for value in [&b"r:"[..], b"r:x", b"r:1.5e9"] {
+            assert!(
+                matches!(
+                    decode_stored_token(value),
+                    Err(TokenStoreError::Internal(_))
+                ),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

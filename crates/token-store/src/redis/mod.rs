@@ -21,19 +21,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use latchkey_token::{
-    CredentialKey, CredentialPolicy, FailureCount, Lookup, NewToken, PolicyOrigin, TokenHash,
-    TokenStore, TokenStoreError, unix_now,
+    CredentialKey, CredentialPolicy, FailureCount, Lookup, NewToken, PolicyOrigin, PolicyState,
+    TokenHash, TokenStore, TokenStoreError, unix_now,
 };
 use redis::RedisResult;
 
 pub use self::cache::CacheStats;
 use self::cache::{Cache, Cached};
-use self::codec::CredentialKeys;
+use self::codec::{CredentialKeys, StoredToken};
 pub use self::config::RedisConfig;
 use self::connection::{Connection, from_redis};
 use self::scripts::{Scripts, issue_status};
 use self::tracking::Tracker;
-use crate::{POLICY_RETENTION_SECS, check_not_expired};
+use crate::{MAX_TOMBSTONES, POLICY_RETENTION_SECS, check_not_expired};
 
 /// Tokens and policies in Redis, shared by every replica of the service.
 ///
@@ -184,15 +184,26 @@ impl RedisTokenStore {
             .arg(keys.policy());
         let (token, policy): (Option<Vec<u8>>, Option<Vec<u8>>) =
             self.run(pipeline.query_async(connection)).await?;
-        let token = token.as_deref().map(codec::decode_token).transpose()?;
+        let token = token
+            .as_deref()
+            .map(codec::decode_stored_token)
+            .transpose()?;
         let now = unix_now();
+        let (token, revoked) = match token {
+            Some(StoredToken::Issued(record)) if record.expires_at > now => {
+                (Some(Arc::new(record)), false)
+            }
+            Some(StoredToken::Revoked { until }) => (None, until > now),
+            Some(StoredToken::Issued(_)) | None => (None, false),
+        };
         Ok(Lookup {
-            token: token.filter(|record| record.expires_at > now).map(Arc::new),
+            token,
             policy: policy
                 .as_deref()
                 .map(codec::decode_policy)
                 .transpose()?
                 .map(Arc::new),
+            revoked,
         })
     }
 
@@ -213,9 +224,11 @@ impl RedisTokenStore {
         let token = cache.token(credential, hash, unix_now(), generation);
         let policy = cache.policy(credential, generation);
         if let (Cached::Hit(token), Cached::Hit(policy)) = (&token, &policy) {
+            // Only live tokens are cached: a tombstone is read again.
             return Some(Ok(Lookup {
                 token: token.clone(),
                 policy: policy.clone(),
+                revoked: false,
             }));
         }
         let (mut connection, connection_generation) = tracker.connection()?;
@@ -381,6 +394,7 @@ impl TokenStore for RedisTokenStore {
             .key(keys.policy())
             .key(keys.index())
             .key(keys.tokens())
+            .key(keys.revoked())
             .arg(token.now)
             .arg(&token.hash.0[..])
             .arg(token.record.expires_at)
@@ -393,7 +407,8 @@ impl TokenStore for RedisTokenStore {
             .arg(match token.origin {
                 PolicyOrigin::Registry => "0",
                 PolicyOrigin::Remembered => "1",
-            });
+            })
+            .arg(MAX_TOMBSTONES);
         let mut connection = self.connection.clone();
         let result: Result<(i64, i64), _> =
             self.run(invocation.invoke_async(&mut connection)).await;
@@ -455,8 +470,10 @@ impl TokenStore for RedisTokenStore {
         invocation
             .key(keys.index())
             .key(keys.tokens())
+            .key(keys.revoked())
             .arg(&hash.0[..])
-            .arg(unix_now());
+            .arg(unix_now())
+            .arg(MAX_TOMBSTONES);
         let mut connection = self.connection.clone();
         let deleted: Result<i64, _> = self.run(invocation.invoke_async(&mut connection)).await;
         if let Some(cache) = self.local_cache() {
@@ -479,11 +496,18 @@ impl TokenStore for RedisTokenStore {
             .key(keys.policy())
             .key(keys.index())
             .key(keys.tokens())
+            .key(keys.revoked())
             .arg(unix_now())
             .arg(policy.version)
             .arg(codec::encode_policy(policy)?)
-            .arg(if revoke_tokens { "1" } else { "0" })
-            .arg(POLICY_RETENTION_SECS);
+            .arg(match (revoke_tokens, policy.state) {
+                (false, _) => "0",
+                // A deletion's own tombstone answers for every token.
+                (true, PolicyState::Deleted) => "1",
+                (true, PolicyState::Active | PolicyState::Disabled) => "2",
+            })
+            .arg(POLICY_RETENTION_SECS)
+            .arg(MAX_TOMBSTONES);
         let mut connection = self.connection.clone();
         let revoked: Result<i64, _> = self.run(invocation.invoke_async(&mut connection)).await;
         if let Some(cache) = self.local_cache() {

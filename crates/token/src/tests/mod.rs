@@ -5,6 +5,7 @@ mod callers;
 mod lockout;
 mod reconcile;
 mod store_binding;
+mod widening;
 
 use std::net::IpAddr;
 

@@ -1,0 +1,273 @@
+//! `latchkey dev --trusted-proxy`: behind a proxy (the README's NGINX
+//! recipe), the issuer judges a request by the address the proxy forwards,
+//! and only when the request comes from a trusted proxy. The proxy here is
+//! 127.0.0.2 (a loopback address of its own); 127.0.0.1 is anyone else.
+
+#![allow(unused_crate_dependencies, clippy::unwrap_used)]
+
+use std::net::{IpAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use latchkey_proto::registry::v1 as pb;
+use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const PROXY: &str = "127.0.0.2";
+const STRANGER: &str = "127.0.0.1";
+/// The client's own address, which only the proxy knows.
+const CLIENT: &str = "203.0.113.7";
+
+/// An HTTP client whose connections come from `source`.
+fn from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Starts `latchkey dev` with `extra` arguments; its HTTP and registry
+/// ports, the admin's client ID and secret, and the process.
+fn start(directory: &std::path::Path, extra: &[&str]) -> (u16, u16, String, String, Running) {
+    let (registry, issuer, http, metrics) = (free_port(), free_port(), free_port(), free_port());
+    let (registry_internal, issuer_internal) = (free_port(), free_port());
+    let address = |port: u16| format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .current_dir(directory)
+        .args(["dev", "--registry-addr", &address(registry)])
+        .args(["--issuer-addr", &address(issuer)])
+        .args(["--http-addr", &address(http)])
+        .args(["--metrics-addr", &address(metrics)])
+        .args(["--registry-internal-addr", &address(registry_internal)])
+        .args(["--issuer-internal-addr", &address(issuer_internal)])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    // Read on a thread of its own until the process ends, so the process
+    // never writes to a closed pipe.
+    let stdout = running.0.stdout.take().unwrap();
+    let (lines_sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = lines_sender.send(line);
+        }
+    });
+    let (mut id, mut secret) = (None, None);
+    while secret.is_none() {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the admin credentials are printed");
+        if let Some(value) = line.trim().strip_prefix("CLIENT_ID=") {
+            id = Some(value.to_owned());
+        }
+        if let Some(value) = line.trim().strip_prefix("CLIENT_SECRET=") {
+            secret = Some(value.to_owned());
+        }
+    }
+    (
+        http,
+        registry,
+        id.expect("the admin's client ID is printed"),
+        secret.expect("the admin's secret is printed"),
+        running,
+    )
+}
+
+async fn token_request(
+    client: &reqwest::Client,
+    http: u16,
+    id: &str,
+    secret: &str,
+    forwarded: Option<(&str, &str)>,
+) -> reqwest::Response {
+    let mut request = client
+        .post(format!("http://127.0.0.1:{http}/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials");
+    if let Some((name, value)) = forwarded {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap()
+}
+
+/// `/auth/check` as a gateway asks it: authenticated with `gateway`'s
+/// client ID and secret (the admin's, which holds `tokens:introspect`).
+async fn check(
+    client: &reqwest::Client,
+    http: u16,
+    gateway: (&str, &str),
+    token: &str,
+    real_ip: &str,
+) -> u16 {
+    use base64::Engine;
+    let (id, secret) = gateway;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    client
+        .get(format!("http://127.0.0.1:{http}/auth/check"))
+        .bearer_auth(token)
+        .header("latchkey-gateway-authorization", format!("Basic {basic}"))
+        .header("x-real-ip", real_ip)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_are_believed_from_a_trusted_proxy_only() {
+    let directory = tempfile::tempdir().unwrap();
+    let (http, registry, admin_id, admin_secret, mut running) =
+        start(directory.path(), &["--trusted-proxy", PROXY]);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stranger = from(STRANGER);
+    let proxy = from(PROXY);
+    let admin_token = loop {
+        if let Ok(response) = tokio::time::timeout(
+            Duration::from_secs(5),
+            stranger
+                .post(format!("http://127.0.0.1:{http}/oauth2/token"))
+                .basic_auth(&admin_id, Some(&admin_secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials")
+                .send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the token request hung"))
+            && response.status().is_success()
+        {
+            let body: serde_json::Value = response.json().await.unwrap();
+            break body["access_token"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            running.0.try_wait().unwrap().is_none(),
+            "latchkey dev exited"
+        );
+        assert!(Instant::now() < deadline, "no admin token after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let bearer: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {admin_token}").parse().unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut admin = CredentialRegistryClient::with_interceptor(
+        channel,
+        move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", bearer.clone());
+            Ok(request)
+        },
+    );
+    admin
+        .create_project(pb::CreateProjectRequest {
+            project_id: "demo".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Bound to the client's network, which neither loopback address is in.
+    let created = admin
+        .create_credential(pb::CreateCredentialRequest {
+            project_id: "demo".into(),
+            owner: "me".into(),
+            allowed_apis: vec!["demo.read".into()],
+            allowed_ips: vec!["203.0.113.0/24".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = created.credential.unwrap().client_id;
+    let secret = created.client_secret;
+
+    // Through the trusted proxy, the forwarded address is the caller's.
+    for header in [
+        ("x-forwarded-for", CLIENT.to_owned()),
+        ("forwarded", format!("for={CLIENT}")),
+    ] {
+        let response = token_request(&proxy, http, &id, &secret, Some((header.0, &header.1))).await;
+        assert_eq!(response.status().as_u16(), 200, "{header:?}");
+    }
+    let response = token_request(
+        &proxy,
+        http,
+        &id,
+        &secret,
+        Some(("x-forwarded-for", CLIENT)),
+    )
+    .await;
+    let token: serde_json::Value = response.json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+
+    // The same headers from anyone else are not believed: the caller is
+    // 127.0.0.1, outside the allowlist.
+    let response = token_request(
+        &stranger,
+        http,
+        &id,
+        &secret,
+        Some(("x-forwarded-for", CLIENT)),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    // And the proxy itself, forwarding nothing, is not the client.
+    let response = token_request(&proxy, http, &id, &secret, None).await;
+    assert_eq!(response.status().as_u16(), 401);
+
+    // NGINX's auth_request (`X-Real-IP $remote_addr`) on /auth/check.
+    let gateway = (admin_id.as_str(), admin_secret.as_str());
+    assert_eq!(check(&proxy, http, gateway, &token, CLIENT).await, 200);
+    assert_eq!(
+        check(&proxy, http, gateway, &token, "198.51.100.1").await,
+        403
+    );
+    assert_eq!(
+        check(&stranger, http, gateway, &token, CLIENT).await,
+        403,
+        "X-Real-IP from an untrusted address is ignored"
+    );
+}
+
+#[test]
+fn a_malformed_trusted_proxy_is_refused_before_anything_starts() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .current_dir(directory.path())
+        .args(["dev", "--trusted-proxy", "10.0.0.0/33"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "clap's usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--trusted-proxy"), "{stderr}");
+    assert!(
+        !directory.path().join("latchkey-data").exists(),
+        "nothing was created"
+    );
+}
