@@ -26,6 +26,13 @@ pub const INTROSPECT_SCOPE: &str = "tokens:introspect";
 /// Scopes that carry power inside Latchkey itself.
 const LATCHKEY_SCOPE_PREFIXES: [&str; 3] = ["registry:", "credentials:", "tokens:"];
 
+/// Whether `api` is one of Latchkey's own scopes rather than a platform API.
+pub fn is_latchkey_scope(api: &str) -> bool {
+    LATCHKEY_SCOPE_PREFIXES
+        .iter()
+        .any(|prefix| api.starts_with(prefix))
+}
+
 /// How far a caller reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -158,10 +165,7 @@ impl Caller {
             return Ok(());
         }
         for api in apis {
-            let privileged = LATCHKEY_SCOPE_PREFIXES
-                .iter()
-                .any(|prefix| api.starts_with(prefix));
-            if privileged && !self.scopes.contains(api) {
+            if is_latchkey_scope(api) && !self.scopes.contains(api) {
                 return Err(RegistryError::PermissionDenied(format!(
                     "{field}: cannot grant {api:?}, which the caller does not hold"
                 )));

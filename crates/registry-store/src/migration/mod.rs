@@ -6,6 +6,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_policy_version;
 mod m20261123_000003_audit_events;
 mod m20261129_000004_registry_settings;
+mod m20261129_000007_credential_kind_and_api_endpoint;
 
 /// All migrations in order.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_policy_version::Migration),
             Box::new(m20261123_000003_audit_events::Migration),
             Box::new(m20261129_000004_registry_settings::Migration),
+            Box::new(m20261129_000007_credential_kind_and_api_endpoint::Migration),
         ]
     }
 }
