@@ -64,7 +64,10 @@ pub(crate) fn credential_kind(kind: CredentialKind) -> pb::CredentialKind {
 }
 
 /// The kind filter of a list request; unspecified lists every kind.
-pub(crate) fn kind_filter(field: &str, value: i32) -> Result<Option<CredentialKind>, RegistryError> {
+pub(crate) fn kind_filter(
+    field: &str,
+    value: i32,
+) -> Result<Option<CredentialKind>, RegistryError> {
     match pb::CredentialKind::try_from(value) {
         Ok(pb::CredentialKind::Unspecified) => Ok(None),
         Ok(pb::CredentialKind::Api) => Ok(Some(CredentialKind::Api)),

@@ -371,8 +371,8 @@ impl CredentialRegistry for CredentialRegistryService {
         let Some(project) = request.project else {
             return Err(Status::invalid_argument("project: required"));
         };
-        let update = convert::project_update(&project, request.update_mask.as_ref())
-            .map_err(to_status)?;
+        let update =
+            convert::project_update(&project, request.update_mask.as_ref()).map_err(to_status)?;
         let project = self
             .registry
             .update_project(&caller, &project.id, update)

@@ -71,12 +71,16 @@ fn after<C: ColumnTrait>(
     let at = micros(position.create_time);
     let id = position.id.clone();
     match order {
-        ListOrder::OldestFirst => Condition::any()
-            .add(time_column.gt(at))
-            .add(Condition::all().add(time_column.eq(at)).add(id_column.gt(id))),
-        ListOrder::NewestFirst => Condition::any()
-            .add(time_column.lt(at))
-            .add(Condition::all().add(time_column.eq(at)).add(id_column.lt(id))),
+        ListOrder::OldestFirst => Condition::any().add(time_column.gt(at)).add(
+            Condition::all()
+                .add(time_column.eq(at))
+                .add(id_column.gt(id)),
+        ),
+        ListOrder::NewestFirst => Condition::any().add(time_column.lt(at)).add(
+            Condition::all()
+                .add(time_column.eq(at))
+                .add(id_column.lt(id)),
+        ),
     }
 }
 
@@ -448,9 +452,8 @@ impl CredentialStore for SqlCredentialStore {
             query = query.filter(credential::Column::Owner.eq(owner.as_str()));
         }
         if let Some(kind) = filter.kind {
-            query = query.filter(
-                credential::Column::Management.eq(kind == CredentialKind::Management),
-            );
+            query =
+                query.filter(credential::Column::Management.eq(kind == CredentialKind::Management));
         }
         if let Some(position) = &page.after {
             query = query.filter(after(

@@ -119,7 +119,9 @@ impl UpdateCredential {
         } = self;
         let field = CredentialField::request_field;
         let name = name
-            .map(|name| validate::credential_name(&field(CredentialField::Name), &name).map(|()| name))
+            .map(|name| {
+                validate::credential_name(&field(CredentialField::Name), &name).map(|()| name)
+            })
             .transpose()?;
         let description = description
             .map(|text| {
@@ -168,7 +170,10 @@ mod tests {
     #[test]
     fn mask_paths_are_read_in_both_spellings() {
         for field in CredentialField::ALL {
-            assert_eq!(CredentialField::from_mask_path(field.path()).unwrap(), field);
+            assert_eq!(
+                CredentialField::from_mask_path(field.path()).unwrap(),
+                field
+            );
             assert_eq!(
                 CredentialField::from_mask_path(field.json_name()).unwrap(),
                 field

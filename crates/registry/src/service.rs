@@ -266,7 +266,10 @@ impl Registry {
         let order = ListOrder::parse(order_by)?;
         let request = PageToken::ordered_request(page_size, page_token, "projects", order)?;
         let page = self.store.list_projects(&request).await?;
-        Ok(finish_page(page, &PageToken::bound_filter("projects", order)))
+        Ok(finish_page(
+            page,
+            &PageToken::bound_filter("projects", order),
+        ))
     }
 
     /// The API endpoint of `project_id` (empty when not set), shown with
@@ -297,9 +300,13 @@ impl Registry {
             }
             let update = ProjectUpdate {
                 // Cleared, the display name falls back to the ID, as at create.
-                display_name: input
-                    .display_name
-                    .map(|name| if name.is_empty() { project_id.to_owned() } else { name }),
+                display_name: input.display_name.map(|name| {
+                    if name.is_empty() {
+                        project_id.to_owned()
+                    } else {
+                        name
+                    }
+                }),
                 api_endpoint: input.api_endpoint,
             };
             if update == ProjectUpdate::default() {

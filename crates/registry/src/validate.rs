@@ -173,7 +173,10 @@ pub fn api_endpoint(field: &str, value: &str) -> Result<(), RegistryError> {
         ));
     };
     if value.contains('#') {
-        return Err(RegistryError::invalid(field, "must not have a fragment (#)"));
+        return Err(RegistryError::invalid(
+            field,
+            "must not have a fragment (#)",
+        ));
     }
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     if authority.contains('@') {
