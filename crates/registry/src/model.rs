@@ -337,3 +337,40 @@ pub struct CredentialUse {
     /// When and from where.
     pub last_use: LastUse,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apis(list: &[&str]) -> Vec<String> {
+        list.iter().map(|api| (*api).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_latchkey_scopes_make_a_management_credential() {
+        for management in [
+            &["credentials:own"][..],
+            &["credentials:manage", "tokens:introspect"],
+            &["registry:admin"],
+        ] {
+            assert_eq!(
+                CredentialKind::of(&apis(management)),
+                CredentialKind::Management,
+                "{management:?}"
+            );
+        }
+        for api_key in [
+            &[][..],
+            &["orders.read"],
+            // Adding a Latchkey scope to an API key keeps it one.
+            &["orders.read", "credentials:own"],
+            &["credentialsX:own"],
+        ] {
+            assert_eq!(
+                CredentialKind::of(&apis(api_key)),
+                CredentialKind::Api,
+                "{api_key:?}"
+            );
+        }
+    }
+}
