@@ -119,7 +119,6 @@ async fn projects_list_newest_first_across_pages(backend: Backend) {
                 page_size: 3,
                 page_token,
                 order_by: "create_time desc".into(),
-                ..Default::default()
             })
             .await
             .unwrap()
