@@ -30,9 +30,10 @@ pub enum OnTokenLimit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectPolicy {
-    /// Most credentials in the project; 0 = unlimited.
+    /// Most API credentials in the project; 0 = unlimited (management
+    /// credentials do not count).
     pub max_credentials: u32,
-    /// Most credentials per owner in the project; 0 = unlimited.
+    /// Most API credentials per owner in the project; 0 = unlimited.
     pub max_credentials_per_owner: u32,
     /// Most live tokens per credential.
     pub max_tokens_per_credential: u32,
