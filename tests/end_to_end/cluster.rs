@@ -296,6 +296,7 @@ async fn a_lost_master_fails_its_tokens_closed_and_spares_the_others() {
                 max_credentials: Some(0),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap();

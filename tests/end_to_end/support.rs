@@ -26,6 +26,7 @@ pub(crate) async fn project_with_client(
             project_id: project.to_owned(),
             display_name: String::new(),
             policy,
+            ..Default::default()
         })
         .await
         .unwrap();

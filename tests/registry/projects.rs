@@ -61,6 +61,7 @@ async fn create_get_and_list_projects(backend: Backend) {
             .list_projects(pb::ListProjectsRequest {
                 page_size: 1,
                 page_token,
+                ..Default::default()
             })
             .await
             .unwrap()

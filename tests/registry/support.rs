@@ -21,6 +21,7 @@ pub(crate) async fn create_project_with(
             project_id: project_id.to_owned(),
             display_name: String::new(),
             policy,
+            ..Default::default()
         })
         .await
         .expect("create project")
@@ -98,4 +99,57 @@ pub(crate) fn assert_refused<T: std::fmt::Debug>(
 pub(crate) fn micros(time: &Option<prost_types::Timestamp>) -> i64 {
     let time = time.as_ref().expect("timestamp set");
     time.seconds * 1_000_000 + i64::from(time.nanos / 1000)
+}
+
+/// Creates (as platform admin) a credential holding the Latchkey `scopes`
+/// for `owner` in `project_id`, and returns it with a management client
+/// presenting a fresh token of it, as a console or a user signed in with it.
+pub(crate) async fn management_client(
+    stack: &latchkey_tests::Stack,
+    project_id: &str,
+    owner: &str,
+    scopes: &[&str],
+) -> (pb::Credential, Client) {
+    let (credential, secret) = create_credential(
+        &mut stack.registry.client(),
+        pb::CreateCredentialRequest {
+            allowed_apis: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
+            ..new_credential(project_id, owner)
+        },
+    )
+    .await;
+    let token = stack
+        .issuer
+        .token_client()
+        .issue_token(latchkey_proto::token::v1::IssueTokenRequest {
+            client_id: credential.client_id.clone(),
+            client_secret: secret,
+            scopes: vec![],
+        })
+        .await
+        .expect("a management token")
+        .into_inner()
+        .access_token;
+    let client = stack.registry.client_with_token(Some(&token));
+    (credential, client)
+}
+
+/// Reads a credential.
+pub(crate) async fn get_credential(client: &mut Client, credential_id: &str) -> pb::Credential {
+    client
+        .get_credential(pb::GetCredentialRequest {
+            credential_id: credential_id.to_owned(),
+        })
+        .await
+        .expect("get credential")
+        .into_inner()
+        .credential
+        .expect("credential in answer")
+}
+
+/// An update mask of `paths`.
+pub(crate) fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+    })
 }

@@ -274,6 +274,7 @@ async fn bad_project_requests_name_the_field(backend: Backend) {
         .list_projects(pb::ListProjectsRequest {
             page_size: -1,
             page_token: String::new(),
+            ..Default::default()
         })
         .await;
     assert_refused(negative, Code::InvalidArgument, "page_size");
@@ -281,6 +282,7 @@ async fn bad_project_requests_name_the_field(backend: Backend) {
         .list_projects(pb::ListProjectsRequest {
             page_size: 1,
             page_token: "garbage".into(),
+            ..Default::default()
         })
         .await;
     assert_refused(garbage, Code::InvalidArgument, "page_token");

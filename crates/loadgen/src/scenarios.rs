@@ -132,6 +132,7 @@ impl Admin {
                     project_id: project_id.to_owned(),
                     display_name: format!("latchkey-bench {project_id}"),
                     policy: None,
+                    ..Default::default()
                 },
                 &self.token,
             ))

@@ -53,6 +53,7 @@ fn action_message(action: AuditAction) -> pb::AuditAction {
     match action {
         AuditAction::CreateProject => pb::AuditAction::CreateProject,
         AuditAction::UpdateProjectPolicy => pb::AuditAction::UpdateProjectPolicy,
+        AuditAction::UpdateProject => pb::AuditAction::UpdateProject,
         AuditAction::CreateCredential => pb::AuditAction::CreateCredential,
         AuditAction::UpdateCredential => pb::AuditAction::UpdateCredential,
         AuditAction::DeleteCredential => pb::AuditAction::DeleteCredential,

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, SubsecRound, Utc};
 use latchkey_proto::registry::v1 as pb;
 use latchkey_registry::{
-    Credential, CredentialState, OnTokenLimit, PolicyOverrides, Project, ProjectPolicy,
-    RegistryError, UpdateCredential,
+    Credential, CredentialField, CredentialKind, CredentialState, OnTokenLimit, PolicyOverrides,
+    Project, ProjectPolicy, RegistryError, UpdateCredential, UpdateProject,
 };
 use prost_types::{FieldMask, Timestamp};
 
@@ -56,11 +56,38 @@ pub(crate) fn credential_state(state: CredentialState) -> pb::CredentialState {
     }
 }
 
+pub(crate) fn credential_kind(kind: CredentialKind) -> pb::CredentialKind {
+    match kind {
+        CredentialKind::Api => pb::CredentialKind::Api,
+        CredentialKind::Management => pb::CredentialKind::Management,
+    }
+}
+
+/// The kind filter of a list request; unspecified lists every kind.
+pub(crate) fn kind_filter(
+    field: &str,
+    value: i32,
+) -> Result<Option<CredentialKind>, RegistryError> {
+    match pb::CredentialKind::try_from(value) {
+        Ok(pb::CredentialKind::Unspecified) => Ok(None),
+        Ok(pb::CredentialKind::Api) => Ok(Some(CredentialKind::Api)),
+        Ok(pb::CredentialKind::Management) => Ok(Some(CredentialKind::Management)),
+        Err(_) => Err(RegistryError::invalid(field, "unknown value")),
+    }
+}
+
 /// The wire form of a credential; `token_endpoint` is the configured URL
-/// clients exchange their secret at.
-pub(crate) fn credential(value: Credential, token_endpoint: &str) -> pb::Credential {
+/// clients exchange their secret at, `api_endpoint` its project's API URL.
+pub(crate) fn credential(
+    value: Credential,
+    token_endpoint: &str,
+    api_endpoint: String,
+) -> pb::Credential {
     pb::Credential {
         token_endpoint: token_endpoint.to_owned(),
+        api_endpoint,
+        etag: value.etag(),
+        kind: credential_kind(value.kind()).into(),
         state: credential_state(value.state).into(),
         allowed_ips: value.allowed_ips.to_strings(),
         expire_time: value.expire_time.map(timestamp),
@@ -105,6 +132,7 @@ pub(crate) fn project(value: Project, effective: &ProjectPolicy) -> pb::Project 
         update_time: Some(timestamp(value.update_time)),
         id: value.id,
         display_name: value.display_name,
+        api_endpoint: value.api_endpoint,
     }
 }
 
@@ -136,43 +164,71 @@ pub(crate) fn policy_overrides(
     })
 }
 
-/// The fields an update mask names, taken from `credential`. A field in the
-/// mask but unset in the message is cleared, as AIP-134 describes.
+/// The fields an update mask names (snake_case or camelCase), taken from
+/// `credential`, with its etag. A field in the mask but unset in the
+/// message is cleared, as AIP-134 describes.
 pub(crate) fn credential_update(
     credential: &pb::Credential,
     mask: Option<&FieldMask>,
 ) -> Result<UpdateCredential, RegistryError> {
-    let paths = match mask {
-        Some(mask) if !mask.paths.is_empty() => &mask.paths,
-        _ => {
-            return Err(RegistryError::invalid(
-                "update_mask",
-                "required: name at least one field",
-            ));
-        }
+    let mut update = UpdateCredential {
+        etag: credential.etag.clone(),
+        ..UpdateCredential::default()
     };
-    let mut update = UpdateCredential::default();
-    for path in paths {
-        match path.as_str() {
-            "name" => update.name = Some(credential.name.clone()),
-            "description" => update.description = Some(credential.description.clone()),
-            "allowed_apis" => update.allowed_apis = Some(credential.allowed_apis.clone()),
-            "allowed_ips" => update.allowed_ips = Some(credential.allowed_ips.clone()),
-            "expire_time" => {
+    for path in mask_paths(mask)? {
+        match CredentialField::from_mask_path(path)? {
+            CredentialField::Name => update.name = Some(credential.name.clone()),
+            CredentialField::Description => {
+                update.description = Some(credential.description.clone());
+            }
+            CredentialField::AllowedApis => {
+                update.allowed_apis = Some(credential.allowed_apis.clone());
+            }
+            CredentialField::AllowedIps => {
+                update.allowed_ips = Some(credential.allowed_ips.clone());
+            }
+            CredentialField::ExpireTime => {
                 update.expire_time = Some(optional_time(
                     "credential.expire_time",
                     credential.expire_time.as_ref(),
                 )?);
             }
+        }
+    }
+    Ok(update)
+}
+
+/// The fields of a project an update mask names (snake_case or camelCase).
+pub(crate) fn project_update(
+    project: &pb::Project,
+    mask: Option<&FieldMask>,
+) -> Result<UpdateProject, RegistryError> {
+    let mut update = UpdateProject::default();
+    for path in mask_paths(mask)? {
+        match path.as_str() {
+            "display_name" | "displayName" => {
+                update.display_name = Some(project.display_name.clone());
+            }
+            "api_endpoint" | "apiEndpoint" => {
+                update.api_endpoint = Some(project.api_endpoint.clone());
+            }
             other => {
                 return Err(RegistryError::invalid(
                     "update_mask",
-                    format!(
-                        "{other:?} cannot be updated (allowed: name, description, allowed_apis, allowed_ips, expire_time)"
-                    ),
+                    format!("{other:?} cannot be updated (allowed: display_name, api_endpoint)"),
                 ));
             }
         }
     }
     Ok(update)
+}
+
+fn mask_paths(mask: Option<&FieldMask>) -> Result<&[String], RegistryError> {
+    match mask {
+        Some(mask) if !mask.paths.is_empty() => Ok(&mask.paths),
+        _ => Err(RegistryError::invalid(
+            "update_mask",
+            "required: name at least one field",
+        )),
+    }
 }

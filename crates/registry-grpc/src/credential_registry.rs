@@ -33,8 +33,40 @@ impl CredentialRegistryService {
         }
     }
 
-    fn credential_message(&self, credential: latchkey_registry::Credential) -> pb::Credential {
-        convert::credential(credential, &self.token_endpoint)
+    /// A credential as read: its project's API endpoint is read too, and a
+    /// failure to read it fails the call (which changed nothing).
+    async fn read_credential_message(
+        &self,
+        credential: latchkey_registry::Credential,
+    ) -> Result<pb::Credential, Status> {
+        let api_endpoint = self
+            .registry
+            .api_endpoint(&credential.project_id)
+            .await
+            .map_err(to_status)?;
+        Ok(convert::credential(
+            credential,
+            &self.token_endpoint,
+            api_endpoint,
+        ))
+    }
+
+    /// A credential after a committed change. The change is done (and a
+    /// new secret is in the answer, shown once): failing to read the
+    /// project's API endpoint leaves that field empty rather than turning
+    /// the answer into an error the caller would retry.
+    async fn changed_credential_message(
+        &self,
+        credential: latchkey_registry::Credential,
+    ) -> pb::Credential {
+        let api_endpoint = match self.registry.api_endpoint(&credential.project_id).await {
+            Ok(url) => url,
+            Err(error) => {
+                tracing::warn!(%error, project_id = %credential.project_id, "cannot read the project's api_endpoint for an answer");
+                String::new()
+            }
+        };
+        convert::credential(credential, &self.token_endpoint, api_endpoint)
     }
 
     /// The tonic server for this service.
@@ -79,7 +111,7 @@ impl CredentialRegistry for CredentialRegistryService {
             "credential created"
         );
         Ok(Response::new(pb::CreateCredentialResponse {
-            credential: Some(self.credential_message(created.credential)),
+            credential: Some(self.changed_credential_message(created.credential).await),
             client_secret: created.client_secret,
         }))
     }
@@ -95,7 +127,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::GetCredentialResponse {
-            credential: Some(self.credential_message(credential)),
+            credential: Some(self.read_credential_message(credential).await?),
         }))
     }
 
@@ -105,23 +137,32 @@ impl CredentialRegistry for CredentialRegistryService {
     ) -> Answer<pb::ListCredentialsResponse> {
         let caller = caller(&request)?;
         let request = request.into_inner();
+        let project_id = request.project_id.clone();
         let (credentials, next_page_token) = self
             .registry
             .list_credentials(
                 &caller,
                 ListCredentials {
+                    kind: convert::kind_filter("kind", request.kind).map_err(to_status)?,
                     project_id: request.project_id,
                     owner: Some(request.owner),
+                    order_by: request.order_by,
                     page_size: request.page_size,
                     page_token: request.page_token,
                 },
             )
             .await
             .map_err(to_status)?;
+        // One project per list: its endpoint is read once.
+        let api_endpoint = self
+            .registry
+            .api_endpoint(&project_id)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::ListCredentialsResponse {
             credentials: credentials
                 .into_iter()
-                .map(|c| self.credential_message(c))
+                .map(|c| convert::credential(c, &self.token_endpoint, api_endpoint.clone()))
                 .collect(),
             next_page_token,
         }))
@@ -172,7 +213,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .map_err(to_status)?;
         tracing::info!(credential_id = %updated.id, "credential updated");
         Ok(Response::new(pb::UpdateCredentialResponse {
-            credential: Some(self.credential_message(updated)),
+            credential: Some(self.changed_credential_message(updated).await),
         }))
     }
 
@@ -210,7 +251,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .map_err(to_status)?;
         tracing::info!(credential_id = %rotated.credential.id, "credential secret rotated");
         Ok(Response::new(pb::RotateCredentialSecretResponse {
-            credential: Some(self.credential_message(rotated.credential)),
+            credential: Some(self.changed_credential_message(rotated.credential).await),
             client_secret: rotated.client_secret,
             previous_secret_expire_time: rotated
                 .previous_secret_expire_time
@@ -234,7 +275,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .map_err(to_status)?;
         tracing::info!(credential_id = %credential.id, "credential disabled");
         Ok(Response::new(pb::DisableCredentialResponse {
-            credential: Some(self.credential_message(credential)),
+            credential: Some(self.changed_credential_message(credential).await),
         }))
     }
 
@@ -254,7 +295,7 @@ impl CredentialRegistry for CredentialRegistryService {
             .map_err(to_status)?;
         tracing::info!(credential_id = %credential.id, "credential enabled");
         Ok(Response::new(pb::EnableCredentialResponse {
-            credential: Some(self.credential_message(credential)),
+            credential: Some(self.changed_credential_message(credential).await),
         }))
     }
 
@@ -269,6 +310,7 @@ impl CredentialRegistry for CredentialRegistryService {
                 .map_err(to_status)?,
             project_id: request.project_id,
             display_name: request.display_name,
+            api_endpoint: request.api_endpoint,
         };
         let project = self
             .registry
@@ -304,7 +346,12 @@ impl CredentialRegistry for CredentialRegistryService {
         let request = request.get_ref();
         let (projects, next_page_token) = self
             .registry
-            .list_projects(&caller, request.page_size, &request.page_token)
+            .list_projects(
+                &caller,
+                request.page_size,
+                &request.page_token,
+                &request.order_by,
+            )
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ListProjectsResponse {
@@ -313,6 +360,27 @@ impl CredentialRegistry for CredentialRegistryService {
                 .map(|p| self.project_message(p))
                 .collect(),
             next_page_token,
+        }))
+    }
+
+    async fn update_project(
+        &self,
+        request: Request<pb::UpdateProjectRequest>,
+    ) -> Answer<pb::UpdateProjectResponse> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let Some(project) = request.project else {
+            return Err(Status::invalid_argument("project: required"));
+        };
+        let update =
+            convert::project_update(&project, request.update_mask.as_ref()).map_err(to_status)?;
+        let project = self
+            .registry
+            .update_project(&caller, &project.id, update)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::UpdateProjectResponse {
+            project: Some(self.project_message(project)),
         }))
     }
 

@@ -16,6 +16,10 @@ pub(crate) fn to_status(error: RegistryError) -> Status {
         RegistryError::NotFound { .. } => Status::not_found(error.to_string()),
         RegistryError::AlreadyExists(message) => Status::already_exists(message),
         RegistryError::FailedPrecondition(message) => Status::failed_precondition(message),
+        RegistryError::Aborted(message) => {
+            tracing::info!(%message, "aborted");
+            Status::aborted(message)
+        }
         RegistryError::PermissionDenied(message) => {
             tracing::info!(%message, "permission denied");
             Status::permission_denied(message)

@@ -78,6 +78,7 @@ pub(crate) fn project_from_row(row: project::Model) -> Result<Project, RegistryE
         },
         id: row.id,
         display_name: row.display_name,
+        api_endpoint: row.api_endpoint,
         create_time: time(row.create_time)?,
         update_time: time(row.update_time)?,
     })

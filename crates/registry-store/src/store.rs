@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use latchkey_registry::{
-    AuditEvent, AuditFilter, AuthenticationRecord, Credential, CredentialState, CredentialStore,
-    CredentialUpdate, CredentialUse, NewCredential, Page, PageRequest, PolicyChange,
-    PolicyOverrides, Position, Project, ProjectPolicy, QuotaLimit, RegistryError, SecretRotation,
-    StoredSecret, SyncNote, TokenSync,
+    AuditEvent, AuditFilter, AuthenticationRecord, Credential, CredentialField, CredentialFilter,
+    CredentialKind, CredentialState, CredentialStore, CredentialUpdate, CredentialUse, ListOrder,
+    NewCredential, Page, PageRequest, PolicyChange, PolicyOverrides, Position, Project,
+    ProjectPolicy, ProjectUpdate, QuotaLimit, RegistryError, SecretRotation, StoredSecret,
+    SyncNote, TokenSync,
 };
 use sea_orm::sea_query::{Condition, Expr, OnConflict};
 use sea_orm::{
@@ -60,14 +61,41 @@ impl SqlCredentialStore {
     }
 }
 
-/// Keyset condition "strictly after `position`" in (create_time, id) order.
-fn after<C: ColumnTrait>(time_column: C, id_column: C, position: &Position) -> Condition {
+/// Keyset condition "strictly after `position`" in (create_time, id)
+/// `order`.
+fn after<C: ColumnTrait>(
+    time_column: C,
+    id_column: C,
+    position: &Position,
+    order: ListOrder,
+) -> Condition {
     let at = micros(position.create_time);
-    Condition::any().add(time_column.gt(at)).add(
-        Condition::all()
-            .add(time_column.eq(at))
-            .add(id_column.gt(position.id.clone())),
-    )
+    let id = position.id.clone();
+    match order {
+        ListOrder::OldestFirst => Condition::any().add(time_column.gt(at)).add(
+            Condition::all()
+                .add(time_column.eq(at))
+                .add(id_column.gt(id)),
+        ),
+        ListOrder::NewestFirst => Condition::any().add(time_column.lt(at)).add(
+            Condition::all()
+                .add(time_column.eq(at))
+                .add(id_column.lt(id)),
+        ),
+    }
+}
+
+/// A query ordered by (create_time, id) in `order`.
+fn ordered<E: EntityTrait, C: ColumnTrait>(
+    query: sea_orm::Select<E>,
+    time_column: C,
+    id_column: C,
+    order: ListOrder,
+) -> sea_orm::Select<E> {
+    match order {
+        ListOrder::OldestFirst => query.order_by_asc(time_column).order_by_asc(id_column),
+        ListOrder::NewestFirst => query.order_by_desc(time_column).order_by_desc(id_column),
+    }
 }
 
 /// Splits `size + 1` fetched items into a page and its continuation.
@@ -121,16 +149,97 @@ fn name_taken(name: &str) -> RegistryError {
     ))
 }
 
-async fn count_credentials<C: ConnectionTrait>(
+/// Counts the project's API credentials (optionally one owner's):
+/// management credentials take no place in the quotas.
+async fn count_api_credentials<C: ConnectionTrait>(
     connection: &C,
     project_id: &str,
     owner: Option<&str>,
 ) -> Result<u64, RegistryError> {
-    let mut query = credential::Entity::find().filter(credential::Column::ProjectId.eq(project_id));
+    let mut query = credential::Entity::find()
+        .filter(credential::Column::ProjectId.eq(project_id))
+        .filter(credential::Column::Management.eq(false));
     if let Some(owner) = owner {
         query = query.filter(credential::Column::Owner.eq(owner));
     }
     query.count(connection).await.map_err(from_db)
+}
+
+/// Refuses one more API credential of `owner` in `project_id` past the
+/// project's quotas. Locking the project row serialises this check within
+/// one project on PostgreSQL, so concurrent creates and updates cannot race
+/// past the quota; SQLite runs on a single connection and is serial anyway.
+async fn check_room_for_api_credential(
+    transaction: &DatabaseTransaction,
+    defaults: &ProjectPolicy,
+    project_id: &str,
+    owner: &str,
+) -> Result<(), RegistryError> {
+    let project_row = project::Entity::find_by_id(project_id)
+        .lock_exclusive()
+        .one(transaction)
+        .await
+        .map_err(from_db)?
+        .ok_or_else(|| RegistryError::project_not_found(project_id))?;
+    let policy = project_from_row(project_row)?.overrides.resolve(defaults);
+    if policy.max_credentials > 0 {
+        let count = count_api_credentials(transaction, project_id, None).await?;
+        if count >= u64::from(policy.max_credentials) {
+            return Err(RegistryError::QuotaExceeded(QuotaLimit::Credentials(
+                policy.max_credentials,
+            )));
+        }
+    }
+    if policy.max_credentials_per_owner > 0 {
+        let count = count_api_credentials(transaction, project_id, Some(owner)).await?;
+        if count >= u64::from(policy.max_credentials_per_owner) {
+            return Err(RegistryError::QuotaExceeded(
+                QuotaLimit::CredentialsPerOwner(policy.max_credentials_per_owner),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The whole row of a new credential: every column is listed here, so a
+/// new column cannot be forgotten (the struct literal must name it).
+fn credential_row(value: &Credential) -> credential::ActiveModel {
+    credential::ActiveModel {
+        id: Set(value.id.clone()),
+        project_id: Set(value.project_id.clone()),
+        owner: Set(value.owner.clone()),
+        name: Set(value.name.clone()),
+        description: Set(value.description.clone()),
+        client_id: Set(value.client_id.clone()),
+        allowed_apis: Set(join_list(&value.allowed_apis)),
+        allowed_ips: Set(join_list(&value.allowed_ips.to_strings())),
+        state: Set(state_text(value.state).to_owned()),
+        expire_time: Set(value.expire_time.map(micros)),
+        create_time: Set(micros(value.create_time)),
+        update_time: Set(micros(value.update_time)),
+        last_used_time: Set(value.last_use.map(|last| micros(last.time))),
+        last_used_ip: Set(value.last_use.map(|last| last.ip.to_string())),
+        policy_version: Set(value.policy_version),
+        management: Set(value.kind() == CredentialKind::Management),
+    }
+}
+
+/// Writes `field` of `current` (the credential after the update) to its
+/// column: the storage side of the table in `latchkey_registry::fields`.
+/// Exhaustive, so a new updatable field does not compile until stored.
+fn set_field(active: &mut credential::ActiveModel, field: CredentialField, current: &Credential) {
+    match field {
+        CredentialField::Name => active.name = Set(current.name.clone()),
+        CredentialField::Description => active.description = Set(current.description.clone()),
+        CredentialField::AllowedApis => {
+            active.allowed_apis = Set(join_list(&current.allowed_apis));
+            active.management = Set(current.kind() == CredentialKind::Management);
+        }
+        CredentialField::AllowedIps => {
+            active.allowed_ips = Set(join_list(&current.allowed_ips.to_strings()));
+        }
+        CredentialField::ExpireTime => active.expire_time = Set(current.expire_time.map(micros)),
+    }
 }
 
 #[async_trait]
@@ -155,6 +264,7 @@ impl CredentialStore for SqlCredentialStore {
             on_token_limit: Set(overrides
                 .on_token_limit
                 .map(|v| on_token_limit_text(v).to_owned())),
+            api_endpoint: Set(value.api_endpoint.clone()),
             create_time: Set(micros(value.create_time)),
             update_time: Set(micros(value.update_time)),
         };
@@ -183,15 +293,19 @@ impl CredentialStore for SqlCredentialStore {
     }
 
     async fn list_projects(&self, page: &PageRequest) -> Result<Page<Project>, RegistryError> {
-        let mut query = project::Entity::find()
-            .order_by_asc(project::Column::CreateTime)
-            .order_by_asc(project::Column::Id)
-            .limit(u64::from(page.size) + 1);
+        let mut query = ordered(
+            project::Entity::find(),
+            project::Column::CreateTime,
+            project::Column::Id,
+            page.order,
+        )
+        .limit(u64::from(page.size) + 1);
         if let Some(position) = &page.after {
             query = query.filter(after(
                 project::Column::CreateTime,
                 project::Column::Id,
                 position,
+                page.order,
             ));
         }
         let rows = query.all(&self.connection).await.map_err(from_db)?;
@@ -203,6 +317,42 @@ impl CredentialStore for SqlCredentialStore {
             create_time: p.create_time,
             id: p.id.clone(),
         }))
+    }
+
+    async fn update_project(
+        &self,
+        project_id: &str,
+        update: &ProjectUpdate,
+        now: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<Project, RegistryError> {
+        let transaction = self.begin().await?;
+        let row = project::Entity::find_by_id(project_id)
+            .lock_exclusive()
+            .one(&transaction)
+            .await
+            .map_err(from_db)?
+            .ok_or_else(|| RegistryError::project_not_found(project_id))?;
+        let mut current = project_from_row(row.clone())?;
+        let ProjectUpdate {
+            display_name,
+            api_endpoint,
+        } = update;
+        let mut active = row.into_active_model();
+        if let Some(name) = display_name {
+            current.display_name.clone_from(name);
+            active.display_name = Set(name.clone());
+        }
+        if let Some(url) = api_endpoint {
+            current.api_endpoint.clone_from(url);
+            active.api_endpoint = Set(url.clone());
+        }
+        current.update_time = now;
+        active.update_time = Set(micros(now));
+        active.update(&transaction).await.map_err(from_db)?;
+        record(&transaction, audit).await?;
+        transaction.commit().await.map_err(from_db)?;
+        Ok(current)
     }
 
     async fn update_project_policy(
@@ -245,52 +395,27 @@ impl CredentialStore for SqlCredentialStore {
     ) -> Result<Credential, RegistryError> {
         let value = &new.credential;
         let transaction = self.begin().await?;
-        // Locking the project row serialises creates within one project on
-        // PostgreSQL, so the counts below cannot be raced past the quota.
-        // SQLite runs on a single connection and is serial anyway.
-        let project_row = project::Entity::find_by_id(value.project_id.as_str())
-            .lock_exclusive()
-            .one(&transaction)
-            .await
-            .map_err(from_db)?
-            .ok_or_else(|| RegistryError::project_not_found(&value.project_id))?;
-        let policy = project_from_row(project_row)?
-            .overrides
-            .resolve(&self.policy_defaults);
-        if policy.max_credentials > 0 {
-            let count = count_credentials(&transaction, &value.project_id, None).await?;
-            if count >= u64::from(policy.max_credentials) {
-                return Err(RegistryError::QuotaExceeded(QuotaLimit::Credentials(
-                    policy.max_credentials,
-                )));
+        match value.kind() {
+            CredentialKind::Api => {
+                check_room_for_api_credential(
+                    &transaction,
+                    &self.policy_defaults,
+                    &value.project_id,
+                    &value.owner,
+                )
+                .await?;
+            }
+            // Not counted; the foreign key still refuses an unknown project,
+            // but with a NOT_FOUND rather than a constraint error.
+            CredentialKind::Management => {
+                project::Entity::find_by_id(value.project_id.as_str())
+                    .one(&transaction)
+                    .await
+                    .map_err(from_db)?
+                    .ok_or_else(|| RegistryError::project_not_found(&value.project_id))?;
             }
         }
-        if policy.max_credentials_per_owner > 0 {
-            let count =
-                count_credentials(&transaction, &value.project_id, Some(&value.owner)).await?;
-            if count >= u64::from(policy.max_credentials_per_owner) {
-                return Err(RegistryError::QuotaExceeded(
-                    QuotaLimit::CredentialsPerOwner(policy.max_credentials_per_owner),
-                ));
-            }
-        }
-        let row = credential::ActiveModel {
-            id: Set(value.id.clone()),
-            project_id: Set(value.project_id.clone()),
-            owner: Set(value.owner.clone()),
-            name: Set(value.name.clone()),
-            description: Set(value.description.clone()),
-            client_id: Set(value.client_id.clone()),
-            allowed_apis: Set(join_list(&value.allowed_apis)),
-            allowed_ips: Set(join_list(&value.allowed_ips.to_strings())),
-            state: Set(state_text(value.state).to_owned()),
-            expire_time: Set(value.expire_time.map(micros)),
-            create_time: Set(micros(value.create_time)),
-            update_time: Set(micros(value.update_time)),
-            last_used_time: Set(None),
-            last_used_ip: Set(None),
-            policy_version: Set(value.policy_version),
-        };
+        let row = credential_row(value);
         if let Err(error) = credential::Entity::insert(row).exec(&transaction).await {
             return Err(if is_unique_violation(&error) {
                 name_taken(&value.name)
@@ -316,24 +441,31 @@ impl CredentialStore for SqlCredentialStore {
     async fn list_credentials(
         &self,
         project_id: &str,
-        owner: Option<&str>,
+        filter: &CredentialFilter,
         page: &PageRequest,
     ) -> Result<Page<Credential>, RegistryError> {
         // Listing an unknown project is NOT_FOUND, not an empty page.
         self.get_project(project_id).await?;
-        let mut query = credential::Entity::find()
-            .filter(credential::Column::ProjectId.eq(project_id))
-            .order_by_asc(credential::Column::CreateTime)
-            .order_by_asc(credential::Column::Id)
-            .limit(u64::from(page.size) + 1);
-        if let Some(owner) = owner {
-            query = query.filter(credential::Column::Owner.eq(owner));
+        let mut query = ordered(
+            credential::Entity::find().filter(credential::Column::ProjectId.eq(project_id)),
+            credential::Column::CreateTime,
+            credential::Column::Id,
+            page.order,
+        )
+        .limit(u64::from(page.size) + 1);
+        if let Some(owner) = &filter.owner {
+            query = query.filter(credential::Column::Owner.eq(owner.as_str()));
+        }
+        if let Some(kind) = filter.kind {
+            query =
+                query.filter(credential::Column::Management.eq(kind == CredentialKind::Management));
         }
         if let Some(position) = &page.after {
             query = query.filter(after(
                 credential::Column::CreateTime,
                 credential::Column::Id,
                 position,
+                page.order,
             ));
         }
         let rows = query.all(&self.connection).await.map_err(from_db)?;
@@ -358,16 +490,32 @@ impl CredentialStore for SqlCredentialStore {
         let transaction = self.begin().await?;
         let row = credential_for_update(&transaction, credential_id).await?;
         let mut current = credential_from_row(row.clone())?;
+        if update
+            .expected_version
+            .is_some_and(|expected| expected != current.policy_version)
+        {
+            return Err(RegistryError::stale_etag());
+        }
+        let kind_before = current.kind();
         update.apply_to(&mut current);
+        // A management credential becoming an API key needs a place in the
+        // quotas, as a create would; the other way round frees one.
+        if kind_before == CredentialKind::Management && current.kind() == CredentialKind::Api {
+            check_room_for_api_credential(
+                &transaction,
+                &self.policy_defaults,
+                &current.project_id,
+                &current.owner,
+            )
+            .await?;
+        }
         current.update_time = now;
         current.policy_version += 1;
         let mut active = row.into_active_model();
         active.policy_version = Set(current.policy_version);
-        active.name = Set(current.name.clone());
-        active.description = Set(current.description.clone());
-        active.allowed_apis = Set(join_list(&current.allowed_apis));
-        active.allowed_ips = Set(join_list(&current.allowed_ips.to_strings()));
-        active.expire_time = Set(current.expire_time.map(micros));
+        for field in update.fields() {
+            set_field(&mut active, field, &current);
+        }
         active.update_time = Set(micros(now));
         match active.update(&transaction).await {
             Ok(_) => {}

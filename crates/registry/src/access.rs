@@ -33,6 +33,13 @@ pub const INTROSPECT_SCOPE: &str = "tokens:introspect";
 /// Scopes that carry power inside Latchkey itself.
 const LATCHKEY_SCOPE_PREFIXES: [&str; 3] = ["registry:", "credentials:", "tokens:"];
 
+/// Whether `api` is one of Latchkey's own scopes rather than a platform API.
+pub fn is_latchkey_scope(api: &str) -> bool {
+    LATCHKEY_SCOPE_PREFIXES
+        .iter()
+        .any(|prefix| api.starts_with(prefix))
+}
+
 /// How far a caller reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -69,13 +76,6 @@ pub struct OnBehalfOf {
     pub user_id: String,
     /// The member's API ceiling: what the call may grant.
     pub api_ceiling: Vec<String>,
-}
-
-/// Whether `api` is one of Latchkey's own scopes.
-pub(crate) fn is_latchkey_scope(api: &str) -> bool {
-    LATCHKEY_SCOPE_PREFIXES
-        .iter()
-        .any(|prefix| api.starts_with(prefix))
 }
 
 impl Caller {

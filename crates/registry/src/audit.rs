@@ -26,6 +26,8 @@ pub enum AuditAction {
     CreateProject,
     /// `UpdateProjectPolicy`.
     UpdateProjectPolicy,
+    /// `UpdateProject`.
+    UpdateProject,
     /// `CreateCredential`.
     CreateCredential,
     /// `UpdateCredential`.
@@ -53,9 +55,10 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    const ALL: [Self; 14] = [
+    const ALL: [Self; 15] = [
         Self::CreateProject,
         Self::UpdateProjectPolicy,
+        Self::UpdateProject,
         Self::CreateCredential,
         Self::UpdateCredential,
         Self::DeleteCredential,
@@ -75,6 +78,7 @@ impl AuditAction {
         match self {
             Self::CreateProject => "create_project",
             Self::UpdateProjectPolicy => "update_project_policy",
+            Self::UpdateProject => "update_project",
             Self::CreateCredential => "create_credential",
             Self::UpdateCredential => "update_credential",
             Self::DeleteCredential => "delete_credential",

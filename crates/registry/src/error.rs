@@ -55,6 +55,10 @@ pub enum RegistryError {
     /// The operation's precondition does not hold (e.g. delete confirmation).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The resource changed since the caller read it (an etag mismatch,
+    /// AIP-154); nothing was changed.
+    #[error("{0}")]
+    Aborted(String),
     /// The caller is authenticated but may not do this.
     #[error("{0}")]
     PermissionDenied(String),
@@ -82,6 +86,7 @@ impl RegistryError {
             Self::NotFound { .. } => "NOT_FOUND",
             Self::AlreadyExists(_) => "ALREADY_EXISTS",
             Self::FailedPrecondition(_) => "FAILED_PRECONDITION",
+            Self::Aborted(_) => "ABORTED",
             Self::PermissionDenied(_) => "PERMISSION_DENIED",
             Self::QuotaExceeded(_) => "RESOURCE_EXHAUSTED",
             Self::Unavailable(_) | Self::TokenIssuerUnavailable(_) => "UNAVAILABLE",
@@ -103,6 +108,15 @@ impl RegistryError {
             kind: "credential",
             id: id.into(),
         }
+    }
+
+    /// The [`RegistryError::Aborted`] of a stale etag.
+    pub fn stale_etag() -> Self {
+        Self::Aborted(
+            "credential.etag: the credential changed since it was read; nothing was changed. \
+             Read it again and reapply the change"
+                .to_owned(),
+        )
     }
 
     /// A [`RegistryError::NotFound`] for a project.

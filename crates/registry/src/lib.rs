@@ -10,6 +10,8 @@ mod access;
 mod audit;
 mod authenticate;
 mod error;
+mod etag;
+mod fields;
 mod fingerprint;
 mod member;
 mod member_service;
@@ -25,6 +27,7 @@ pub mod validate;
 
 pub use access::{
     ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE, OnBehalfOf, Role,
+    is_latchkey_scope,
 };
 pub use audit::{AuditAction, AuditEvent, AuditFilter, AuditOutcome, MAX_AUDIT_DETAIL_LEN};
 pub use authenticate::{
@@ -32,23 +35,27 @@ pub use authenticate::{
     MAX_CLIENT_IP_LEN, MAX_CLIENT_SECRET_LEN, Refusal, RefusedCredential,
 };
 pub use error::{BoxError, QuotaLimit, RegistryError};
+pub use fields::{CredentialField, UpdateCredential};
 pub use fingerprint::{HashKeyCheck, HashKeyFingerprint};
 pub use latchkey_net::IpAllowlist;
 pub use member::{Member, MemberRole, MemberState, MemberUpdate, effective_credential};
 pub use member_service::{CreateMember, ListMembers, UpdateMember};
 pub use member_store::MemberStore;
 pub use model::{
-    Credential, CredentialState, CredentialUpdate, CredentialUse, LastUse, NewCredential,
-    OnTokenLimit, PolicyOverrides, Project, ProjectPolicy, StoredSecret, now,
+    Credential, CredentialKind, CredentialState, CredentialUpdate, CredentialUse, LastUse,
+    NewCredential, OnTokenLimit, PolicyOverrides, Project, ProjectPolicy, ProjectUpdate,
+    StoredSecret, now,
 };
-pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, PageToken, Position};
+pub use page::{
+    DEFAULT_PAGE_SIZE, ListOrder, MAX_PAGE_SIZE, Page, PageRequest, PageToken, Position,
+};
 pub use reconcile::{MAX_POLICY_VERSION, Reconciled};
 pub use report::{
     MAX_AUDIT_EVENT_AGE, MAX_AUDIT_EVENTS_PER_BATCH, MAX_REPORTED_CLOCK_SKEW, MAX_USES_PER_BATCH,
 };
 pub use service::{
     CreateCredential, CreateProject, CreatedCredential, ListAuditEvents, ListCredentials, Registry,
-    RotateSecret, RotatedSecret, UpdateCredential,
+    RotateSecret, RotatedSecret, UpdateProject,
 };
-pub use store::{AuthenticationRecord, CredentialStore, SecretRotation};
+pub use store::{AuthenticationRecord, CredentialFilter, CredentialStore, SecretRotation};
 pub use sync::{NoTokenSync, PolicyChange, SyncNote, TokenSync};

@@ -6,8 +6,9 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::error::RegistryError;
 use crate::member::{Member, MemberRole, MemberState, MemberUpdate};
 use crate::model::now;
-use crate::page::{MAX_PAGE_SIZE, PageRequest, PageToken};
+use crate::page::{ListOrder, MAX_PAGE_SIZE, PageRequest, PageToken};
 use crate::service::{Registry, finish_page};
+use crate::store::CredentialFilter;
 use crate::validate;
 
 /// Input of [`Registry::create_member`].
@@ -282,11 +283,16 @@ impl Registry {
         let mut page = PageRequest {
             size: MAX_PAGE_SIZE,
             after: None,
+            order: ListOrder::OldestFirst,
+        };
+        let owner = CredentialFilter {
+            owner: Some(user_id.to_owned()),
+            kind: None,
         };
         loop {
             let found = self
                 .store()
-                .list_credentials(project_id, Some(user_id), &page)
+                .list_credentials(project_id, &owner, &page)
                 .await?;
             ids.extend(found.items.into_iter().map(|credential| credential.id));
             match found.next {

@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 use latchkey_net::IpAllowlist;
 
+use crate::fields::CredentialField;
+
 /// The current time at the precision the stores keep (microseconds), so a
 /// value written and read back compares equal.
 pub fn now() -> DateTime<Utc> {
@@ -28,9 +30,10 @@ pub enum OnTokenLimit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectPolicy {
-    /// Most credentials in the project; 0 = unlimited.
+    /// Most API credentials in the project; 0 = unlimited (management
+    /// credentials do not count).
     pub max_credentials: u32,
-    /// Most credentials per owner in the project; 0 = unlimited.
+    /// Most API credentials per owner in the project; 0 = unlimited.
     pub max_credentials_per_owner: u32,
     /// Most live tokens per credential.
     pub max_tokens_per_credential: u32,
@@ -113,6 +116,9 @@ pub struct Project {
     pub id: String,
     /// Human-readable name.
     pub display_name: String,
+    /// The platform's API base URL shown beside the project's
+    /// credentials; empty when not set.
+    pub api_endpoint: String,
     /// The project's own policy values.
     pub overrides: PolicyOverrides,
     /// Creation time.
@@ -201,7 +207,9 @@ pub struct NewCredential {
     pub secret: StoredSecret,
 }
 
-/// A validated partial update; `None` leaves a field as it is.
+/// A validated partial update; `None` leaves a field as it is. Its fields
+/// are those of [`CredentialField`]: the destructuring below makes a new
+/// one a compile error until it is listed, applied and stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CredentialUpdate {
     /// New name.
@@ -214,53 +222,112 @@ pub struct CredentialUpdate {
     pub allowed_ips: Option<IpAllowlist>,
     /// New expiry (`Some(None)` clears it).
     pub expire_time: Option<Option<DateTime<Utc>>>,
+    /// Apply only if the credential is still at this version (the caller's
+    /// etag, AIP-154); `None`: unconditionally.
+    pub expected_version: Option<i64>,
 }
 
 impl CredentialUpdate {
-    /// True when nothing would change.
-    pub fn is_empty(&self) -> bool {
-        *self == CredentialUpdate::default()
+    /// The fields this update changes, in [`CredentialField::ALL`] order.
+    pub fn fields(&self) -> Vec<CredentialField> {
+        let Self {
+            name,
+            description,
+            allowed_apis,
+            allowed_ips,
+            expire_time,
+            expected_version: _,
+        } = self;
+        let present = [
+            (CredentialField::Name, name.is_some()),
+            (CredentialField::Description, description.is_some()),
+            (CredentialField::AllowedApis, allowed_apis.is_some()),
+            (CredentialField::AllowedIps, allowed_ips.is_some()),
+            (CredentialField::ExpireTime, expire_time.is_some()),
+        ];
+        present
+            .into_iter()
+            .filter_map(|(field, set)| set.then_some(field))
+            .collect()
     }
 
-    /// The API names of the fields this update changes.
-    pub fn field_names(&self) -> Vec<&'static str> {
-        let mut names = Vec::new();
-        if self.name.is_some() {
-            names.push("name");
-        }
-        if self.description.is_some() {
-            names.push("description");
-        }
-        if self.allowed_apis.is_some() {
-            names.push("allowed_apis");
-        }
-        if self.allowed_ips.is_some() {
-            names.push("allowed_ips");
-        }
-        if self.expire_time.is_some() {
-            names.push("expire_time");
-        }
-        names
+    /// True when no field would change.
+    pub fn is_empty(&self) -> bool {
+        self.fields().is_empty()
     }
 
     /// Applies the update to `credential`.
     pub fn apply_to(&self, credential: &mut Credential) {
-        if let Some(name) = &self.name {
+        let Self {
+            name,
+            description,
+            allowed_apis,
+            allowed_ips,
+            expire_time,
+            expected_version: _,
+        } = self;
+        if let Some(name) = name {
             credential.name.clone_from(name);
         }
-        if let Some(description) = &self.description {
+        if let Some(description) = description {
             credential.description.clone_from(description);
         }
-        if let Some(apis) = &self.allowed_apis {
+        if let Some(apis) = allowed_apis {
             credential.allowed_apis.clone_from(apis);
         }
-        if let Some(ips) = &self.allowed_ips {
+        if let Some(ips) = allowed_ips {
             credential.allowed_ips.clone_from(ips);
         }
-        if let Some(expiry) = self.expire_time {
-            credential.expire_time = expiry;
+        if let Some(expiry) = expire_time {
+            credential.expire_time = *expiry;
         }
     }
+}
+
+/// Whether a credential is a program's API key or a management credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// Holds platform APIs (or nothing): counts against the project's
+    /// `max_credentials` and `max_credentials_per_owner`.
+    Api,
+    /// Holds Latchkey scopes only (`registry:`, `credentials:`, `tokens:`):
+    /// a console's, a gateway's or a user's login credential, never counted
+    /// against API-key quotas.
+    Management,
+}
+
+impl CredentialKind {
+    /// The kind of a credential allowed `apis`. A credential that also holds
+    /// a platform API is an API key: adding a Latchkey scope to an API key
+    /// must not take it out of the quota.
+    pub fn of(apis: &[String]) -> Self {
+        if !apis.is_empty() && apis.iter().all(|api| crate::access::is_latchkey_scope(api)) {
+            Self::Management
+        } else {
+            Self::Api
+        }
+    }
+}
+
+impl Credential {
+    /// Whether this is an API key or a management credential.
+    pub fn kind(&self) -> CredentialKind {
+        CredentialKind::of(&self.allowed_apis)
+    }
+
+    /// The credential's etag (AIP-154): changes with every change of it.
+    pub fn etag(&self) -> String {
+        crate::etag::of(self.policy_version)
+    }
+}
+
+/// A validated change of a project's settings; `None` keeps a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectUpdate {
+    /// New display name (empty: the project ID).
+    pub display_name: Option<String>,
+    /// New API endpoint (empty clears it).
+    pub api_endpoint: Option<String>,
 }
 
 /// One credential's latest use, as a token issuer reports it.
@@ -270,4 +337,41 @@ pub struct CredentialUse {
     pub credential_id: String,
     /// When and from where.
     pub last_use: LastUse,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apis(list: &[&str]) -> Vec<String> {
+        list.iter().map(|api| (*api).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_latchkey_scopes_make_a_management_credential() {
+        for management in [
+            &["credentials:own"][..],
+            &["credentials:manage", "tokens:introspect"],
+            &["registry:admin"],
+        ] {
+            assert_eq!(
+                CredentialKind::of(&apis(management)),
+                CredentialKind::Management,
+                "{management:?}"
+            );
+        }
+        for api_key in [
+            &[][..],
+            &["orders.read"],
+            // Adding a Latchkey scope to an API key keeps it one.
+            &["orders.read", "credentials:own"],
+            &["credentialsX:own"],
+        ] {
+            assert_eq!(
+                CredentialKind::of(&apis(api_key)),
+                CredentialKind::Api,
+                "{api_key:?}"
+            );
+        }
+    }
 }

@@ -24,13 +24,55 @@ pub struct Position {
     pub id: String,
 }
 
+/// The order of a list by creation time (AIP-132 `order_by`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListOrder {
+    /// `"create_time"` (the default): oldest first.
+    #[default]
+    OldestFirst,
+    /// `"create_time desc"`: newest first.
+    NewestFirst,
+}
+
+impl ListOrder {
+    /// Reads an AIP-132 `order_by`: empty, `create_time` or
+    /// `create_time desc` (`createTime` too, `asc` allowed; words separated
+    /// by any whitespace). Anything else is `INVALID_ARGUMENT` naming
+    /// `order_by`.
+    pub fn parse(order_by: &str) -> Result<Self, RegistryError> {
+        let words: Vec<&str> = order_by.split_whitespace().collect();
+        let field = |word: &str| word == "create_time" || word == "createTime";
+        match words.as_slice() {
+            [] => Ok(Self::OldestFirst),
+            [name] | [name, "asc"] if field(name) => Ok(Self::OldestFirst),
+            [name, "desc"] if field(name) => Ok(Self::NewestFirst),
+            _ => Err(RegistryError::invalid(
+                "order_by",
+                format!(
+                    "{:?} is not supported (allowed: \"create_time\", \"create_time desc\")",
+                    order_by.chars().take(64).collect::<String>()
+                ),
+            )),
+        }
+    }
+
+    fn binding(self) -> &'static str {
+        match self {
+            Self::OldestFirst => "asc",
+            Self::NewestFirst => "desc",
+        }
+    }
+}
+
 /// A validated page request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     /// Most items to return (1..=MAX_PAGE_SIZE).
     pub size: u32,
-    /// Start after this position; `None` for the first page.
+    /// Start after this position (in `order`); `None` for the first page.
     pub after: Option<Position>,
+    /// The list's order; lists with a fixed order ignore it.
+    pub order: ListOrder,
 }
 
 /// One page of results.
@@ -63,7 +105,31 @@ impl PageToken {
         } else {
             Some(Self::decode(page_token, filter)?)
         };
-        Ok(PageRequest { size, after })
+        Ok(PageRequest {
+            size,
+            after,
+            order: ListOrder::OldestFirst,
+        })
+    }
+
+    /// Like [`PageToken::request`] for a list in `order`; the token is
+    /// bound to the order too, so a page token of one order cannot be
+    /// replayed in the other (it would skip or repeat items). Continue with
+    /// `filter` as [`PageToken::bound_filter`] returns it.
+    pub fn ordered_request(
+        page_size: i32,
+        page_token: &str,
+        filter: &str,
+        order: ListOrder,
+    ) -> Result<PageRequest, RegistryError> {
+        let mut request = Self::request(page_size, page_token, &Self::bound_filter(filter, order))?;
+        request.order = order;
+        Ok(request)
+    }
+
+    /// The filter binding of a list in `order`.
+    pub fn bound_filter(filter: &str, order: ListOrder) -> String {
+        format!("{filter}\n{}", order.binding())
     }
 
     /// The token for continuing after `position` with `filter`.
@@ -117,6 +183,40 @@ mod tests {
         assert_eq!(request.after, Some(position));
         assert_eq!(request.size, 10);
         assert!(PageToken::request(10, &token, "p\nbob").is_err());
+    }
+
+    #[test]
+    fn a_token_of_one_order_is_refused_in_the_other() {
+        let position = Position {
+            create_time: crate::now(),
+            id: "abc".into(),
+        };
+        let token = PageToken::encode(
+            &position,
+            &PageToken::bound_filter("p", ListOrder::NewestFirst),
+        );
+        let request = PageToken::ordered_request(5, &token, "p", ListOrder::NewestFirst).unwrap();
+        assert_eq!(request.order, ListOrder::NewestFirst);
+        assert_eq!(request.after, Some(position));
+        let error = PageToken::ordered_request(5, &token, "p", ListOrder::OldestFirst).unwrap_err();
+        assert!(error.to_string().starts_with("page_token:"), "{error}");
+    }
+
+    #[test]
+    fn order_by_takes_create_time_either_way_and_nothing_else() {
+        for (text, order) in [
+            ("", ListOrder::OldestFirst),
+            ("create_time", ListOrder::OldestFirst),
+            ("  create_time   asc ", ListOrder::OldestFirst),
+            ("create_time desc", ListOrder::NewestFirst),
+            ("createTime desc", ListOrder::NewestFirst),
+        ] {
+            assert_eq!(ListOrder::parse(text).unwrap(), order, "{text:?}");
+        }
+        for bad in ["name", "create_time DESC", "create_time desc, id", "desc"] {
+            let error = ListOrder::parse(bad).unwrap_err();
+            assert!(error.to_string().starts_with("order_by:"), "{error}");
+        }
     }
 
     #[test]

@@ -12,13 +12,14 @@ use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET, HashKey, random_string};
 use crate::access::Caller;
 use crate::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::error::RegistryError;
+use crate::fields::UpdateCredential;
 use crate::model::{
-    Credential, CredentialState, CredentialUpdate, CredentialUse, NewCredential, PolicyOverrides,
-    Project, ProjectPolicy, StoredSecret, now,
+    Credential, CredentialKind, CredentialState, CredentialUse, NewCredential, PolicyOverrides,
+    Project, ProjectPolicy, ProjectUpdate, StoredSecret, now,
 };
-use crate::page::{Page, PageToken};
+use crate::page::{ListOrder, Page, PageToken};
 use crate::report;
-use crate::store::{CredentialStore, SecretRotation};
+use crate::store::{CredentialFilter, CredentialStore, SecretRotation};
 use crate::sync::TokenSync;
 use crate::validate;
 
@@ -33,8 +34,20 @@ pub struct CreateProject {
     pub project_id: String,
     /// Optional display name; the ID when empty.
     pub display_name: String,
+    /// Optional platform API base URL shown with the credentials.
+    pub api_endpoint: String,
     /// Policy values that differ from the defaults.
     pub policy: PolicyOverrides,
+}
+
+/// Input of [`Registry::update_project`]: the values of the fields an
+/// update mask names (`None`: keep).
+#[derive(Debug, Clone, Default)]
+pub struct UpdateProject {
+    /// New display name (empty: the project ID).
+    pub display_name: Option<String>,
+    /// New API endpoint (empty clears it).
+    pub api_endpoint: Option<String>,
 }
 
 /// Input of [`Registry::create_credential`].
@@ -72,6 +85,11 @@ pub struct ListCredentials {
     pub project_id: String,
     /// Only this owner's credentials, when set.
     pub owner: Option<String>,
+    /// Only this kind, when set.
+    pub kind: Option<CredentialKind>,
+    /// AIP-132 order: empty or `create_time` (oldest first), or
+    /// `create_time desc` (newest first).
+    pub order_by: String,
     /// Requested page size (0 = default).
     pub page_size: i32,
     /// Token of a previous call.
@@ -115,21 +133,6 @@ pub struct ListAuditEvents {
     pub page_size: i32,
     /// Token of a previous call.
     pub page_token: String,
-}
-
-/// Raw partial update of a credential, as named by an update mask.
-#[derive(Debug, Clone, Default)]
-pub struct UpdateCredential {
-    /// New name.
-    pub name: Option<String>,
-    /// New description.
-    pub description: Option<String>,
-    /// New allowed APIs.
-    pub allowed_apis: Option<Vec<String>>,
-    /// New allowed IPs.
-    pub allowed_ips: Option<Vec<String>>,
-    /// New expiry (`Some(None)` clears it).
-    pub expire_time: Option<Option<DateTime<Utc>>>,
 }
 
 /// The credential registry: the operations behind the gRPC API.
@@ -205,6 +208,7 @@ impl Registry {
             &input.display_name,
             validate::MAX_DISPLAY_NAME_LEN,
         )?;
+        validate::api_endpoint("api_endpoint", &input.api_endpoint)?;
         validate::policy("policy", &input.policy)?;
         let at = now();
         let display_name = if input.display_name.is_empty() {
@@ -215,6 +219,7 @@ impl Registry {
         let project = Project {
             id: input.project_id,
             display_name,
+            api_endpoint: input.api_endpoint,
             overrides: input.policy,
             create_time: at,
             update_time: at,
@@ -234,17 +239,74 @@ impl Registry {
         self.store.get_project(project_id).await
     }
 
-    /// Lists projects.
+    /// Lists projects in the order `order_by` names (AIP-132).
     pub async fn list_projects(
         &self,
         caller: &Caller,
         page_size: i32,
         page_token: &str,
+        order_by: &str,
     ) -> Result<(Vec<Project>, String), RegistryError> {
         caller.require_admin()?;
-        let request = PageToken::request(page_size, page_token, "projects")?;
+        let order = ListOrder::parse(order_by)?;
+        let request = PageToken::ordered_request(page_size, page_token, "projects", order)?;
         let page = self.store.list_projects(&request).await?;
-        Ok(finish_page(page, "projects"))
+        Ok(finish_page(
+            page,
+            &PageToken::bound_filter("projects", order),
+        ))
+    }
+
+    /// The API endpoint of `project_id` (empty when not set), shown with
+    /// its credentials to callers who may see them.
+    pub async fn api_endpoint(&self, project_id: &str) -> Result<String, RegistryError> {
+        Ok(self.store.get_project(project_id).await?.api_endpoint)
+    }
+
+    /// Changes a project's display name or API endpoint (platform admins).
+    pub async fn update_project(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        input: UpdateProject,
+    ) -> Result<Project, RegistryError> {
+        let mut audit = AuditEvent::by(caller, AuditAction::UpdateProject);
+        if validate::project_id("project_id", project_id).is_ok() {
+            audit.project_id = project_id.to_owned();
+        }
+        let result = async {
+            caller.require_admin()?;
+            validate::project_id("project.id", project_id)?;
+            if let Some(name) = &input.display_name {
+                validate::free_text("project.display_name", name, validate::MAX_DISPLAY_NAME_LEN)?;
+            }
+            if let Some(url) = &input.api_endpoint {
+                validate::api_endpoint("project.api_endpoint", url)?;
+            }
+            let update = ProjectUpdate {
+                // Cleared, the display name falls back to the ID, as at create.
+                display_name: input.display_name.map(|name| {
+                    if name.is_empty() {
+                        project_id.to_owned()
+                    } else {
+                        name
+                    }
+                }),
+                api_endpoint: input.api_endpoint,
+            };
+            if update == ProjectUpdate::default() {
+                return Err(RegistryError::invalid(
+                    "update_mask",
+                    "required: name at least one field",
+                ));
+            }
+            audit.set_detail(format!("{update:?}"));
+            self.store
+                .update_project(project_id, &update, now(), &audit)
+                .await
+        }
+        .await;
+        self.finish(audit, result).await
     }
 
     /// Overrides parts of a project's policy.
@@ -467,13 +529,28 @@ impl Registry {
         if let Some(owner) = &owner {
             validate::owner("owner", owner)?;
         }
-        let filter = format!("{}\n{}", input.project_id, owner.as_deref().unwrap_or(""));
-        let request = PageToken::request(input.page_size, &input.page_token, &filter)?;
+        let order = ListOrder::parse(&input.order_by)?;
+        let kind = match input.kind {
+            None => "",
+            Some(CredentialKind::Api) => "api",
+            Some(CredentialKind::Management) => "management",
+        };
+        let filter = format!(
+            "{}\n{}\n{kind}",
+            input.project_id,
+            owner.as_deref().unwrap_or("")
+        );
+        let request =
+            PageToken::ordered_request(input.page_size, &input.page_token, &filter, order)?;
+        let filter_values = CredentialFilter {
+            owner,
+            kind: input.kind,
+        };
         let page = self
             .store
-            .list_credentials(&input.project_id, owner.as_deref(), &request)
+            .list_credentials(&input.project_id, &filter_values, &request)
             .await?;
-        Ok(finish_page(page, &filter))
+        Ok(finish_page(page, &PageToken::bound_filter(&filter, order)))
     }
 
     /// Changes the fields present in `input`.
@@ -501,42 +578,7 @@ impl Registry {
             .accessible("credential.id", caller, credential_id, Some(audit))
             .await?;
         let at = now();
-        let update = CredentialUpdate {
-            name: match input.name {
-                Some(name) => {
-                    validate::credential_name("credential.name", &name)?;
-                    Some(name)
-                }
-                None => None,
-            },
-            description: match input.description {
-                Some(text) => {
-                    validate::free_text(
-                        "credential.description",
-                        &text,
-                        validate::MAX_DESCRIPTION_LEN,
-                    )?;
-                    Some(text)
-                }
-                None => None,
-            },
-            allowed_apis: match input.allowed_apis {
-                Some(apis) => {
-                    let apis = validate::allowed_apis("credential.allowed_apis", &apis)?;
-                    caller.check_grantable("credential.allowed_apis", &apis)?;
-                    Some(apis)
-                }
-                None => None,
-            },
-            allowed_ips: input
-                .allowed_ips
-                .map(|ips| validate::allowed_ips("credential.allowed_ips", &ips))
-                .transpose()?,
-            expire_time: input
-                .expire_time
-                .map(|expiry| validate::expire_time("credential.expire_time", expiry, at))
-                .transpose()?,
-        };
+        let update = input.validate(caller, at)?;
         if update.is_empty() {
             return Err(RegistryError::invalid(
                 "update_mask",
@@ -548,7 +590,8 @@ impl Registry {
             self.check_member_ceiling(project_id, owner, "credential.allowed_apis", apis, false)
                 .await?;
         }
-        audit.set_detail(format!("fields: {}", update.field_names().join(", ")));
+        let fields: Vec<&str> = update.fields().iter().map(|field| field.path()).collect();
+        audit.set_detail(format!("fields: {}", fields.join(", ")));
         let sync = self.begin_sync(credential_id).await?;
         let result = self
             .store

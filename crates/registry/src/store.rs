@@ -16,8 +16,8 @@ use crate::error::RegistryError;
 use crate::member::Member;
 use crate::member_store::MemberStore;
 use crate::model::{
-    Credential, CredentialState, CredentialUpdate, CredentialUse, NewCredential, PolicyOverrides,
-    Project, ProjectPolicy, StoredSecret,
+    Credential, CredentialKind, CredentialState, CredentialUpdate, CredentialUse, NewCredential,
+    PolicyOverrides, Project, ProjectPolicy, ProjectUpdate, StoredSecret,
 };
 use crate::page::{Page, PageRequest};
 use crate::sync::{SyncNote, TokenSync};
@@ -51,6 +51,15 @@ pub struct SecretRotation<'a> {
     pub revoke_tokens: bool,
 }
 
+/// Which of a project's credentials a list returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialFilter {
+    /// Only this owner's, when set.
+    pub owner: Option<String>,
+    /// Only this kind, when set.
+    pub kind: Option<CredentialKind>,
+}
+
 /// Persistent storage of projects, their members and credentials.
 #[async_trait]
 pub trait CredentialStore: MemberStore + Debug + Send + Sync + 'static {
@@ -67,7 +76,17 @@ pub trait CredentialStore: MemberStore + Debug + Send + Sync + 'static {
     /// Reads a project; `NotFound` if unknown.
     async fn get_project(&self, project_id: &str) -> Result<Project, RegistryError>;
 
-    /// Lists projects in creation order.
+    /// Changes a project's display name and API endpoint; `NotFound` if
+    /// the project is unknown.
+    async fn update_project(
+        &self,
+        project_id: &str,
+        update: &ProjectUpdate,
+        now: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<Project, RegistryError>;
+
+    /// Lists projects in creation order (`page.order`).
     async fn list_projects(&self, page: &PageRequest) -> Result<Page<Project>, RegistryError>;
 
     /// Merges `overrides` into the project's policy.
@@ -81,7 +100,8 @@ pub trait CredentialStore: MemberStore + Debug + Send + Sync + 'static {
 
     /// Inserts a credential with its first secret, enforcing the project's
     /// `max_credentials` and `max_credentials_per_owner` atomically against
-    /// concurrent creates. `NotFound` if the project is unknown,
+    /// concurrent creates; only API credentials ([`CredentialKind::Api`])
+    /// count and are counted. `NotFound` if the project is unknown,
     /// `AlreadyExists` if the name is taken, `QuotaExceeded` past a limit.
     async fn create_credential(
         &self,
@@ -92,21 +112,25 @@ pub trait CredentialStore: MemberStore + Debug + Send + Sync + 'static {
     /// Reads a credential; `NotFound` if unknown.
     async fn get_credential(&self, credential_id: &str) -> Result<Credential, RegistryError>;
 
-    /// Lists a project's credentials in creation order, optionally only one
-    /// owner's. `NotFound` if the project is unknown.
+    /// Lists a project's credentials matching `filter` in creation order
+    /// (`page.order`). `NotFound` if the project is unknown.
     async fn list_credentials(
         &self,
         project_id: &str,
-        owner: Option<&str>,
+        filter: &CredentialFilter,
         page: &PageRequest,
     ) -> Result<Page<Credential>, RegistryError>;
 
-    /// Applies a partial update; `AlreadyExists` if a new name is taken.
-    /// The credential's policy version increases and `sync` is told before
-    /// the change commits; if it fails, nothing changes. What `sync` is
-    /// told, here and in every change below, is the credential's
-    /// [`crate::effective_credential`] under its member (read in the same
-    /// transaction), never more than the member's ceiling allows.
+    /// Applies a partial update; `AlreadyExists` if a new name is taken,
+    /// `Aborted` if `update.expected_version` is set and the credential is
+    /// at another version, `QuotaExceeded` if the update turns a management
+    /// credential into an API credential past the project's quotas (checked
+    /// atomically, as at create). The credential's policy version increases
+    /// and `sync` is told before the change commits; if it fails, nothing
+    /// changes. What `sync` is told, here and in every change below, is the
+    /// credential's [`crate::effective_credential`] under its member (read
+    /// in the same transaction), never more than the member's ceiling
+    /// allows.
     async fn update_credential(
         &self,
         credential_id: &str,

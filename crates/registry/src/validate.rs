@@ -26,6 +26,8 @@ pub const MIN_TOKEN_TTL_SECONDS: u32 = 1;
 pub const MAX_TOKEN_TTL_SECONDS: u32 = 86_400;
 /// Most live tokens per credential a policy may set.
 pub const MAX_TOKENS_PER_CREDENTIAL: u32 = 10_000;
+/// Longest project API endpoint URL.
+pub const MAX_API_ENDPOINT_LEN: usize = 512;
 /// Longest grace period of a rotated secret.
 pub const MAX_GRACE_PERIOD_SECONDS: u32 = 30 * 24 * 3600;
 
@@ -141,6 +143,76 @@ pub fn expire_time(
     }
 }
 
+/// A project's API endpoint: empty (none), or an absolute `https://` or
+/// `http://` URL of at most 512 characters with a host, without user
+/// information (it is shown to every user of the project), fragment, spaces
+/// or control characters.
+pub fn api_endpoint(field: &str, value: &str) -> Result<(), RegistryError> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if value.len() > MAX_API_ENDPOINT_LEN {
+        return Err(RegistryError::invalid(
+            field,
+            format!("longer than {MAX_API_ENDPOINT_LEN} characters"),
+        ));
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(RegistryError::invalid(
+            field,
+            "must be an ASCII URL without spaces or control characters",
+        ));
+    }
+    let Some(rest) = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+    else {
+        return Err(RegistryError::invalid(
+            field,
+            "must be an absolute URL starting with https:// or http://",
+        ));
+    };
+    if value.contains('#') {
+        return Err(RegistryError::invalid(
+            field,
+            "must not have a fragment (#)",
+        ));
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(RegistryError::invalid(
+            field,
+            "must not contain user information (user:password@)",
+        ));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        // An IPv6 literal's colons sit inside its brackets.
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    let host_valid = !host.is_empty()
+        && if let Some(literal) = host.strip_prefix('[') {
+            literal
+                .strip_suffix(']')
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        } else {
+            host.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        };
+    if !host_valid {
+        return Err(RegistryError::invalid(field, "must name a valid host"));
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|port| port > 0)
+    {
+        return Err(RegistryError::invalid(
+            field,
+            "port must be a number from 1 to 65535",
+        ));
+    }
+    Ok(())
+}
+
 /// Policy overrides: each value set must be in range.
 pub fn policy(field: &str, overrides: &PolicyOverrides) -> Result<(), RegistryError> {
     if let Some(tokens) = overrides.max_tokens_per_credential
@@ -183,6 +255,39 @@ mod tests {
             RegistryError::InvalidArgument { field, .. } => field,
             other => panic!("expected InvalidArgument, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn api_endpoints_are_absolute_web_urls() {
+        for good in [
+            "",
+            "https://api.example.com",
+            "https://api.example.com/v1/",
+            "http://localhost:8080/api?tenant=a",
+            "https://[2001:db8::1]:8443/v2",
+            "https://10.0.0.7",
+        ] {
+            assert!(api_endpoint("api_endpoint", good).is_ok(), "{good:?}");
+        }
+        for (bad, reason) in [
+            ("api.example.com", "starting with https://"),
+            ("ftp://example.com", "starting with https://"),
+            ("javascript:alert(1)", "starting with https://"),
+            ("https://", "valid host"),
+            ("https:///path", "valid host"),
+            ("https://user:pw@example.com", "user information"),
+            ("https://example.com/#top", "fragment"),
+            ("https://exa mple.com", "without spaces"),
+            ("https://example.com:99999", "port"),
+            ("https://example.com:", "port"),
+            ("https://[::1/x", "valid host"),
+        ] {
+            let error = api_endpoint("api_endpoint", bad).unwrap_err();
+            assert!(error.to_string().starts_with("api_endpoint:"), "{error}");
+            assert!(error.to_string().contains(reason), "{bad:?}: {error}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_API_ENDPOINT_LEN));
+        assert!(api_endpoint("api_endpoint", &long).is_err());
     }
 
     #[test]

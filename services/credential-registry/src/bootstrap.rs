@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use latchkey_registry::{
     ADMIN_SCOPE, Caller, CreateCredential, CreateProject, CreatedCredential, HashKeyCheck,
-    HashKeyFingerprint, INTROSPECT_SCOPE, NoTokenSync, Registry, RegistryError,
+    HashKeyFingerprint, INTROSPECT_SCOPE, NoTokenSync, OnTokenLimit, PolicyOverrides, Registry,
+    RegistryError,
 };
 use latchkey_registry_store::SqlCredentialStore;
 use latchkey_runtime::ConfigError;
@@ -91,6 +92,12 @@ async fn create(
                     CreateProject {
                         project_id: project_id.to_owned(),
                         display_name: "Platform administration".to_owned(),
+                        // An admin fetching a token per shell must never be
+                        // locked out by its own live tokens: the oldest goes.
+                        policy: PolicyOverrides {
+                            on_token_limit: Some(OnTokenLimit::EvictOldest),
+                            ..PolicyOverrides::default()
+                        },
                         ..CreateProject::default()
                     },
                 )

@@ -22,6 +22,9 @@ pub struct Model {
     pub last_used_time: Option<i64>,
     pub last_used_ip: Option<String>,
     pub policy_version: i64,
+    /// Whether the credential holds Latchkey scopes only (derived from
+    /// `allowed_apis` on every write; quotas count the others).
+    pub management: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

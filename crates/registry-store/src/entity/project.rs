@@ -13,6 +13,8 @@ pub struct Model {
     pub max_tokens_per_credential: Option<i64>,
     pub token_ttl_seconds: Option<i64>,
     pub on_token_limit: Option<String>,
+    /// Empty when not set.
+    pub api_endpoint: String,
     pub create_time: i64,
     pub update_time: i64,
 }

@@ -8,6 +8,7 @@ mod m20261123_000003_audit_events;
 mod m20261129_000004_registry_settings;
 mod m20261129_000005_policy_sync_intents;
 mod m20261129_000006_members;
+mod m20261129_000007_credential_kind_and_api_endpoint;
 
 /// All migrations in order.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_registry_settings::Migration),
             Box::new(m20261129_000005_policy_sync_intents::Migration),
             Box::new(m20261129_000006_members::Migration),
+            Box::new(m20261129_000007_credential_kind_and_api_endpoint::Migration),
         ]
     }
 }
