@@ -253,10 +253,11 @@ async fn removal_ends_tokens_for_good(backend: StackBackend) {
         })
         .await
         .unwrap();
-    // Its policy says disabled for good (and its tokens were purged).
+    // Its tokens were purged (revoked for as long as they would have
+    // lived), and its policy says disabled for good.
     assert_inactive(
         &introspect(&stack, &token, "127.0.0.1", &[]).await,
-        InactiveReason::CredentialDisabled,
+        InactiveReason::Revoked,
     );
     assert_eq!(
         token_over_http(&stack, &alice, None).await,

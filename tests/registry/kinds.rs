@@ -113,6 +113,7 @@ async fn a_self_service_user_creates_exactly_two_api_keys(backend: Backend) {
         }),
     )
     .await;
+    self_service_member(&stack, "tiber", "alice").await;
     let (login, mut alice) =
         management_client(&stack, "tiber", "alice", &["credentials:own"]).await;
     for _ in 0..2 {
@@ -151,6 +152,16 @@ async fn a_self_service_user_creates_exactly_two_api_keys(backend: Backend) {
         })
         .await;
     assert_refused(unknown_kind, Code::InvalidArgument, "kind");
+
+    // Her keys stay within what she holds as a member, not what her login
+    // token holds: an API beyond her ceiling is refused, naming it.
+    let beyond = alice
+        .create_credential(pb::CreateCredentialRequest {
+            allowed_apis: vec!["compute.admin".into()],
+            ..new_credential("tiber", "")
+        })
+        .await;
+    assert_refused(beyond, Code::PermissionDenied, "compute.admin");
 }
 
 /// What an update that adds or removes Latchkey scopes does to counting:
@@ -158,6 +169,25 @@ async fn a_self_service_user_creates_exactly_two_api_keys(backend: Backend) {
 /// an API key whatever Latchkey scopes it adds (so nobody frees a place by
 /// adding one); turning a management credential into an API key needs a
 /// free place, atomically as at create.
+/// Makes `user` a member of `project_id` holding `compute.read` and the
+/// right to manage their own keys: a self-service user, whose login
+/// credential (`credentials:own` only) grants within that ceiling and is no
+/// API key itself.
+async fn self_service_member(stack: &Stack, project_id: &str, user: &str) {
+    stack
+        .registry
+        .client()
+        .create_member(pb::CreateMemberRequest {
+            project_id: project_id.to_owned(),
+            user_id: user.to_owned(),
+            role: pb::MemberRole::Member.into(),
+            api_ceiling: vec!["compute.read".into(), "credentials:own".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create the member");
+}
+
 async fn changing_scopes_never_dodges_a_quota(backend: Backend) {
     let stack = Stack::for_registry(backend).await;
     create_project_with(
@@ -170,6 +200,7 @@ async fn changing_scopes_never_dodges_a_quota(backend: Backend) {
         }),
     )
     .await;
+    self_service_member(&stack, "tiber", "alice").await;
     let (login, mut alice) =
         management_client(&stack, "tiber", "alice", &["credentials:own"]).await;
     let mut keys = Vec::new();

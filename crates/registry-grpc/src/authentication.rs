@@ -82,6 +82,7 @@ impl CallerVerifier for TokenAdminCallerVerifier {
             scopes: answer.scopes,
             address: client_ip,
             on_behalf_of: None,
+            own_ceiling: None,
         })
     }
 }
@@ -190,7 +191,15 @@ async fn confine(
     members: Option<&Registry>,
 ) -> Result<Caller, Status> {
     let Some(requested) = requested else {
-        return Ok(caller);
+        // A credentials:own caller who is a member grants within the
+        // member's ceiling.
+        return match members {
+            Some(registry) => registry
+                .with_own_membership(caller)
+                .await
+                .map_err(crate::status::to_status),
+            None => Ok(caller),
+        };
     };
     let Some(registry) = members else {
         return Err(Status::permission_denied(format!(

@@ -67,6 +67,12 @@ pub struct Caller {
     /// The member the caller acts on behalf of; `project_id` and `owner`
     /// are then the member's.
     pub on_behalf_of: Option<OnBehalfOf>,
+    /// When a `credentials:own` caller is itself a member of its project:
+    /// that member's API ceiling, which bounds the platform APIs it may
+    /// grant instead of its own token's scopes ("a user's API keys have
+    /// the same level of privilege that the user has"), so a user's login
+    /// credential needs to hold no API, and stays no API key.
+    pub own_ceiling: Option<Vec<String>>,
 }
 
 /// The member a manager's call acts for.
@@ -89,6 +95,7 @@ impl Caller {
             scopes: vec![ADMIN_SCOPE.to_owned()],
             address: None,
             on_behalf_of: None,
+            own_ceiling: None,
         }
     }
 }
@@ -203,10 +210,21 @@ impl Caller {
                         member.user_id
                     )));
                 }
-            } else if role == Role::Owner && !privileged && !held {
-                return Err(RegistryError::PermissionDenied(format!(
-                    "{field}: cannot grant {api:?}, which the caller does not hold"
-                )));
+            } else if role == Role::Owner && !privileged {
+                match &self.own_ceiling {
+                    Some(ceiling) if !ceiling.contains(api) => {
+                        return Err(RegistryError::PermissionDenied(format!(
+                            "{field}: cannot grant {api:?}, beyond the caller's API ceiling"
+                        )));
+                    }
+                    Some(_) => {}
+                    None if !held => {
+                        return Err(RegistryError::PermissionDenied(format!(
+                            "{field}: cannot grant {api:?}, which the caller does not hold"
+                        )));
+                    }
+                    None => {}
+                }
             }
             if privileged && !held {
                 return Err(RegistryError::PermissionDenied(format!(
@@ -250,6 +268,7 @@ mod tests {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             address: None,
             on_behalf_of: None,
+            own_ceiling: None,
         }
     }
 

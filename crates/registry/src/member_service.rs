@@ -338,6 +338,27 @@ impl Registry {
         )))
     }
 
+    /// `caller` with its own membership: a `credentials:own` caller whose
+    /// owner is an active member of its project gets that member's
+    /// ceiling as what it may grant ([`Caller::own_ceiling`]). Other
+    /// callers are returned as they are.
+    pub async fn with_own_membership(&self, caller: Caller) -> Result<Caller, RegistryError> {
+        if caller.role() != Some(Role::Owner) || caller.on_behalf_of.is_some() {
+            return Ok(caller);
+        }
+        let member = self
+            .store()
+            .get_member(&caller.project_id, &caller.owner)
+            .await?;
+        Ok(match member {
+            Some(member) if member.state == MemberState::Active => Caller {
+                own_ceiling: Some(member.api_ceiling),
+                ..caller
+            },
+            Some(_) | None => caller,
+        })
+    }
+
     /// Confines `caller` to the member named by `requested` (`user_id`, or
     /// `project_id/user_id` for another project than the caller's, which
     /// only platform admins reach), read from the request's `field`.

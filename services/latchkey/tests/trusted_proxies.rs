@@ -76,10 +76,10 @@ fn start(directory: &std::path::Path, extra: &[&str]) -> (u16, u16, String, Stri
         let line = lines
             .recv_timeout(Duration::from_secs(30))
             .expect("the admin credentials are printed");
-        if let Some(value) = line.trim().strip_prefix("CLIENT_ID=") {
+        if let Some(value) = line.trim().strip_prefix("export ADMIN_ID=") {
             id = Some(value.to_owned());
         }
-        if let Some(value) = line.trim().strip_prefix("CLIENT_SECRET=") {
+        if let Some(value) = line.trim().strip_prefix("export ADMIN_SECRET=") {
             secret = Some(value.to_owned());
         }
     }
