@@ -16,6 +16,7 @@ mod fingerprint;
 mod member;
 mod member_service;
 mod member_store;
+mod memory_store;
 mod model;
 mod page;
 mod reconcile;
@@ -24,6 +25,9 @@ mod service;
 mod store;
 mod sync;
 pub mod validate;
+
+#[cfg(test)]
+mod tests;
 
 pub use access::{
     ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE, OnBehalfOf, Role,
@@ -41,6 +45,7 @@ pub use latchkey_net::IpAllowlist;
 pub use member::{Member, MemberRole, MemberState, MemberUpdate, effective_credential};
 pub use member_service::{CreateMember, ListMembers, UpdateMember};
 pub use member_store::MemberStore;
+pub use memory_store::MemoryCredentialStore;
 pub use model::{
     Credential, CredentialKind, CredentialState, CredentialUpdate, CredentialUse, LastUse,
     NewCredential, OnTokenLimit, PolicyOverrides, Project, ProjectPolicy, ProjectUpdate,
