@@ -23,7 +23,11 @@ fn member_as_stored(member: &Member) -> Member {
 
 #[async_trait]
 impl MemberStore for MemoryCredentialStore {
-    async fn create_member(&self, member: &Member, audit: &AuditEvent) -> Result<(), RegistryError> {
+    async fn create_member(
+        &self,
+        member: &Member,
+        audit: &AuditEvent,
+    ) -> Result<(), RegistryError> {
         self.write(|state| {
             state.project(&member.project_id)?;
             if state.member(&member.project_id, &member.user_id).is_some() {

@@ -319,8 +319,7 @@ impl CredentialStore for MemoryCredentialStore {
             update.apply_to(&mut current);
             // A management credential becoming an API key needs a place in
             // the quotas, as a create would; the other way round frees one.
-            if kind_before == CredentialKind::Management && current.kind() == CredentialKind::Api
-            {
+            if kind_before == CredentialKind::Management && current.kind() == CredentialKind::Api {
                 state.check_room_for_api_credential(
                     &defaults,
                     &current.project_id,
