@@ -1,6 +1,7 @@
 //! The credential registry's domain: projects and their policies, client
 //! credentials, the rules their fields obey, client authentication, and the
-//! [`CredentialStore`] trait the storage crate implements.
+//! [`CredentialStore`] trait the storage crate implements (and
+//! [`MemoryCredentialStore`], an in-memory one for tests).
 //!
 //! Nothing here knows about protobuf or SQL: the transport crate converts wire
 //! messages into the input types below, and the storage crate turns database

@@ -45,7 +45,6 @@ use state::{State, Stored, at_micros, credential_as_stored, page_of, secret_as_s
 /// A [`CredentialStore`] (and [`crate::MemberStore`]) in memory, for tests
 /// and experiments, not for production. See the module documentation for
 /// how it stays atomic under concurrent calls.
-#[derive(Debug)]
 pub struct MemoryCredentialStore {
     policy_defaults: ProjectPolicy,
     state: std::sync::Mutex<State>,
@@ -121,6 +120,25 @@ impl MemoryCredentialStore {
             }
         });
         Ok(committed)
+    }
+}
+
+impl std::fmt::Debug for MemoryCredentialStore {
+    /// Sizes only: a registry's `Debug` output should not dump its data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (projects, credentials, members) = self.read(|state| {
+            (
+                state.projects.len(),
+                state.credentials.len(),
+                state.members.len(),
+            )
+        });
+        f.debug_struct("MemoryCredentialStore")
+            .field("policy_defaults", &self.policy_defaults)
+            .field("projects", &projects)
+            .field("credentials", &credentials)
+            .field("members", &members)
+            .finish_non_exhaustive()
     }
 }
 

@@ -354,3 +354,15 @@ async fn usage_keeps_the_latest_and_audit_batches_count_once() {
         crate::MemberState::Suspended
     );
 }
+
+#[tokio::test]
+async fn debug_output_shows_sizes_not_data() {
+    let fixture = Fixture::new().await;
+    fixture
+        .create(&manager(), "app", "secret-looking-name", &["orders.read"])
+        .await
+        .unwrap();
+    let shown = format!("{:?}", fixture.store);
+    assert!(shown.contains("credentials: 1"), "{shown}");
+    assert!(!shown.contains("secret-looking-name"), "{shown}");
+}
