@@ -1,6 +1,7 @@
 //! The credential registry's domain: projects and their policies, client
 //! credentials, the rules their fields obey, client authentication, and the
-//! [`CredentialStore`] trait the storage crate implements.
+//! [`CredentialStore`] trait the storage crate implements (and
+//! [`MemoryCredentialStore`], an in-memory one for tests).
 //!
 //! Nothing here knows about protobuf or SQL: the transport crate converts wire
 //! messages into the input types below, and the storage crate turns database
@@ -16,6 +17,7 @@ mod fingerprint;
 mod member;
 mod member_service;
 mod member_store;
+mod memory_store;
 mod model;
 mod page;
 mod reconcile;
@@ -24,6 +26,9 @@ mod service;
 mod store;
 mod sync;
 pub mod validate;
+
+#[cfg(test)]
+mod tests;
 
 pub use access::{
     ADMIN_SCOPE, Caller, INTROSPECT_SCOPE, MANAGE_SCOPE, OWN_SCOPE, OnBehalfOf, Role,
@@ -41,6 +46,7 @@ pub use latchkey_net::IpAllowlist;
 pub use member::{Member, MemberRole, MemberState, MemberUpdate, effective_credential};
 pub use member_service::{CreateMember, ListMembers, UpdateMember};
 pub use member_store::MemberStore;
+pub use memory_store::MemoryCredentialStore;
 pub use model::{
     Credential, CredentialKind, CredentialState, CredentialUpdate, CredentialUse, LastUse,
     NewCredential, OnTokenLimit, PolicyOverrides, Project, ProjectPolicy, ProjectUpdate,
