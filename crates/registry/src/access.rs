@@ -273,6 +273,37 @@ mod tests {
     }
 
     #[test]
+    fn an_owner_who_is_a_member_grants_within_the_ceiling_not_its_token() {
+        let apis = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let login = caller(&[OWN_SCOPE]);
+        assert!(
+            login
+                .check_grantable("allowed_apis", &apis(&["compute.read"]))
+                .is_err(),
+            "not a member: only what its token holds"
+        );
+        let member = Caller {
+            own_ceiling: Some(apis(&["compute.read"])),
+            ..login
+        };
+        assert!(
+            member
+                .check_grantable("allowed_apis", &apis(&["compute.read"]))
+                .is_ok()
+        );
+        let beyond = member
+            .check_grantable("allowed_apis", &apis(&["compute.read", "compute.admin"]))
+            .unwrap_err();
+        assert!(beyond.to_string().contains("compute.admin"), "{beyond}");
+        // Latchkey's own scopes still need holding, ceiling or not.
+        assert!(
+            member
+                .check_grantable("allowed_apis", &apis(&[MANAGE_SCOPE]))
+                .is_err()
+        );
+    }
+
+    #[test]
     fn roles_follow_the_strongest_scope() {
         assert_eq!(caller(&[OWN_SCOPE, ADMIN_SCOPE]).role(), Some(Role::Admin));
         assert_eq!(caller(&[MANAGE_SCOPE]).role(), Some(Role::Manager));

@@ -242,6 +242,7 @@ fn caller(credential_id: &str, project: &str, owner: &str, scopes: &[&str]) -> C
         scopes: strings(scopes),
         address: None,
         on_behalf_of: None,
+        own_ceiling: None,
     }
 }
 
