@@ -277,7 +277,7 @@ async fn changing_scopes_never_dodges_a_quota(backend: Backend) {
         .update_credential(pb::UpdateCredentialRequest {
             credential: Some(pb::Credential {
                 id: keys[1].id.clone(),
-                allowed_apis: vec!["tokens:introspect".into()],
+                allowed_apis: vec!["credentials:own".into()],
                 ..Default::default()
             }),
             update_mask: mask(&["allowed_apis"]),
