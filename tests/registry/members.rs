@@ -11,12 +11,10 @@ use latchkey_proto::registry::v1 as pb;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 use latchkey_proto::token::v1::IssueTokenRequest;
 use latchkey_registry::{
-    Caller, CreateCredential, CreateMember, CreateProject, CredentialState, MemberState,
-    PolicyChange, ProjectPolicy, Registry, RegistryError, TokenSync, UpdateMember,
+    Caller, CreateCredential, CreateMember, CredentialState, MemberState, PolicyChange,
+    RegistryError, TokenSync, UpdateMember,
 };
-use latchkey_registry_store::DatabaseConfig;
-use latchkey_secrets::HashKey;
-use latchkey_tests::{Backend, ManagementClient, Stack, TestSchema, postgres_url};
+use latchkey_tests::{Backend, ManagementClient, Stack};
 use prost_types::FieldMask;
 use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -24,7 +22,9 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use crate::support::{assert_refused, create_credential, create_project_with, new_credential};
+use crate::support::{
+    assert_refused, create_credential, create_project_with, new_credential, registry_with_sync,
+};
 
 /// Sends a bearer token and names the member the call acts for, as a
 /// platform's console does.
@@ -1006,41 +1006,9 @@ impl TokenSync for RecordingSync {
 }
 
 async fn member_changes_reach_the_token_side_first_or_not_at_all(backend: Backend) {
-    let directory = tempfile::tempdir().unwrap();
-    let schema = match backend {
-        Backend::Postgres => Some(TestSchema::create().await),
-        Backend::Sqlite => None,
-    };
-    let database = match &schema {
-        Some(schema) => DatabaseConfig {
-            url: postgres_url(),
-            schema: Some(schema.name().to_owned()),
-            ..DatabaseConfig::default()
-        },
-        None => DatabaseConfig {
-            url: format!(
-                "sqlite://{}/registry.db?mode=rwc",
-                directory.path().display()
-            ),
-            ..DatabaseConfig::default()
-        },
-    };
-    let store = latchkey_registry_store::connect(&database, ProjectPolicy::default())
-        .await
-        .unwrap();
     let sync = Arc::new(RecordingSync::default());
-    let registry = Registry::new(Arc::new(store), HashKey::generate(), sync.clone());
+    let (registry, _database) = registry_with_sync(backend, sync.clone()).await;
     let caller = Caller::bootstrap();
-    registry
-        .create_project(
-            &caller,
-            CreateProject {
-                project_id: "acme".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
     registry
         .create_member(
             &caller,

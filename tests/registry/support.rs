@@ -153,3 +153,66 @@ pub(crate) fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
         paths: paths.iter().map(|path| (*path).to_owned()).collect(),
     })
 }
+
+/// A registry over a database of its own (no server writes beside the
+/// test), telling `sync` about every change, with project `acme` created by
+/// the bootstrap caller. Keep the returned guard until the test ends.
+pub(crate) async fn registry_with_sync(
+    backend: latchkey_tests::Backend,
+    sync: std::sync::Arc<dyn latchkey_registry::TokenSync>,
+) -> (latchkey_registry::Registry, OwnDatabase) {
+    use latchkey_registry::{Caller, CreateProject, ProjectPolicy, Registry};
+    use latchkey_registry_store::DatabaseConfig;
+    use latchkey_tests::{Backend, TestSchema, postgres_url};
+
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let schema = match backend {
+        Backend::Postgres => Some(TestSchema::create().await),
+        Backend::Sqlite => None,
+    };
+    let database = match &schema {
+        Some(schema) => DatabaseConfig {
+            url: postgres_url(),
+            schema: Some(schema.name().to_owned()),
+            ..DatabaseConfig::default()
+        },
+        None => DatabaseConfig {
+            url: format!(
+                "sqlite://{}/registry.db?mode=rwc",
+                directory.path().display()
+            ),
+            ..DatabaseConfig::default()
+        },
+    };
+    let store = latchkey_registry_store::connect(&database, ProjectPolicy::default())
+        .await
+        .expect("connect the store");
+    let registry = Registry::new(
+        std::sync::Arc::new(store),
+        latchkey_secrets::HashKey::generate(),
+        sync,
+    );
+    registry
+        .create_project(
+            &Caller::bootstrap(),
+            CreateProject {
+                project_id: "acme".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create project acme");
+    (
+        registry,
+        OwnDatabase {
+            _directory: directory,
+            _schema: schema,
+        },
+    )
+}
+
+/// What [`registry_with_sync`]'s database lives in.
+pub(crate) struct OwnDatabase {
+    _directory: tempfile::TempDir,
+    _schema: Option<latchkey_tests::TestSchema>,
+}

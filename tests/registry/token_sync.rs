@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use latchkey_registry::{
-    Caller, CreateCredential, CreateProject, CredentialState, PolicyChange, ProjectPolicy,
-    Registry, RegistryError, RotateSecret, TokenSync, UpdateCredential,
+    Caller, CreateCredential, CredentialState, PolicyChange, RegistryError, RotateSecret,
+    TokenSync, UpdateCredential,
 };
-use latchkey_registry_store::DatabaseConfig;
-use latchkey_secrets::HashKey;
-use latchkey_tests::{Backend, TestSchema, postgres_url};
+use latchkey_tests::Backend;
+
+use crate::support::registry_with_sync;
 
 /// (credential version, deleted, revoke_tokens) of each change applied.
 #[derive(Debug, Default)]
@@ -39,42 +39,9 @@ impl TokenSync for RecordingSync {
 }
 
 async fn changes_reach_the_token_side_first_or_not_at_all(backend: Backend) {
-    // A database of its own: no server writes beside this test.
-    let directory = tempfile::tempdir().unwrap();
-    let schema = match backend {
-        Backend::Postgres => Some(TestSchema::create().await),
-        Backend::Sqlite => None,
-    };
-    let database = match &schema {
-        Some(schema) => DatabaseConfig {
-            url: postgres_url(),
-            schema: Some(schema.name().to_owned()),
-            ..DatabaseConfig::default()
-        },
-        None => DatabaseConfig {
-            url: format!(
-                "sqlite://{}/registry.db?mode=rwc",
-                directory.path().display()
-            ),
-            ..DatabaseConfig::default()
-        },
-    };
-    let store = latchkey_registry_store::connect(&database, ProjectPolicy::default())
-        .await
-        .unwrap();
     let sync = Arc::new(RecordingSync::default());
-    let registry = Registry::new(Arc::new(store), HashKey::generate(), sync.clone());
+    let (registry, _database) = registry_with_sync(backend, sync.clone()).await;
     let caller = Caller::bootstrap();
-    registry
-        .create_project(
-            &caller,
-            CreateProject {
-                project_id: "acme".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
     let created = registry
         .create_credential(
             &caller,
