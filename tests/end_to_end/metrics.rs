@@ -83,6 +83,24 @@ async fn both_services_count_what_they_do(backend: StackBackend) {
         1.0
     );
     assert!(registry.contains("latchkey_registry_grpc_request_seconds_bucket"));
+
+    // Evictions are counted (never logged per issuance at INFO).
+    let evicting = project_with_client(
+        &stack,
+        "evicting",
+        Some(registry_pb::ProjectPolicy {
+            max_tokens_per_credential: Some(1),
+            on_token_limit: Some(registry_pb::OnTokenLimit::EvictOldest.into()),
+            ..Default::default()
+        }),
+        credential(&[], &[]),
+    )
+    .await;
+    for _ in 0..3 {
+        issue(&stack, &evicting, &[]).await.unwrap();
+    }
+    let issuer = scrape(&format!("{}/metrics", stack.issuer.http_url())).await;
+    assert_eq!(sample(&issuer, "latchkey_issuer_tokens_evicted_total"), 2.0);
 }
 
 on_both_stacks!(both_services_count_what_they_do);

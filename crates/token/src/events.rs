@@ -44,6 +44,9 @@ pub trait TokenEvents: Debug + Send + Sync + 'static {
     fn issuance(&self, outcome: Result<(), &IssueError>, took: Duration);
     /// A token was revoked by its client.
     fn revoked(&self);
+    /// `count` live tokens were revoked to make room for a new one
+    /// (`EVICT_OLDEST`). Counted, not logged: it happens per issuance.
+    fn evicted(&self, count: u32);
     /// An introspection finished (`None`: the store failed).
     fn introspection(&self, answer: Option<&Introspection>, took: Duration);
     /// A token store operation failed.
@@ -57,6 +60,7 @@ pub struct NoEvents;
 impl TokenEvents for NoEvents {
     fn issuance(&self, _outcome: Result<(), &IssueError>, _took: Duration) {}
     fn revoked(&self) {}
+    fn evicted(&self, _count: u32) {}
     fn introspection(&self, _answer: Option<&Introspection>, _took: Duration) {}
     fn store_error(&self) {}
 }

@@ -259,7 +259,9 @@ impl TokenService {
         match self.store.issue(&new).await {
             Ok(evicted) => {
                 if evicted > 0 {
-                    tracing::info!(credential_id = %client.credential_id, evicted, "oldest token evicted at the limit");
+                    // Per issuance: counted, logged at debug only.
+                    self.events.evicted(evicted);
+                    tracing::debug!(credential_id = %client.credential_id, evicted, "oldest token evicted at the limit");
                 }
             }
             Err(TokenStoreError::LimitReached(max)) => {
@@ -362,14 +364,14 @@ impl TokenService {
             return Ok(false);
         };
         if parsed.credential.credential_id() != client.credential_id {
-            tracing::info!(credential_id = %client.credential_id, "revocation of another client's token ignored");
+            tracing::debug!(credential_id = %client.credential_id, "revocation of another client's token ignored");
             return Ok(false);
         }
         match self.store.revoke(parsed.credential, &parsed.hash).await {
             Ok(revoked) => {
                 if revoked {
                     self.events.revoked();
-                    tracing::info!(credential_id = %client.credential_id, "token revoked");
+                    tracing::debug!(credential_id = %client.credential_id, "token revoked");
                 }
                 Ok(revoked)
             }

@@ -26,6 +26,7 @@ pub(crate) struct IssuerMetrics {
     issued: Counter,
     refused: Family<Reason, Counter>,
     revoked: Counter,
+    evicted: Counter,
     issuance_seconds: Histogram,
     introspections: Family<Outcome, Counter>,
     introspection_seconds: Histogram,
@@ -40,6 +41,7 @@ impl IssuerMetrics {
             issued: Counter::default(),
             refused: Family::default(),
             revoked: Counter::default(),
+            evicted: Counter::default(),
             issuance_seconds: latency_histogram(),
             introspections: Family::default(),
             introspection_seconds: latency_histogram(),
@@ -57,6 +59,11 @@ impl IssuerMetrics {
             "tokens_revoked",
             "Access tokens revoked by their client",
             this.revoked.clone(),
+        );
+        registry.register(
+            "tokens_evicted",
+            "Live access tokens revoked to make room for a new one (EVICT_OLDEST)",
+            this.evicted.clone(),
         );
         registry.register(
             "issuance_seconds",
@@ -112,6 +119,10 @@ impl TokenEvents for IssuerMetrics {
 
     fn revoked(&self) {
         self.revoked.inc();
+    }
+
+    fn evicted(&self, count: u32) {
+        self.evicted.inc_by(u64::from(count));
     }
 
     fn introspection(&self, answer: Option<&Introspection>, took: Duration) {
