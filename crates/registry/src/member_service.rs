@@ -7,8 +7,13 @@ use crate::error::RegistryError;
 use crate::member::{Member, MemberRole, MemberState, MemberUpdate};
 use crate::model::now;
 use crate::page::{ListOrder, MAX_PAGE_SIZE, PageRequest, PageToken};
+use crate::reconcile::UNNOTED_CREDENTIAL;
 use crate::service::{Registry, finish_page};
 use crate::store::CredentialFilter;
+
+/// How often a member change is tried when credentials keep appearing
+/// for the member while it runs.
+const MEMBER_CHANGE_ATTEMPTS: u32 = 3;
 use crate::validate;
 
 /// Input of [`Registry::create_member`].
@@ -250,22 +255,31 @@ impl Registry {
         audit: &AuditEvent,
     ) -> Result<Member, RegistryError> {
         // Every credential of the member may be sent a new policy: each is
-        // noted first (a credential created meanwhile is not, and is
-        // settled by the issuer's reconciliation instead; see
-        // docs/decisions.md).
-        let credential_ids = if update.reaches_tokens() {
-            self.owned_credential_ids(project_id, user_id).await?
-        } else {
-            Vec::new()
+        // noted first. One created between the listing and the change has
+        // no note, so the sync refuses it and the change is retried with a
+        // fresh listing (see `SyncIntent`).
+        let mut attempts = 0;
+        let result = loop {
+            attempts += 1;
+            let credential_ids = if update.reaches_tokens() {
+                self.owned_credential_ids(project_id, user_id).await?
+            } else {
+                Vec::new()
+            };
+            let sync = self
+                .begin_sync_all(credential_ids.iter().map(String::as_str))
+                .await?;
+            let result = self
+                .store()
+                .update_member(project_id, user_id, update, now(), &sync, audit)
+                .await;
+            self.end_sync(sync, &result).await;
+            match result {
+                Err(RegistryError::Aborted(reason))
+                    if reason == UNNOTED_CREDENTIAL && attempts < MEMBER_CHANGE_ATTEMPTS => {}
+                other => break other,
+            }
         };
-        let sync = self
-            .begin_sync_all(credential_ids.iter().map(String::as_str))
-            .await?;
-        let result = self
-            .store()
-            .update_member(project_id, user_id, update, now(), &sync, audit)
-            .await;
-        self.end_sync(sync, &result).await;
         let (member, _) = result.map_err(|error| match error {
             RegistryError::NotFound { kind: "member", .. } => member_not_found(user_id),
             other => other,

@@ -61,12 +61,27 @@ pub(crate) struct SyncIntent {
 #[async_trait]
 impl TokenSync for SyncIntent {
     async fn apply(&self, change: PolicyChange<'_>) -> Result<(), RegistryError> {
+        // Nothing reaches the token side without a durable note: a
+        // credential the change found but nobody noted (created for a
+        // member between the listing and the change) aborts the change,
+        // which the caller retries with a fresh listing.
+        let noted = self
+            .notes
+            .iter()
+            .any(|note| note.credential_id == change.credential.id);
+        if !noted {
+            return Err(RegistryError::Aborted(UNNOTED_CREDENTIAL.to_owned()));
+        }
         // Recorded before sending: an answer lost on the way back leaves
         // the outcome unknown, as a failure does.
         self.sent.store(true, Ordering::SeqCst);
         self.inner.apply(change).await
     }
 }
+
+/// Why a change that met a credential without a note was aborted.
+pub(crate) const UNNOTED_CREDENTIAL: &str =
+    "a credential was created during the change; nothing was changed. Retry the call";
 
 impl Registry {
     /// Notes durably that a change of `credential_id` is about to be sent

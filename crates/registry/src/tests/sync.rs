@@ -228,3 +228,53 @@ async fn an_earlier_note_is_settled_before_the_next_change() {
     assert_eq!(last.action, AuditAction::UpdateCredential);
     assert_eq!(last.outcome, AuditOutcome::Succeeded);
 }
+
+#[tokio::test]
+async fn nothing_reaches_the_token_side_without_a_note() {
+    // A member change lists the member's credentials and notes them before
+    // it starts; one created in between (here: noted is `a` only, `b` is
+    // met) must abort the change before anything of `b` is sent, so the
+    // change can be retried with a fresh listing.
+    let fixture = Fixture::new().await;
+    let a = fixture
+        .create(&manager(), "app", "a", &[])
+        .await
+        .unwrap()
+        .credential;
+    let b = fixture
+        .create(&manager(), "app", "b", &[])
+        .await
+        .unwrap()
+        .credential;
+    let intent = fixture
+        .registry
+        .begin_sync_all([a.id.as_str()])
+        .await
+        .unwrap();
+    let unnoted = crate::TokenSync::apply(
+        &intent,
+        crate::PolicyChange {
+            credential: &b,
+            deleted: false,
+            revoke_tokens: false,
+        },
+    )
+    .await;
+    assert_eq!(code(unnoted), "ABORTED");
+    assert!(
+        fixture.issuer.applied_to(&b.id).is_empty(),
+        "nothing of the unnoted credential was sent"
+    );
+    crate::TokenSync::apply(
+        &intent,
+        crate::PolicyChange {
+            credential: &a,
+            deleted: false,
+            revoke_tokens: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(fixture.issuer.applied_to(&a.id).len(), 1);
+    fixture.registry.end_sync(intent, &Ok::<(), _>(())).await;
+}
