@@ -80,13 +80,12 @@ async fn a_registry_killed_mid_enable_leaves_no_token_live() {
     std::fs::create_dir_all(&issuer_dir).unwrap();
     let internal_key = latchkey_secrets::HashKey::generate().to_hex();
     let (issuer_port, issuer_internal, http_port) = (free_port(), free_port(), free_port());
-    let relay = TcpRelay::start(format!("127.0.0.1:{issuer_internal}")).await;
+    let mut relay = TcpRelay::start(format!("127.0.0.1:{issuer_internal}")).await;
     let ports = RegistryPorts {
         public: free_port(),
         internal: free_port(),
         relay: relay.address().port(),
     };
-    let mut relay = relay;
     let (admin_id, admin_secret) = bootstrap(&registry_dir, "ops", |_| {});
     let registry_log = log_path("credential-registry", &registry_dir);
     let mut registry = Running(

@@ -3,29 +3,15 @@
 
 #![allow(unused_crate_dependencies, clippy::unwrap_used)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use latchkey_proto::registry::v1 as pb;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::{Running, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_command_runs_both_services_and_issues_a_token() {

@@ -5,29 +5,16 @@
 
 #![allow(unused_crate_dependencies, clippy::unwrap_used)]
 
-use std::net::{IpAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use latchkey_proto::registry::v1 as pb;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::{Running, free_port};
 
 const PROXY: &str = "127.0.0.2";
 const STRANGER: &str = "127.0.0.1";
