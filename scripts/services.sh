@@ -209,6 +209,21 @@ ensure_grpcurl() {
   export LATCHKEY_TEST_GRPCURL
 }
 
+# The README test runs `latchkey dev` on its documented fixed ports; 50051-50062
+# lie in Linux's ephemeral range, where any outgoing connection of another
+# test may take one for a moment. Reserve them (and 8080, 9090) from ephemeral
+# use; best effort: without the right to, the test retries a busy port for 20 s.
+reserve_readme_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports wanted="8080,9090,50051-50062" current
+  current=$(cat "$file" 2>/dev/null || true)
+  case ",$current," in *",50051-50062,"*) return 0 ;; esac
+  if { echo "${current:+$current,}$wanted" > "$file"; } 2>/dev/null; then
+    log "reserved ports $wanted from ephemeral use (README test)"
+  else
+    log "cannot reserve ports $wanted from ephemeral use; the README test may meet a busy port"
+  fi
+}
+
 # curl for the README test (a fresh Debian may not have it).
 ensure_curl() {
   if command -v curl >/dev/null; then return 0; fi
