@@ -195,6 +195,7 @@ async fn unsigned_and_forged_internal_calls_change_nothing(backend: StackBackend
                     }),
                     ip: "6.6.6.6".into(),
                 }],
+                ..Default::default()
             })
             .await,
     );

@@ -52,6 +52,7 @@ async fn reported_uses_are_bounded_and_never_from_the_future(backend: Backend) {
             pb::RecordRequest {
                 // A good use first: the refusal must take it down too.
                 uses: vec![used(&other.id, 1, "10.0.0.1"), second],
+                ..Default::default()
             },
             field.to_owned(),
         )
@@ -89,6 +90,7 @@ async fn reported_uses_are_bounded_and_never_from_the_future(backend: Backend) {
         uses: (0..=latchkey_registry::MAX_USES_PER_BATCH)
             .map(|_| used(id, 0, "10.0.0.1"))
             .collect(),
+        ..Default::default()
     };
     assert_refused(
         sink.record(too_many).await,
@@ -107,6 +109,7 @@ async fn reported_uses_are_bounded_and_never_from_the_future(backend: Backend) {
     // later true use still replaces it.
     sink.record(pb::RecordRequest {
         uses: vec![used(id, -20, "10.0.0.1")],
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -114,6 +117,7 @@ async fn reported_uses_are_bounded_and_never_from_the_future(backend: Backend) {
     let later = used(id, -40, "10.0.0.2");
     sink.record(pb::RecordRequest {
         uses: vec![later.clone()],
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -195,6 +195,14 @@ impl CredentialRegistry for CredentialRegistryService {
         }))
     }
 
+    async fn list_usage(
+        &self,
+        _request: Request<pb::ListUsageRequest>,
+    ) -> Answer<pb::ListUsageResponse> {
+        // Replaced by the usage rollups branch (issue 14) before it lands.
+        Err(Status::unimplemented("ListUsage is not served yet"))
+    }
+
     async fn update_credential(
         &self,
         request: Request<pb::UpdateCredentialRequest>,

@@ -213,6 +213,7 @@ impl UsageReporter {
                         ip: usage.ip.to_string(),
                     })
                     .collect(),
+                ..Default::default()
             };
             match self.client.clone().record(request).await {
                 Ok(_) => {}
