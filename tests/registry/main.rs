@@ -48,4 +48,5 @@ mod service;
 mod support;
 mod token_sync;
 mod updates;
+mod usage;
 mod validation;

@@ -5,8 +5,8 @@ use latchkey_proto::registry::v1::credential_registry_server::{
     CredentialRegistry, CredentialRegistryServer,
 };
 use latchkey_registry::{
-    CreateCredential, CreateProject, CredentialState, ListAuditEvents, ListCredentials, Registry,
-    RotateSecret,
+    CreateCredential, CreateProject, CredentialState, ListAuditEvents, ListCredentials, ListUsage,
+    Registry, RotateSecret,
 };
 use tonic::{Request, Response, Status};
 
@@ -197,10 +197,33 @@ impl CredentialRegistry for CredentialRegistryService {
 
     async fn list_usage(
         &self,
-        _request: Request<pb::ListUsageRequest>,
+        request: Request<pb::ListUsageRequest>,
     ) -> Answer<pb::ListUsageResponse> {
-        // Replaced by the usage rollups branch (issue 14) before it lands.
-        Err(Status::unimplemented("ListUsage is not served yet"))
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let input = ListUsage {
+            start_time: convert::optional_time("start_time", request.start_time.as_ref())
+                .map_err(to_status)?,
+            end_time: convert::optional_time("end_time", request.end_time.as_ref())
+                .map_err(to_status)?,
+            granularity: crate::usage_sink::granularity(request.granularity).map_err(to_status)?,
+            project_id: request.project_id,
+            credential_id: request.credential_id,
+            page_size: request.page_size,
+            page_token: request.page_token,
+        };
+        let (buckets, next_page_token) = self
+            .registry
+            .list_usage(&caller, input)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListUsageResponse {
+            buckets: buckets
+                .into_iter()
+                .map(crate::usage_sink::bucket_message)
+                .collect(),
+            next_page_token,
+        }))
     }
 
     async fn update_credential(

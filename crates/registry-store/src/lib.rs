@@ -11,6 +11,7 @@ mod migration;
 mod settings;
 mod store;
 mod sync_intent;
+mod usage;
 
 pub use connect::{DatabaseConfig, connect};
 pub use store::SqlCredentialStore;

@@ -25,6 +25,9 @@ mod report;
 mod service;
 mod store;
 mod sync;
+mod usage;
+mod usage_service;
+mod usage_store;
 pub mod validate;
 
 #[cfg(test)]
@@ -65,3 +68,9 @@ pub use service::{
 };
 pub use store::{AuthenticationRecord, CredentialFilter, CredentialStore, SecretRotation};
 pub use sync::{NoTokenSync, PolicyChange, SyncNote, TokenSync};
+pub use usage::{
+    MAX_ROLLUP_COUNT, MAX_ROLLUPS_PER_BATCH, MAX_USAGE_ADDRESSES, UsageBucket, UsageFilter,
+    UsageGranularity, UsageKind, UsageReport, UsageRollup,
+};
+pub use usage_service::ListUsage;
+pub use usage_store::UsageStore;

@@ -10,6 +10,9 @@ use latchkey_secrets::CLIENT_ID;
 use crate::audit::{AuditEvent, MAX_AUDIT_DETAIL_LEN};
 use crate::error::RegistryError;
 use crate::model::CredentialUse;
+use crate::usage::{
+    MAX_ROLLUP_COUNT, MAX_ROLLUPS_PER_BATCH, MAX_USAGE_ADDRESSES, UsageKind, UsageRollup,
+};
 use crate::validate;
 
 /// Most uses in one `UsageSink.Record` batch.
@@ -42,6 +45,98 @@ pub(crate) fn check_uses(uses: &[CredentialUse], now: DateTime<Utc>) -> Result<(
         let field = |name: &str| format!("uses[{index}].{name}");
         validate::credential_id(&field("credential_id"), &credential_use.credential_id)?;
         not_in_future(&field("time"), credential_use.last_use.time, now)?;
+    }
+    Ok(())
+}
+
+/// Checks a batch of usage rollups and its `batch_id` at `now`: every
+/// field bounded, at most one rollup per (credential, minute, kind).
+pub(crate) fn check_rollups(
+    rollups: &[UsageRollup],
+    batch_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), RegistryError> {
+    if rollups.len() > MAX_ROLLUPS_PER_BATCH {
+        return Err(RegistryError::invalid(
+            "rollups",
+            format!("at most {MAX_ROLLUPS_PER_BATCH} per batch"),
+        ));
+    }
+    if !rollups.is_empty() && uuid::Uuid::parse_str(batch_id).is_err() {
+        return Err(RegistryError::invalid(
+            "batch_id",
+            "must be a UUID when rollups are sent",
+        ));
+    }
+    let mut keys: std::collections::HashSet<(&str, DateTime<Utc>, UsageKind)> =
+        std::collections::HashSet::with_capacity(rollups.len());
+    for (index, rollup) in rollups.iter().enumerate() {
+        check_rollup(index, rollup, now)?;
+        if !keys.insert((rollup.credential_id.as_str(), rollup.minute, rollup.kind)) {
+            return Err(RegistryError::invalid(
+                format!("rollups[{index}]"),
+                "repeats the credential, minute and kind of an earlier rollup",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_rollup(
+    index: usize,
+    rollup: &UsageRollup,
+    now: DateTime<Utc>,
+) -> Result<(), RegistryError> {
+    let field = |name: &str| format!("rollups[{index}].{name}");
+    validate::credential_id(&field("credential_id"), &rollup.credential_id)?;
+    validate::project_id(&field("project_id"), &rollup.project_id)?;
+    let minute = rollup.minute;
+    if minute.timestamp_subsec_nanos() != 0 || minute.timestamp().rem_euclid(60) != 0 {
+        return Err(RegistryError::invalid(
+            field("minute"),
+            "must be a whole minute",
+        ));
+    }
+    not_in_future(&field("minute"), minute, now)?;
+    if minute < now - MAX_AUDIT_EVENT_AGE {
+        return Err(RegistryError::invalid(
+            field("minute"),
+            format!("older than {} days", MAX_AUDIT_EVENT_AGE.num_days()),
+        ));
+    }
+    if !(1..=MAX_ROLLUP_COUNT).contains(&rollup.count) {
+        return Err(RegistryError::invalid(
+            field("count"),
+            format!("must be from 1 to {MAX_ROLLUP_COUNT}"),
+        ));
+    }
+    let minute_end = minute + Duration::minutes(1);
+    let within = |time: DateTime<Utc>| time >= minute && time < minute_end;
+    if !within(rollup.first_time) {
+        return Err(RegistryError::invalid(
+            field("first_time"),
+            "must lie within the minute",
+        ));
+    }
+    if !within(rollup.last_time) || rollup.last_time < rollup.first_time {
+        return Err(RegistryError::invalid(
+            field("last_time"),
+            "must lie within the minute, not before first_time",
+        ));
+    }
+    if rollup.addresses.len() > MAX_USAGE_ADDRESSES {
+        return Err(RegistryError::invalid(
+            field("addresses"),
+            format!("at most {MAX_USAGE_ADDRESSES}"),
+        ));
+    }
+    for (position, address) in rollup.addresses.iter().enumerate() {
+        if rollup.addresses[..position].contains(address) {
+            return Err(RegistryError::invalid(
+                format!("rollups[{index}].addresses[{position}]"),
+                "repeats an earlier address",
+            ));
+        }
     }
     Ok(())
 }
@@ -175,6 +270,87 @@ mod tests {
         assert!(check_uses(&[use_at(at + Duration::seconds(30))], at).is_ok());
         let error = check_uses(&[use_at(at), use_at(at + Duration::days(365))], at).unwrap_err();
         assert_eq!(field_of(error), "uses[1].time");
+    }
+
+    fn rollup(at: DateTime<Utc>) -> UsageRollup {
+        let minute = crate::UsageGranularity::Minute.period_start(at);
+        UsageRollup {
+            credential_id: uuid::Uuid::now_v7().to_string(),
+            project_id: "acme".into(),
+            minute,
+            kind: UsageKind::TokenIssued,
+            count: 3,
+            first_time: minute + Duration::seconds(1),
+            last_time: minute + Duration::seconds(59),
+            addresses: vec!["10.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+            more_addresses: false,
+        }
+    }
+
+    #[test]
+    fn rollups_are_bounded_field_by_field() {
+        let at = now();
+        let batch = uuid::Uuid::now_v7().to_string();
+        assert!(check_rollups(&[rollup(at)], &batch, at).is_ok());
+        assert!(check_rollups(&[], "", at).is_ok(), "uses only: no batch ID");
+        type Change = fn(&mut UsageRollup);
+        let cases: [(Change, &str); 12] = [
+            (
+                |r| r.credential_id = "nope".into(),
+                "rollups[1].credential_id",
+            ),
+            (
+                |r| r.project_id = "Not A Project".into(),
+                "rollups[1].project_id",
+            ),
+            (|r| r.minute += Duration::seconds(1), "rollups[1].minute"),
+            (
+                |r| r.minute += Duration::nanoseconds(5),
+                "rollups[1].minute",
+            ),
+            (|r| r.minute += Duration::minutes(3), "rollups[1].minute"),
+            (|r| r.minute -= Duration::days(8), "rollups[1].minute"),
+            (|r| r.count = 0, "rollups[1].count"),
+            (|r| r.count = MAX_ROLLUP_COUNT + 1, "rollups[1].count"),
+            (
+                |r| r.first_time -= Duration::seconds(2),
+                "rollups[1].first_time",
+            ),
+            (
+                |r| r.last_time += Duration::seconds(1),
+                "rollups[1].last_time",
+            ),
+            (
+                |r| r.last_time = r.first_time - Duration::milliseconds(1),
+                "rollups[1].last_time",
+            ),
+            (
+                |r| r.addresses = vec!["10.0.0.1".parse().unwrap(); 2],
+                "rollups[1].addresses[1]",
+            ),
+        ];
+        for (change, field) in cases {
+            let mut bad = rollup(at);
+            change(&mut bad);
+            let error = check_rollups(&[rollup(at), bad], &batch, at).unwrap_err();
+            assert_eq!(field_of(error), field);
+        }
+        let mut crowded = rollup(at);
+        crowded.addresses = (0..=32u8)
+            .map(|n| std::net::IpAddr::from([10, 0, 0, n]))
+            .collect();
+        let error = check_rollups(&[crowded], &batch, at).unwrap_err();
+        assert_eq!(field_of(error), "rollups[0].addresses");
+        let twice = rollup(at);
+        let error = check_rollups(&[twice.clone(), twice], &batch, at).unwrap_err();
+        assert_eq!(field_of(error), "rollups[1]");
+        let error = check_rollups(&[rollup(at)], "batch-1", at).unwrap_err();
+        assert_eq!(field_of(error), "batch_id");
+        let too_many = vec![rollup(at); MAX_ROLLUPS_PER_BATCH + 1];
+        assert_eq!(
+            field_of(check_rollups(&too_many, &batch, at).unwrap_err()),
+            "rollups"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use crate::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::error::RegistryError;
 use crate::fields::UpdateCredential;
 use crate::model::{
-    Credential, CredentialKind, CredentialState, CredentialUse, NewCredential, PolicyOverrides,
-    Project, ProjectPolicy, ProjectUpdate, StoredSecret, now,
+    Credential, CredentialKind, CredentialState, NewCredential, PolicyOverrides, Project,
+    ProjectPolicy, ProjectUpdate, StoredSecret, now,
 };
 use crate::page::{ListOrder, Page, PageToken};
 use crate::report;
@@ -793,13 +793,6 @@ impl Registry {
     /// Deletes audit events older than `before` (retention).
     pub async fn purge_audit_events(&self, before: DateTime<Utc>) -> Result<u64, RegistryError> {
         self.store.purge_audit(before).await
-    }
-
-    /// Records credentials' latest uses reported by a token issuer; a
-    /// batch with a bad use is refused whole (see `report`).
-    pub async fn record_usage(&self, uses: Vec<CredentialUse>) -> Result<(), RegistryError> {
-        report::check_uses(&uses, now())?;
-        self.store.record_usage(&uses).await
     }
 }
 

@@ -21,6 +21,7 @@ use crate::model::{
 };
 use crate::page::{Page, PageRequest};
 use crate::sync::{SyncNote, TokenSync};
+use crate::usage_store::UsageStore;
 
 /// What client authentication needs, read in one call.
 #[derive(Debug, Clone)]
@@ -60,9 +61,10 @@ pub struct CredentialFilter {
     pub kind: Option<CredentialKind>,
 }
 
-/// Persistent storage of projects, their members and credentials.
+/// Persistent storage of projects, their members and credentials, and
+/// their token usage.
 #[async_trait]
-pub trait CredentialStore: MemberStore + Debug + Send + Sync + 'static {
+pub trait CredentialStore: MemberStore + UsageStore + Debug + Send + Sync + 'static {
     /// The policy defaults the store resolves project overrides against.
     fn policy_defaults(&self) -> &ProjectPolicy;
 

@@ -68,6 +68,9 @@ pub struct RegistryConfig {
     /// Days audit events are kept; older ones are deleted hourly. 0 keeps
     /// them forever.
     pub audit_retention_days: u32,
+    /// Days token usage rollups are kept (by the minute they count);
+    /// older ones are deleted hourly. 0 keeps them forever.
+    pub usage_retention_days: u32,
 }
 
 impl Default for RegistryConfig {
@@ -93,6 +96,7 @@ impl Default for RegistryConfig {
             log_format: LogFormat::default(),
             shutdown_grace_seconds: 10,
             audit_retention_days: 90,
+            usage_retention_days: 90,
         }
     }
 }
@@ -130,11 +134,13 @@ impl std::fmt::Debug for RegistryConfig {
             .field("log_format", &self.log_format)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("usage_retention_days", &self.usage_retention_days)
             .finish()
     }
 }
 
-/// Longest audit retention accepted (100 years): beyond it, 0 says "forever".
+/// Longest audit (and usage) retention accepted (100 years): beyond it, 0
+/// says "forever".
 const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
 
 impl RegistryConfig {
@@ -180,6 +186,11 @@ impl RegistryConfig {
         if self.audit_retention_days > MAX_AUDIT_RETENTION_DAYS {
             return Err(ConfigError::new(format!(
                 "audit_retention_days: at most {MAX_AUDIT_RETENTION_DAYS} (0 keeps events forever)"
+            )));
+        }
+        if self.usage_retention_days > MAX_AUDIT_RETENTION_DAYS {
+            return Err(ConfigError::new(format!(
+                "usage_retention_days: at most {MAX_AUDIT_RETENTION_DAYS} (0 keeps usage forever)"
             )));
         }
         Ok(())

@@ -6,6 +6,7 @@
 mod audit;
 mod bootstrap;
 mod config;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +104,13 @@ pub async fn serve(
         tokio::spawn(audit::enforce_retention(
             registry.clone(),
             config.audit_retention_days,
+            shutdown.clone(),
+        ));
+    }
+    if config.usage_retention_days > 0 {
+        tokio::spawn(usage::enforce_retention(
+            registry.clone(),
+            config.usage_retention_days,
             shutdown.clone(),
         ));
     }

@@ -9,6 +9,7 @@ mod m20261129_000004_registry_settings;
 mod m20261129_000005_policy_sync_intents;
 mod m20261129_000006_members;
 mod m20261129_000007_credential_kind_and_api_endpoint;
+mod m20261129_000008_usage_rollups;
 
 /// All migrations in order.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_policy_sync_intents::Migration),
             Box::new(m20261129_000006_members::Migration),
             Box::new(m20261129_000007_credential_kind_and_api_endpoint::Migration),
+            Box::new(m20261129_000008_usage_rollups::Migration),
         ]
     }
 }

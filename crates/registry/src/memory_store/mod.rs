@@ -26,6 +26,7 @@
 
 mod members;
 mod state;
+mod usage;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -30,6 +30,8 @@ pub(super) struct State {
     pub(super) audit: BTreeMap<String, AuditEvent>,
     /// Credential ID → when its note was made.
     pub(super) sync_notes: BTreeMap<String, DateTime<Utc>>,
+    /// Usage rollups, their addresses and seen batch IDs.
+    pub(super) usage: super::usage::UsageState,
 }
 
 /// `time` at the precision the SQL stores keep (microseconds), so what a

@@ -9,3 +9,4 @@ mod quotas;
 mod store;
 mod support;
 mod sync;
+mod usage;
