@@ -1,6 +1,7 @@
 //! The audit trail: "who changed this credential, from where, and did it
-//! work?" Every change and token event is listed by `ListAuditEvents`, with
-//! no secret or token anywhere in it, and only to those allowed to see it.
+//! work?" Every change and every refusal is listed by `ListAuditEvents`,
+//! with no secret or token anywhere in it, and only to those allowed to see
+//! it. Issued and revoked tokens are usage (rollups), not audit events.
 
 use std::time::Duration;
 
@@ -135,6 +136,13 @@ async fn a_credentials_life_is_on_record_without_its_secrets(backend: StackBacke
         })
         .await
         .unwrap();
+    // A scope the credential does not hold: a refused issuance, on record.
+    // The issuer sends its events in order, so once this one is listed,
+    // any event of the issuance and revocation above would be too.
+    assert_code(
+        issue(&stack, &client, &["billing.admin"]).await,
+        Code::InvalidArgument,
+    );
     for disable in [true, false] {
         if disable {
             registry
@@ -173,8 +181,8 @@ async fn a_credentials_life_is_on_record_without_its_secrets(backend: StackBacke
         (AuditAction::CreateCredential, AuditOutcome::Succeeded),
         (AuditAction::UpdateCredential, AuditOutcome::Succeeded),
         (AuditAction::RotateCredentialSecret, AuditOutcome::Succeeded),
-        (AuditAction::IssueToken, AuditOutcome::Succeeded),
-        (AuditAction::RevokeToken, AuditOutcome::Succeeded),
+        // Not the token issued nor its revocation: counted in usage rollups.
+        (AuditAction::IssueToken, AuditOutcome::Failed),
         (AuditAction::DisableCredential, AuditOutcome::Succeeded),
         (AuditAction::EnableCredential, AuditOutcome::Succeeded),
         (AuditAction::DeleteCredential, AuditOutcome::Failed),
@@ -202,13 +210,17 @@ async fn a_credentials_life_is_on_record_without_its_secrets(backend: StackBacke
     assert_eq!(update.project_id, "acme");
     assert_eq!(update.source_ip, "127.0.0.1");
     assert!(update.detail.contains("allowed_ips"), "{update:?}");
-    let issued = by_action(AuditAction::IssueToken);
-    assert_eq!(issued.actor, id, "the client itself issued");
-    assert_eq!(issued.project_id, "acme");
-    assert_eq!(issued.source_ip, "127.0.0.1");
+    let refused_issue = by_action(AuditAction::IssueToken);
+    assert_eq!(refused_issue.actor, id, "the client itself asked");
+    assert_eq!(refused_issue.project_id, "acme");
+    assert_eq!(refused_issue.source_ip, "127.0.0.1");
+    assert_eq!(refused_issue.detail, "invalid_scope", "{refused_issue:?}");
     let refused_delete = events
         .iter()
-        .find(|event| event.outcome() == AuditOutcome::Failed)
+        .find(|event| {
+            event.action() == AuditAction::DeleteCredential
+                && event.outcome() == AuditOutcome::Failed
+        })
         .unwrap();
     assert!(
         refused_delete.detail.contains("FAILED_PRECONDITION"),
@@ -242,6 +254,17 @@ async fn a_credentials_life_is_on_record_without_its_secrets(backend: StackBacke
     // With the registry's reason (the client itself only learned "invalid
     // client"): the presented value is not even secret-shaped.
     assert_eq!(failure.detail, "malformed_secret", "{failure:?}");
+    // Nowhere a successful issuance or revocation.
+    assert!(
+        failures.iter().all(|event| {
+            event.outcome() == AuditOutcome::Failed
+                || !matches!(
+                    event.action(),
+                    AuditAction::IssueToken | AuditAction::RevokeToken
+                )
+        }),
+        "{failures:?}"
+    );
 
     assert_no_secret(
         &failures,

@@ -66,6 +66,12 @@ async fn both_services_count_what_they_do(backend: StackBackend) {
         ) >= 2.0
     );
     assert!(issuer.contains("latchkey_issuer_usage_flush_lag_seconds"));
+    // The registry takes every rollup batch: none dropped.
+    assert_eq!(
+        sample(&issuer, "latchkey_issuer_usage_rollups_dropped_total"),
+        0.0
+    );
+    assert!(issuer.contains("latchkey_issuer_usage_rollups_pending"));
 
     let registry = scrape(&stack.registry.metrics_url()).await;
     assert_eq!(

@@ -17,6 +17,8 @@ mod token_service;
 pub use audit_reporter::{AuditReporter, MAX_AUDIT_BATCH};
 pub use introspection::IntrospectionService;
 pub use peer::client_ip;
-pub use registry_client::{MAX_USES_PER_BATCH, RegistryAuthenticator, UsageReporter};
+pub use registry_client::{
+    MAX_USES_PER_BATCH, RegistryAuthenticator, RollupDelivery, UsageReporter,
+};
 pub use token_admin::TokenAdminService;
 pub use token_service::TokenGrpcService;

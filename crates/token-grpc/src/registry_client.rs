@@ -11,7 +11,7 @@ use latchkey_proto::registry::v1::usage_sink_client::UsageSinkClient;
 use latchkey_runtime::{TracedChannel, reason, status_reason};
 use latchkey_token::{
     AuthenticatedClient, ClientAuthenticator, ClientRefusal, CredentialPolicy, IssueError,
-    LimitPolicy, PolicyState, Usage,
+    LimitPolicy, PolicyState, RollupBatch, Usage, UsageKind, UsageRollup,
 };
 use tonic::{Code, Status};
 
@@ -182,7 +182,7 @@ impl ClientAuthenticator for RegistryAuthenticator {
     }
 }
 
-/// Sends batches of last uses to the registry's `UsageSink`.
+/// Sends batches of last uses and usage rollups to the registry's `UsageSink`.
 #[derive(Debug, Clone)]
 pub struct UsageReporter {
     client: UsageSinkClient<TracedChannel>,
@@ -231,6 +231,69 @@ impl UsageReporter {
     }
 }
 
+/// What became of a batch of rollups the registry answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollupDelivery {
+    /// Recorded (or recorded before: the same batch ID counts once).
+    Recorded,
+    /// Refused as invalid: it would be refused again on every retry, so it
+    /// is to be given up (and its tokens counted as dropped).
+    Refused,
+}
+
+impl UsageReporter {
+    /// Sends one batch of usage rollups (at most
+    /// [`latchkey_token::MAX_ROLLUPS_PER_BATCH`]) under its batch ID, in a
+    /// call of its own: a batch sent again after a lost answer is skipped
+    /// by the registry, and fresh last uses must not be skipped with it.
+    /// `Err` for a failure worth retrying: the caller sends the same batch,
+    /// with the same ID, again later. A refusal as invalid is logged at
+    /// error here.
+    pub async fn report_rollups(&self, batch: &RollupBatch) -> Result<RollupDelivery, Status> {
+        let request = registry_pb::RecordRequest {
+            uses: Vec::new(),
+            rollups: batch.rollups.iter().map(rollup_message).collect(),
+            batch_id: batch.batch_id.clone(),
+        };
+        match self.client.clone().record(request).await {
+            Ok(_) => Ok(RollupDelivery::Recorded),
+            Err(status) if status.code() == Code::InvalidArgument => {
+                tracing::error!(
+                    error = %status.message(),
+                    batch_id = %batch.batch_id,
+                    rollups = batch.rollups.len(),
+                    tokens = batch.token_count(),
+                    "the registry refused a batch of usage rollups as invalid (is this clock ahead of the registry's, or was the registry unreachable for a week?): dropped"
+                );
+                Ok(RollupDelivery::Refused)
+            }
+            Err(status) => Err(status),
+        }
+    }
+}
+
+fn rollup_message(rollup: &UsageRollup) -> registry_pb::UsageRollup {
+    let kind = match rollup.kind {
+        UsageKind::Issued => registry_pb::UsageKind::TokenIssued,
+        UsageKind::Revoked => registry_pb::UsageKind::TokenRevoked,
+    };
+    registry_pb::UsageRollup {
+        credential_id: rollup.credential_id.clone(),
+        project_id: rollup.project_id.clone(),
+        minute: Some(prost_types::Timestamp::from(rollup.minute)),
+        kind: kind.into(),
+        count: i64::try_from(rollup.count).unwrap_or(i64::MAX),
+        first_time: Some(prost_types::Timestamp::from(rollup.first_time)),
+        last_time: Some(prost_types::Timestamp::from(rollup.last_time)),
+        addresses: rollup
+            .addresses
+            .iter()
+            .map(|address| address.to_canonical().to_string())
+            .collect(),
+        more_addresses: rollup.more_addresses,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use latchkey_runtime::status_with_reason;
@@ -270,6 +333,41 @@ mod tests {
             panic!("a refused client");
         };
         assert_eq!(refused, ClientRefusal::because("unknown_client"));
+    }
+
+    #[test]
+    fn a_rollup_goes_out_as_the_proto_says() {
+        use std::time::{Duration, SystemTime};
+        let at = |millis| SystemTime::UNIX_EPOCH + Duration::from_millis(millis);
+        let message = rollup_message(&UsageRollup {
+            credential_id: "0193a0a0-0000-7000-8000-000000000001".into(),
+            project_id: "acme".into(),
+            minute: at(1_700_000_040_000),
+            kind: UsageKind::Revoked,
+            count: 3,
+            first_time: at(1_700_000_041_250),
+            last_time: at(1_700_000_099_999),
+            addresses: vec!["10.0.0.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+            more_addresses: true,
+        });
+        assert_eq!(
+            message.minute,
+            Some(prost_types::Timestamp {
+                seconds: 1_700_000_040,
+                nanos: 0
+            })
+        );
+        assert_eq!(
+            message.first_time,
+            Some(prost_types::Timestamp {
+                seconds: 1_700_000_041,
+                nanos: 250_000_000
+            })
+        );
+        assert_eq!(message.kind(), registry_pb::UsageKind::TokenRevoked);
+        assert_eq!(message.count, 3);
+        assert_eq!(message.addresses, ["10.0.0.1", "2001:db8::1"]);
+        assert!(message.more_addresses);
     }
 
     #[test]

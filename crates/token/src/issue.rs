@@ -13,6 +13,7 @@ use crate::error::{ClientRefusal, IssueError, TokenStoreError};
 use crate::events::{NoEvents, TokenEvents};
 use crate::key::{CredentialKey, new_token, parse_token};
 use crate::model::{CredentialPolicy, PolicyState, TokenRecord, unix_now};
+use crate::rollup::UsageRollups;
 use crate::scope::{MAX_SCOPES, check_scope_syntax};
 use crate::store::{NewToken, PolicyOrigin, TokenStore};
 use crate::usage::UsageTracker;
@@ -55,6 +56,8 @@ pub struct TokenService {
     pub(crate) failure_limits: FailureLimits,
     pub(crate) events: Arc<dyn TokenEvents>,
     pub(crate) audit: Option<Arc<AuditQueue>>,
+    pub(crate) rollups: Option<Arc<UsageRollups>>,
+    pub(crate) token_event_log: bool,
     pub(crate) authentications: Arc<AuthenticationCache>,
 }
 
@@ -81,12 +84,15 @@ impl TokenService {
             failure_limits: FailureLimits::default(),
             events: Arc::new(NoEvents),
             audit: None,
+            rollups: None,
+            token_event_log: false,
             authentications: Arc::new(AuthenticationCache::default()),
         }
     }
 
-    /// The same service queueing audit events (issue, revoke, refused
-    /// authentication) in `queue`, for the registry's audit trail.
+    /// The same service queueing audit events (refused issuances,
+    /// revocations and authentications) in `queue`, for the registry's
+    /// audit trail.
     pub fn with_audit(mut self, queue: Arc<AuditQueue>) -> Self {
         self.audit = Some(queue);
         self

@@ -17,6 +17,7 @@ mod introspect;
 mod issue;
 mod key;
 mod model;
+mod rollup;
 mod scope;
 mod store;
 mod usage;
@@ -27,7 +28,7 @@ mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use audit::{AuditQueue, TokenAction, TokenAuditEvent};
+pub use audit::{AuditQueue, TOKEN_EVENT_TARGET, TokenAction, TokenAuditEvent};
 pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
 pub use caller_auth::{
     CallerCredentials, CallerError, DEFAULT_CALLER_TTL, INTROSPECT_SCOPE, PresentedAuthorization,
@@ -39,6 +40,10 @@ pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenI
 pub use issue::{IssueRequest, IssuedToken, TokenService};
 pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};
 pub use model::{CredentialPolicy, LimitPolicy, PolicyState, TokenRecord, unix_now};
+pub use rollup::{
+    DEFAULT_MAX_PENDING_ROLLUPS, MAX_ROLLUP_ADDRESSES, MAX_ROLLUPS_PER_BATCH, RollupBatch,
+    UsageKind, UsageRollup, UsageRollups,
+};
 pub use scope::{MAX_SCOPE_LEN, MAX_SCOPES, check_scope_syntax, parse_scope_list};
 pub use store::{FailureCount, FailureGuard, Lookup, NewToken, PolicyOrigin, TokenStore};
 pub use usage::{Usage, UsageTracker};

@@ -1,12 +1,13 @@
-//! The issuer's background work: usage reports to the registry, health
-//! following the token store, and the in-process store's sweep.
+//! The issuer's background work: usage reports (last uses and rollups) and
+//! audit events to the registry, health following the token store, and the
+//! in-process store's sweep.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_runtime::{Shutdown, follow_readiness};
-use latchkey_token::{AuditQueue, TokenStore, UsageTracker, unix_now};
-use latchkey_token_grpc::{AuditReporter, MAX_AUDIT_BATCH, UsageReporter};
+use latchkey_token::{AuditQueue, TokenStore, UsageRollups, UsageTracker, unix_now};
+use latchkey_token_grpc::{AuditReporter, MAX_AUDIT_BATCH, RollupDelivery, UsageReporter};
 use latchkey_token_store::MemoryTokenStore;
 
 use crate::metrics::IssuerMetrics;
@@ -21,6 +22,7 @@ pub(crate) struct Tasks {
     pub(crate) health: HealthReporter,
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) reporter: UsageReporter,
+    pub(crate) rollups: Arc<UsageRollups>,
     pub(crate) audit: Arc<AuditQueue>,
     pub(crate) audit_reporter: AuditReporter,
     pub(crate) flush_interval: Duration,
@@ -28,7 +30,8 @@ pub(crate) struct Tasks {
     pub(crate) shutdown: Shutdown,
 }
 
-/// Starts the tasks; the handle ends after the final usage and audit flushes.
+/// Starts the tasks; the handle ends after the final usage, rollup and
+/// audit flushes.
 pub(crate) fn spawn(tasks: Tasks) -> JoinHandle<()> {
     let store = tasks.store;
     tokio::spawn(follow_readiness(
@@ -50,6 +53,13 @@ pub(crate) fn spawn(tasks: Tasks) -> JoinHandle<()> {
         tasks.flush_interval,
         tasks.shutdown.clone(),
     ));
+    let rollups = tokio::spawn(flush_rollups(
+        tasks.rollups,
+        tasks.reporter.clone(),
+        tasks.flush_interval,
+        tasks.metrics.clone(),
+        tasks.shutdown.clone(),
+    ));
     let usage = tokio::spawn(flush_usage(
         tasks.usage,
         tasks.reporter,
@@ -58,7 +68,7 @@ pub(crate) fn spawn(tasks: Tasks) -> JoinHandle<()> {
         tasks.shutdown,
     ));
     tokio::spawn(async move {
-        let _ = tokio::join!(audit, usage);
+        let _ = tokio::join!(audit, rollups, usage);
     })
 }
 
@@ -91,6 +101,54 @@ async fn flush_usage(
             last_success = std::time::Instant::now();
         }
         metrics.set_usage_flush_lag(last_success.elapsed());
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Sends usage rollups to the registry every `interval`, batch by batch;
+/// when one fails, it and the ones after it are put back whole, with their
+/// batch IDs, for the next round (so a batch whose answer was lost counts
+/// once). One last flush runs at shutdown.
+async fn flush_rollups(
+    rollups: Arc<UsageRollups>,
+    reporter: UsageReporter,
+    interval: Duration,
+    metrics: Arc<IssuerMetrics>,
+    shutdown: Shutdown,
+) {
+    let mut dropped_reported = 0;
+    loop {
+        let stopping = tokio::select! {
+            () = tokio::time::sleep(interval) => false,
+            () = shutdown.wait() => true,
+        };
+        let mut batches = rollups.drain().into_iter();
+        while let Some(batch) = batches.next() {
+            match reporter.report_rollups(&batch).await {
+                Ok(RollupDelivery::Recorded) => {}
+                Ok(RollupDelivery::Refused) => rollups.discard(batch),
+                Err(status) => {
+                    tracing::warn!(
+                        error = %status.message(),
+                        batches = 1 + batches.len(),
+                        "usage rollup report failed; retrying next round"
+                    );
+                    rollups.restore(std::iter::once(batch).chain(batches).collect());
+                    break;
+                }
+            }
+        }
+        let dropped = rollups.dropped();
+        metrics.set_usage_rollups(dropped, rollups.pending());
+        if dropped > dropped_reported {
+            tracing::error!(
+                dropped = dropped - dropped_reported,
+                "token issues and revocations left out of usage rollups: too many rollups pending for the registry, or a batch refused"
+            );
+            dropped_reported = dropped;
+        }
         if stopping {
             return;
         }
@@ -146,3 +204,6 @@ async fn sweep(memory: Arc<MemoryTokenStore>, shutdown: Shutdown) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

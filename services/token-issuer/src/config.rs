@@ -67,6 +67,8 @@ pub struct IssuerConfig {
     pub limits: ListenerLimits,
     /// Log line format.
     pub log_format: LogFormat,
+    /// What is exported beside spans and metrics.
+    pub telemetry: TelemetryConfig,
     /// How long in-flight calls may take to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
 }
@@ -94,6 +96,7 @@ impl Default for IssuerConfig {
             failed_authentication: FailureLimitsConfig::default(),
             limits: ListenerLimits::default(),
             log_format: LogFormat::default(),
+            telemetry: TelemetryConfig::default(),
             shutdown_grace_seconds: 10,
         }
     }
@@ -132,9 +135,22 @@ impl std::fmt::Debug for IssuerConfig {
             .field("failed_authentication", &self.failed_authentication)
             .field("limits", &self.limits)
             .field("log_format", &self.log_format)
+            .field("telemetry", &self.telemetry)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .finish()
     }
+}
+
+/// Telemetry beyond spans and metrics (`[telemetry]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Log every issued and revoked token as an INFO event under the
+    /// target `latchkey::token_event` (credential, project, client address,
+    /// scopes; never the token), for a log shipper or OTLP pipeline that
+    /// must see each issuance. Off: tokens are counted in usage rollups
+    /// only.
+    pub token_events: bool,
 }
 
 /// Failed client authentications allowed in a window before the failing

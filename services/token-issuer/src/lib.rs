@@ -19,7 +19,7 @@ use latchkey_runtime::{
     Shutdown, TracedChannel, VerifyInternalCallsLayer, health_service, reflection_service,
     serve_http,
 };
-use latchkey_token::{AuditQueue, TokenService, TokenStore, UsageTracker};
+use latchkey_token::{AuditQueue, TokenService, TokenStore, UsageRollups, UsageTracker};
 use latchkey_token_envoy::EnvoyAuthorizationService;
 use latchkey_token_grpc::{
     AuditReporter, IntrospectionService, RegistryAuthenticator, TokenAdminService,
@@ -112,6 +112,7 @@ pub async fn serve(
     let registry = TracedChannel::lazy(&registry).signed(internal_key.clone());
     let usage = Arc::new(UsageTracker::default());
     let audit = Arc::new(AuditQueue::default());
+    let rollups = Arc::new(UsageRollups::default());
     let mut metrics = Metrics::new("issuer");
     let issuer_metrics = Arc::new(IssuerMetrics::register(&mut metrics));
     if let Some(redis) = redis_store {
@@ -126,7 +127,9 @@ pub async fn serve(
     )
     .with_failure_limits(config.failed_authentication.into())
     .with_events(issuer_metrics.clone())
-    .with_audit(audit.clone());
+    .with_audit(audit.clone())
+    .with_usage_rollups(rollups.clone())
+    .with_token_event_log(config.telemetry.token_events);
     let proxies = TrustedProxies::new(config.trusted_proxies.clone());
 
     let (health_reporter, health) = health_service().await;
@@ -136,6 +139,7 @@ pub async fn serve(
         health: health_reporter,
         usage,
         reporter: UsageReporter::new(registry.clone()),
+        rollups,
         audit,
         audit_reporter: AuditReporter::new(registry.clone()),
         metrics: issuer_metrics,

@@ -32,6 +32,8 @@ pub(crate) struct IssuerMetrics {
     introspection_seconds: Histogram,
     store_errors: Counter,
     usage_flush_lag: Gauge,
+    usage_rollups_dropped: Counter,
+    usage_rollups_pending: Gauge,
 }
 
 impl IssuerMetrics {
@@ -47,6 +49,8 @@ impl IssuerMetrics {
             introspection_seconds: latency_histogram(),
             store_errors: Counter::default(),
             usage_flush_lag: Gauge::default(),
+            usage_rollups_dropped: Counter::default(),
+            usage_rollups_pending: Gauge::default(),
         };
         let registry = metrics.registry_mut();
         registry.register("tokens_issued", "Access tokens issued", this.issued.clone());
@@ -90,7 +94,28 @@ impl IssuerMetrics {
             "Seconds since last uses last reached the registry",
             this.usage_flush_lag.clone(),
         );
+        registry.register(
+            "usage_rollups_dropped",
+            "Token issues and revocations no usage rollup counts: dropped at the cap on pending rollups, or in a batch the registry refused as invalid",
+            this.usage_rollups_dropped.clone(),
+        );
+        registry.register(
+            "usage_rollups_pending",
+            "Usage rollups held by the issuer: being counted or waiting for the registry",
+            this.usage_rollups_pending.clone(),
+        );
         this
+    }
+
+    /// Follows the usage rollups: `dropped` since start, `pending` now.
+    pub(crate) fn set_usage_rollups(&self, dropped: u64, pending: usize) {
+        // The counter only moves forward; the rollups' count never falls.
+        let counted = self.usage_rollups_dropped.get();
+        if dropped > counted {
+            self.usage_rollups_dropped.inc_by(dropped - counted);
+        }
+        self.usage_rollups_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 
     /// Sets how long ago last uses last reached the registry.

@@ -4,6 +4,7 @@ mod audit;
 mod callers;
 mod lockout;
 mod reconcile;
+mod rollups;
 mod store_binding;
 mod widening;
 
