@@ -56,4 +56,5 @@ mod store_loss;
 mod store_outage;
 mod support;
 mod tls;
+mod usage;
 mod widening;
