@@ -242,7 +242,7 @@ pub(crate) fn render(comparisons: &[Comparison]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<36} {:<7} {:>9} {:>7}   {:<20} {:>9} {:>7}   {:>6}  {:<12} {:<16} met",
+        "{:<40} {:<7} {:>9} {:>7}   {:<20} {:>9} {:>7}   {:>6}  {:<12} {:<16} met",
         "scenario",
         "loader",
         "req/s",
@@ -263,7 +263,7 @@ pub(crate) fn render(comparisons: &[Comparison]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<36} {:<7} {:>9} {:>7.2}   {:<20} {:>9} {:>7.2}   {:>6}  {:<12} {:<16} {}",
+            "{:<40} {:<7} {:>9} {:>7.2}   {:<20} {:>9} {:>7.2}   {:>6}  {:<12} {:<16} {}",
             c.name(),
             c.loader,
             thousands(c.rate),
@@ -336,13 +336,13 @@ pub(crate) fn render_cpu(comparisons: &[Comparison]) -> String {
         }
     }
     let mut out = String::new();
-    let _ = write!(out, "{:<48}", "CPU µs per request");
+    let _ = write!(out, "{:<52}", "CPU µs per request");
     for name in &names {
         let _ = write!(out, " {name:>9}");
     }
     let _ = writeln!(out, " {:>9}", "total");
     for (label, cpu) in lines {
-        let _ = write!(out, "{label:<48}");
+        let _ = write!(out, "{label:<52}");
         let mut total = 0.0;
         for wanted in &names {
             match cpu.iter().find(|(name, _)| name == wanted) {

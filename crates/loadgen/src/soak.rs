@@ -227,7 +227,14 @@ pub(crate) async fn run(
             }
         }
     }
-    points.push(sample_now(stack, redis.as_mut(), started.elapsed().as_secs_f64()).await);
+    // The last sample, unless one was just taken.
+    let elapsed = started.elapsed().as_secs_f64();
+    if points
+        .last()
+        .is_none_or(|last| elapsed - last.seconds > 1.0)
+    {
+        points.push(sample_now(stack, redis.as_mut(), elapsed).await);
+    }
     let output = wrk.wait_with_output().await?;
     let issuance = parse_wrk(&String::from_utf8_lossy(&output.stdout))?;
     Ok(SoakReport {
