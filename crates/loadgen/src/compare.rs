@@ -256,9 +256,9 @@ pub(crate) fn render(comparisons: &[Comparison]) -> String {
     );
     for c in comparisons {
         let spread = match (c.ratio_min, c.ratio_max) {
-            (Some(min), Some(max)) => {
-                format!("{}–{}", ratio_text(Some(min)), ratio_text(Some(max)))
-            }
+            // Both ends in the unit of the larger one.
+            (Some(min), Some(max)) if max >= 2.0 => format!("{min:.2}x–{max:.2}x"),
+            (Some(min), Some(max)) => format!("{}–{}", percent(Some(min)), percent(Some(max))),
             _ => "-".to_owned(),
         };
         let _ = writeln!(
@@ -503,6 +503,7 @@ mod tests {
         );
         let table = render(std::slice::from_ref(&c));
         assert!(table.contains("3.02x"), "{table}");
+        assert!(table.contains("3.00x–3.04x"), "{table}");
         assert!(table.contains("yes"), "{table}");
         let cpu = render_cpu(&[c]);
         assert!(cpu.contains("30.5"), "{cpu}");
