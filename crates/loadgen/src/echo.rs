@@ -1,7 +1,8 @@
 //! The floors' server: a bare tonic service implementing
 //! `latchkey.token.v1.Introspection/Introspect` with a constant answer, and
-//! a bare axum `POST /oauth2/introspect` with a constant JSON answer, so the
-//! client side of the floor is the client side of the real scenario.
+//! a bare axum `POST /oauth2/introspect` and `POST /oauth2/token` with
+//! constant JSON answers, so the client side of each floor is the client
+//! side of the real scenario.
 
 use std::net::SocketAddr;
 
@@ -49,6 +50,12 @@ impl Introspection for Echo {
     }
 }
 
+const TOKEN_ANSWER: &str = r#"{"access_token":"lkt_0000000000000000000000000000000000000000000000000000000000000000000000","token_type":"Bearer","expires_in":3600,"scope":"bench.read"}"#;
+
+async fn token_echo(_body: axum::body::Bytes) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], TOKEN_ANSWER)
+}
+
 async fn http_echo(_body: axum::body::Bytes) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], HTTP_ANSWER)
 }
@@ -56,7 +63,9 @@ async fn http_echo(_body: axum::body::Bytes) -> impl IntoResponse {
 /// Serves both floors until the process is killed.
 pub(crate) async fn serve(grpc: SocketAddr, http: SocketAddr) -> anyhow::Result<()> {
     let http_listener = tokio::net::TcpListener::bind(http).await?;
-    let app = Router::new().route("/oauth2/introspect", post(http_echo));
+    let app = Router::new()
+        .route("/oauth2/introspect", post(http_echo))
+        .route("/oauth2/token", post(token_echo));
     let http_server = async move { axum::serve(http_listener, app).await };
     let grpc_server = tonic::transport::Server::builder()
         .add_service(IntrospectionServer::new(Echo(answer())))

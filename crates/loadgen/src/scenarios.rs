@@ -16,12 +16,12 @@ use latchkey_proto::token::v1::token_service_client::TokenServiceClient;
 use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use serde::Deserialize;
 use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::driver::Worker;
+use crate::external::PostLoad;
 
 /// The scope every bench credential may use and every token carries.
 pub(crate) const API: &str = "bench.read";
@@ -430,57 +430,40 @@ impl Worker for GrpcIssue {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct IntrospectionJson {
-    active: bool,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-/// `POST /oauth2/introspect` (RFC 7662), HTTP/1.1 keep-alive (also the HTTP
-/// echo floor).
+/// A form `POST` cycling through authorizations and bodies from a random
+/// offset, each 200 answer checked for a substring: HTTP introspection,
+/// HTTP issuance and their echo floors, the same requests wrk sends.
 #[derive(Debug)]
-pub(crate) struct HttpIntrospect {
-    pub(crate) http: reqwest::Client,
-    pub(crate) url: String,
-    pub(crate) authorization: String,
-    pub(crate) tokens: Arc<Vec<String>>,
-    pub(crate) expect: Expect,
-    pub(crate) rng: SmallRng,
+pub(crate) struct HttpPost {
+    http: reqwest::Client,
+    load: Arc<PostLoad>,
+    next: usize,
 }
 
-impl HttpIntrospect {
-    pub(crate) fn new(
-        http: reqwest::Client,
-        base: &str,
-        authorization: &str,
-        tokens: Arc<Vec<String>>,
-        expect: Expect,
-    ) -> Self {
-        Self {
-            http,
-            url: format!("{base}/oauth2/introspect"),
-            authorization: authorization.to_owned(),
-            tokens,
-            expect,
-            rng: SmallRng::from_rng(&mut rand::rng()),
-        }
+impl HttpPost {
+    /// A worker over `load`.
+    pub(crate) fn new(http: reqwest::Client, load: Arc<PostLoad>) -> Self {
+        let next =
+            rand::rng().random_range(0..load.bodies.len().max(load.authorizations.len()).max(1));
+        Self { http, load, next }
     }
 }
 
-impl Worker for HttpIntrospect {
+impl Worker for HttpPost {
     async fn call(&mut self) -> Result<(), String> {
-        let token = pick(&mut self.rng, &self.tokens);
-        let body = form_body(&[("token", token), ("client_ip", CLIENT_IP), ("scope", API)]);
+        let index = self.next;
+        self.next = self.next.wrapping_add(1);
+        let authorization = &self.load.authorizations[index % self.load.authorizations.len()];
+        let body = &self.load.bodies[index % self.load.bodies.len()];
         let response = self
             .http
-            .post(&self.url)
-            .header(reqwest::header::AUTHORIZATION, &self.authorization)
+            .post(&self.load.url)
+            .header(reqwest::header::AUTHORIZATION, authorization)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(body)
+            .body(body.clone())
             .send()
             .await
             .map_err(|error| http_error_kind(&error))?;
@@ -492,54 +475,74 @@ impl Worker for HttpIntrospect {
         if !status.is_success() {
             return Err(format!("http {}", status.as_u16()));
         }
-        let answer: IntrospectionJson =
-            serde_json::from_slice(&bytes).map_err(|_| "http bad json".to_owned())?;
-        check_answer(self.expect, answer.active, || {
-            answer.reason.clone().unwrap_or_default()
-        })
-    }
-}
-
-/// `POST /oauth2/token` (client credentials, HTTP Basic), cycling through
-/// credentials.
-#[derive(Debug)]
-pub(crate) struct HttpIssue {
-    pub(crate) http: reqwest::Client,
-    pub(crate) url: String,
-    pub(crate) authorizations: Arc<Vec<String>>,
-    pub(crate) next: usize,
-}
-
-impl Worker for HttpIssue {
-    async fn call(&mut self) -> Result<(), String> {
-        let authorization = &self.authorizations[self.next % self.authorizations.len()];
-        self.next = self.next.wrapping_add(1);
-        let response = self
-            .http
-            .post(&self.url)
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(form_body(&[
-                ("grant_type", "client_credentials"),
-                ("scope", API),
-            ]))
-            .send()
-            .await
-            .map_err(|error| http_error_kind(&error))?;
-        let status = response.status();
-        let _ = response
-            .bytes()
-            .await
-            .map_err(|error| http_error_kind(&error))?;
-        if status.is_success() {
+        let expect = self.load.expect.as_bytes();
+        if bytes
+            .windows(expect.len().max(1))
+            .any(|window| window == expect)
+        {
             Ok(())
         } else {
-            Err(format!("http {}", status.as_u16()))
+            Err("wrong answer".to_owned())
         }
     }
+}
+
+/// The issuance form body.
+pub(crate) fn issue_body() -> String {
+    form_body(&[("grant_type", "client_credentials"), ("scope", API)])
+}
+
+/// The introspection form body for `token`.
+pub(crate) fn introspect_body(token: &str) -> String {
+    form_body(&[("token", token), ("client_ip", CLIENT_IP), ("scope", API)])
+}
+
+/// The text an HTTP introspection answer contains when the token is (or is
+/// not) active.
+pub(crate) fn active_text(expect: Expect) -> &'static str {
+    match expect {
+        Expect::Active => "\"active\":true",
+        Expect::Inactive => "\"active\":false",
+    }
+}
+
+/// The text every successful token answer contains.
+pub(crate) const TOKEN_TEXT: &str = "\"access_token\"";
+
+/// The request h2load repeats for gRPC introspection of `token`.
+pub(crate) fn introspect_message(token: &str) -> Vec<u8> {
+    use prost::Message as _;
+    tok::IntrospectRequest {
+        token: token.to_owned(),
+        client_ip: CLIENT_IP.to_owned(),
+        required_scopes: vec![API.to_owned()],
+    }
+    .encode_to_vec()
+}
+
+/// Issues `per_credential` tokens for each of `clients`, so an evicting
+/// project starts at its limit and every measured issuance evicts.
+pub(crate) async fn fill_to_limit(
+    channel: &Channel,
+    clients: &[Client],
+    per_credential: usize,
+) -> anyhow::Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in clients {
+        let (channel, client) = (channel.clone(), client.clone());
+        tasks.spawn(async move {
+            for _ in 0..per_credential {
+                issue(channel.clone(), &client).await?;
+            }
+            Ok::<(), tonic::Status>(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined
+            .context("a filling task panicked")?
+            .context("issue a token to fill the evicting project")?;
+    }
+    Ok(())
 }
 
 fn form_body(fields: &[(&str, &str)]) -> String {
@@ -566,35 +569,6 @@ pub(crate) fn http_client(streams: usize) -> anyhow::Result<reqwest::Client> {
         .timeout(Duration::from_secs(30))
         .build()
         .context("build the HTTP client")
-}
-
-/// A plain Redis `GET` on the bench's Redis through one multiplexed
-/// connection (`ConnectionManager`, as the issuer's store uses): the store
-/// floor.
-#[derive(Clone)]
-pub(crate) struct RedisGet {
-    pub(crate) connection: redis::aio::ConnectionManager,
-    pub(crate) key: String,
-}
-
-impl std::fmt::Debug for RedisGet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisGet").field("key", &self.key).finish()
-    }
-}
-
-impl Worker for RedisGet {
-    async fn call(&mut self) -> Result<(), String> {
-        let value: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(&self.key)
-            .query_async(&mut self.connection)
-            .await
-            .map_err(|error| format!("redis {:?}", error.kind()))?;
-        match value {
-            Some(_) => Ok(()),
-            None => Err("redis nil".to_owned()),
-        }
-    }
 }
 
 /// Introspects every token once, `concurrency` at a time over `channels`,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rand::Rng;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use tokio::process::{Child, Command};
 
 /// Which deployment to drive.
@@ -392,9 +392,15 @@ impl Stack {
         self.issuer.as_ref().and_then(Child::id)
     }
 
-    /// Every process of the run whose CPU time counts, the bench included.
+    /// The credential registry's process ID.
+    pub(crate) fn registry_pid(&self) -> Option<u32> {
+        self.registry.as_ref().and_then(Child::id)
+    }
+
+    /// The server processes of the run whose CPU time counts (the loader
+    /// is added by whoever drives them).
     pub(crate) fn processes(&self) -> Vec<(&'static str, u32)> {
-        let mut processes = vec![("bench", std::process::id())];
+        let mut processes = Vec::new();
         for (name, child) in [
             ("echo", &self.echo),
             ("issuer", &self.issuer),
@@ -408,6 +414,34 @@ impl Stack {
             processes.push(("redis", pid));
         }
         processes
+    }
+
+    /// PostgreSQL's whole database size and the bench schema's tables with
+    /// their indexes and TOAST, bytes (production).
+    pub(crate) async fn postgres_sizes(&self) -> anyhow::Result<Option<(u64, u64)>> {
+        let Some(schema) = &self.schema else {
+            return Ok(None);
+        };
+        let db = Database::connect(&self.postgres_url).await?;
+        let row = db
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_database_size(current_database())::bigint AS database, \
+                 COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint AS schema \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
+                [schema.clone().into()],
+            ))
+            .await
+            .context("query PostgreSQL's sizes")?
+            .context("no row")?;
+        let database: i64 = row.try_get("", "database")?;
+        let schema_bytes: i64 = row.try_get("", "schema")?;
+        let _ = db.close().await;
+        Ok(Some((
+            u64::try_from(database).unwrap_or(0),
+            u64::try_from(schema_bytes).unwrap_or(0),
+        )))
     }
 
     /// Stops every process and drops the PostgreSQL schema.
