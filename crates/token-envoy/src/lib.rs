@@ -35,7 +35,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
 use latchkey_token::{
-    CallerError, Gateway, GatewayDecision, PresentedAuthorization, TokenService, TokenStoreError,
+    CallerError, Gateway, GatewayDecision, PresentedAuthorization, StoreError, TokenService,
 };
 use tonic::{Request, Response, Status};
 
@@ -168,19 +168,13 @@ fn refuse(status: u16, www_authenticate: &'static str, reason: &'static str) -> 
     response::deny(status, www_authenticate, reason)
 }
 
-fn log_store_error(error: &TokenStoreError) {
+fn log_store_error(error: &StoreError) {
     match error {
-        TokenStoreError::Unavailable(source) => {
+        StoreError::Unavailable(source) => {
             tracing::warn!(error = %source, "ext_authz: token store unavailable; denying");
         }
-        TokenStoreError::Internal(source) => {
+        StoreError::Internal(source) => {
             tracing::error!(error = %source, "ext_authz: token store error; denying");
-        }
-        TokenStoreError::LimitReached(_)
-        | TokenStoreError::StalePolicy { .. }
-        | TokenStoreError::TooManyFailures { .. } => {
-            // Only issuance produces these.
-            tracing::error!(%error, "ext_authz: unexpected token store answer; denying");
         }
     }
 }

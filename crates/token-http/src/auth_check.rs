@@ -53,7 +53,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_net::TrustedProxies;
 use latchkey_token::{
-    CallerError, Gateway, GatewayDecision, PresentedAuthorization, TokenStoreError,
+    CallerError, Gateway, GatewayDecision, PresentedAuthorization, StoreError,
     parse_scope_list,
 };
 use serde::Serialize;
@@ -263,12 +263,14 @@ fn allowed(identity: Vec<(&'static str, String)>, client_ip: IpAddr) -> Response
 /// Every store error is a 503: the check could not be made, the request is
 /// refused (fail closed), and a retry may succeed. The logs tell an outage
 /// from a bug.
-fn store_failed(error: &TokenStoreError) -> Response {
+fn store_failed(error: &StoreError) -> Response {
     match error {
-        TokenStoreError::Unavailable(source) => {
+        StoreError::Unavailable(source) => {
             tracing::warn!(error = %source, "gateway check failed: token store unavailable");
         }
-        other => tracing::error!(error = %other, "gateway check failed: token store error"),
+        StoreError::Internal(source) => {
+            tracing::error!(error = %source, "gateway check failed: token store error");
+        }
     }
     refusal(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::authenticator::AuthenticatedClient;
-use crate::error::{IssueError, TokenStoreError};
+use crate::error::{IssueError, StoreError};
 use crate::introspect::{Introspection, IntrospectionRequest};
 use crate::issue::TokenService;
 use crate::key::CredentialKey;
@@ -349,16 +349,7 @@ impl TokenService {
             .store
             .policy(credential)
             .await
-            .map_err(|error| match error {
-                TokenStoreError::Unavailable(_) => CallerError::Unavailable("token store"),
-                TokenStoreError::LimitReached(_)
-                | TokenStoreError::StalePolicy { .. }
-                | TokenStoreError::TooManyFailures { .. }
-                | TokenStoreError::Internal(_) => {
-                    tracing::error!(%error, "cannot read an introspection caller's policy");
-                    CallerError::Internal
-                }
-            })?;
+            .map_err(|error| caller_store_error(&error, "cannot read an introspection caller's policy"))?;
         let Some(stored) = stored else {
             return Ok(None);
         };
@@ -401,16 +392,7 @@ impl TokenService {
                 required_scopes: &scopes,
             })
             .await
-            .map_err(|error| match error {
-                TokenStoreError::Unavailable(_) => CallerError::Unavailable("token store"),
-                TokenStoreError::LimitReached(_)
-                | TokenStoreError::StalePolicy { .. }
-                | TokenStoreError::TooManyFailures { .. }
-                | TokenStoreError::Internal(_) => {
-                    tracing::error!(%error, "cannot introspect a caller's token");
-                    CallerError::Internal
-                }
-            })?;
+            .map_err(|error| caller_store_error(&error, "cannot introspect a caller's token"))?;
         match answer {
             Introspection::Active(info) => Ok(info.credential_id),
             Introspection::Inactive(crate::InactiveReason::ScopeNotAllowed) => {
@@ -440,6 +422,18 @@ fn allows_introspection(policy: &CredentialPolicy) -> bool {
         .allowed_apis
         .iter()
         .any(|api| api == INTROSPECT_SCOPE)
+}
+
+/// What a caller learns of a store that could not answer: an outage is
+/// `Unavailable`; anything else is a bug, logged here.
+fn caller_store_error(error: &StoreError, what: &'static str) -> CallerError {
+    match error {
+        StoreError::Unavailable(_) => CallerError::Unavailable("token store"),
+        StoreError::Internal(source) => {
+            tracing::error!(error = %source, "{what}");
+            CallerError::Internal
+        }
+    }
 }
 
 /// What a caller learns of a failed verification at the registry.

@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use crate::caller_auth::{CallerCredentials, CallerError};
-use crate::error::TokenStoreError;
+use crate::error::StoreError;
 use crate::introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
 use crate::issue::TokenService;
 
@@ -93,7 +93,7 @@ impl TokenService {
         authorization: Option<&str>,
         client_ip: IpAddr,
         required_scopes: &[String],
-    ) -> Result<GatewayDecision, TokenStoreError> {
+    ) -> Result<GatewayDecision, StoreError> {
         if let Err(refused) = self
             .authorize_introspection_caller(gateway.credentials, gateway.address)
             .await

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use crate::error::TokenStoreError;
+use crate::error::StoreError;
 use crate::issue::TokenService;
 use crate::key::parse_token;
 use crate::model::{PolicyState, unix_now};
@@ -78,7 +78,7 @@ impl TokenService {
     pub async fn introspect(
         &self,
         request: &IntrospectionRequest<'_>,
-    ) -> Result<Introspection, TokenStoreError> {
+    ) -> Result<Introspection, StoreError> {
         let started = std::time::Instant::now();
         let answer = match self.introspect_quietly(request).await {
             Ok(answer) => answer,
@@ -101,7 +101,7 @@ impl TokenService {
     pub(crate) async fn introspect_quietly(
         &self,
         request: &IntrospectionRequest<'_>,
-    ) -> Result<Introspection, TokenStoreError> {
+    ) -> Result<Introspection, StoreError> {
         use Introspection::Inactive;
         let Ok(parsed) = parse_token(request.token, &self.hash_key) else {
             return Ok(Inactive(InactiveReason::Malformed));

@@ -9,7 +9,7 @@ use crate::audit::{AuditQueue, TokenAction};
 use crate::auth_cache::AuthenticationCache;
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
 use crate::caller_auth::CallerCache;
-use crate::error::{ClientRefusal, IssueError, TokenStoreError};
+use crate::error::{ClientRefusal, IssueError, StoreIssueError};
 use crate::events::{NoEvents, TokenEvents};
 use crate::key::{CredentialKey, new_token, parse_token};
 use crate::model::{CredentialPolicy, PolicyState, TokenRecord, unix_now};
@@ -264,18 +264,11 @@ impl TokenService {
                     tracing::debug!(credential_id = %client.credential_id, evicted, "oldest token evicted at the limit");
                 }
             }
-            Err(TokenStoreError::LimitReached(max)) => {
+            Err(StoreIssueError::LimitReached(max)) => {
                 return Err(IssueError::TokenLimitReached(max));
             }
-            Err(TokenStoreError::StalePolicy { held }) => return Ok(Stored::Stale { held }),
-            Err(error @ TokenStoreError::TooManyFailures { .. }) => {
-                // Issuance names no failure counter: a store bug.
-                return Err(IssueError::Internal(Box::new(error)));
-            }
-            Err(TokenStoreError::Unavailable(source)) => {
-                return Err(IssueError::Unavailable("token store", source));
-            }
-            Err(TokenStoreError::Internal(source)) => return Err(IssueError::Internal(source)),
+            Err(StoreIssueError::StalePolicy { held }) => return Ok(Stored::Stale { held }),
+            Err(StoreIssueError::Store(error)) => return Err(store_unavailable(error)),
         }
         self.usage.record(
             &client.credential_id,
@@ -375,10 +368,7 @@ impl TokenService {
                 }
                 Ok(revoked)
             }
-            Err(TokenStoreError::Unavailable(source)) => {
-                Err(IssueError::Unavailable("token store", source))
-            }
-            Err(other) => Err(IssueError::Internal(Box::new(other))),
+            Err(error) => Err(store_unavailable(error)),
         }
     }
 }

@@ -32,7 +32,7 @@ pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
 pub use caller_auth::{
     CallerCredentials, CallerError, DEFAULT_CALLER_TTL, INTROSPECT_SCOPE, PresentedAuthorization,
 };
-pub use error::{BoxError, ClientRefusal, IssueError, TokenStoreError};
+pub use error::{BoxError, ClientRefusal, IssueError, StoreError, StoreIssueError};
 pub use events::{NoEvents, TokenEvents, introspection_label, refusal_label};
 pub use gateway::{Gateway, GatewayDecision, bearer_token, challenges, headers};
 pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
@@ -40,6 +40,8 @@ pub use issue::{IssueRequest, IssuedToken, TokenService};
 pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};
 pub use model::{CredentialPolicy, LimitPolicy, PolicyState, TokenRecord, unix_now};
 pub use scope::{MAX_SCOPE_LEN, MAX_SCOPES, check_scope_syntax, parse_scope_list};
-pub use store::{FailureCount, FailureGuard, Lookup, NewToken, PolicyOrigin, TokenStore};
+pub use store::{
+    FailureCount, FailureGuard, GuardCheck, Lookup, NewToken, PolicyOrigin, TokenStore,
+};
 pub use usage::{Usage, UsageTracker};
 pub use verify::FailureLimits;

@@ -47,7 +47,7 @@ pub enum ServeError {
     Config(#[from] latchkey_runtime::ConfigError),
     /// The token store could not be reached at start-up.
     #[error("cannot open the token store: {0}")]
-    Store(#[source] latchkey_token::TokenStoreError),
+    Store(#[source] latchkey_token::StoreError),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
