@@ -34,9 +34,9 @@ use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
 use std::net::{IpAddr, Ipv4Addr};
 
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
-use latchkey_token::{
-    CallerError, Gateway, GatewayDecision, PresentedAuthorization, StoreError, TokenService,
-};
+use latchkey_token::{CallerError, Gateway, GatewayDecision, StoreError, TokenService};
+use latchkey_token_http::authorization::{PresentedAuthorization, bearer_token};
+use latchkey_token_http::gateway::{Denial, denial, identity_headers};
 use tonic::{Request, Response, Status};
 
 use crate::request::{AuthorizationHeader, CheckInput};
@@ -44,7 +44,7 @@ use crate::request::{AuthorizationHeader, CheckInput};
 // A header too long to hold a token gets the shared answer for any
 // unparsable token; no usable caller address the one for a refused address,
 // since an allowlist cannot be checked without one.
-use latchkey_token::challenges::{FORBIDDEN as NO_CALLER, INVALID_TOKEN};
+use latchkey_token_http::gateway::challenges::{FORBIDDEN as NO_CALLER, INVALID_TOKEN};
 
 /// Answers Envoy's ext_authz checks.
 #[derive(Debug, Clone)]
@@ -80,17 +80,25 @@ impl EnvoyAuthorizationService {
         };
         let decision = self
             .tokens
-            .check_gateway_request(gateway, authorization, client_ip, &input.required_scopes)
+            .check_gateway_request(
+                gateway,
+                bearer_token(authorization),
+                client_ip,
+                &input.required_scopes,
+            )
             .await;
         match decision {
-            Ok(GatewayDecision::Allow(identity)) => {
-                response::allow(identity, &input.spoofed_headers)
+            Ok(GatewayDecision::Allow(info)) => {
+                response::allow(identity_headers(info), &input.spoofed_headers)
             }
-            Ok(GatewayDecision::Deny {
-                status,
-                www_authenticate,
-                reason,
-            }) => refuse(status, www_authenticate, reason),
+            Ok(GatewayDecision::Deny(reason)) => {
+                let Denial {
+                    status,
+                    www_authenticate,
+                    reason,
+                } = denial(reason);
+                refuse(status, www_authenticate, reason)
+            }
             Ok(GatewayDecision::GatewayRefused(refused)) => gateway_refused(refused),
             Err(error) => {
                 log_store_error(&error);
@@ -428,16 +436,16 @@ mod tests {
         };
         let shared = service
             .tokens
-            .check_gateway_request(gateway, Some("Bearer nope"), [10, 0, 0, 1].into(), &[])
+            .check_gateway_request(gateway, Some("nope"), [10, 0, 0, 1].into(), &[])
             .await
             .unwrap();
-        assert!(
-            matches!(
-                shared,
-                GatewayDecision::Deny { status: 401, www_authenticate, .. }
-                    if www_authenticate == INVALID_TOKEN
-            ),
-            "{shared:?}"
+        let GatewayDecision::Deny(reason) = shared else {
+            panic!("{shared:?}");
+        };
+        let shared = denial(reason);
+        assert_eq!(
+            (shared.status, shared.www_authenticate),
+            (401, INVALID_TOKEN)
         );
         let oversized = format!("Bearer {}", "x".repeat(request::MAX_AUTHORIZATION_LEN));
         let response = check(&service, check_request(&oversized)).await;

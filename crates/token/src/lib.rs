@@ -29,12 +29,10 @@ mod tests;
 
 pub use audit::{AuditQueue, TokenAction, TokenAuditEvent};
 pub use authenticator::{AuthenticatedClient, ClientAuthenticator};
-pub use caller_auth::{
-    CallerCredentials, CallerError, DEFAULT_CALLER_TTL, INTROSPECT_SCOPE, PresentedAuthorization,
-};
+pub use caller_auth::{CallerCredentials, CallerError, DEFAULT_CALLER_TTL, INTROSPECT_SCOPE};
 pub use error::{BoxError, ClientRefusal, IssueError, StoreError, StoreIssueError};
 pub use events::{NoEvents, TokenEvents, introspection_label, refusal_label};
-pub use gateway::{Gateway, GatewayDecision, bearer_token, challenges, headers};
+pub use gateway::{DenyReason, Gateway, GatewayDecision};
 pub use introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
 pub use issue::{IssueRequest, IssuedToken, TokenService};
 pub use key::{CredentialKey, ParsedToken, TOKEN_HASH_LEN, TokenHash, new_token, parse_token};
