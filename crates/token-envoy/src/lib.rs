@@ -2,7 +2,7 @@
 //! over the token service.
 //!
 //! Envoy's `ext_authz` filter asks before forwarding each request. The
-//! answer comes from [`TokenService::check_gateway_request`], the same
+//! answer comes from [`Introspector::check_gateway_request`], the same
 //! decision NGINX's `auth_request` gets, so both gateways agree.
 //!
 //! Envoy authenticates itself first, like every introspection caller: the
@@ -34,7 +34,7 @@ use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
 use std::net::{IpAddr, Ipv4Addr};
 
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
-use latchkey_token::{CallerError, Gateway, GatewayDecision, StoreError, TokenService};
+use latchkey_token::{CallerError, Gateway, GatewayDecision, Introspector, StoreError};
 use latchkey_token_http::authorization::{PresentedAuthorization, bearer_token};
 use latchkey_token_http::gateway::{Denial, denial, identity_headers};
 use tonic::{Request, Response, Status};
@@ -49,13 +49,13 @@ use latchkey_token_http::gateway::challenges::{FORBIDDEN as NO_CALLER, INVALID_T
 /// Answers Envoy's ext_authz checks.
 #[derive(Debug, Clone)]
 pub struct EnvoyAuthorizationService {
-    tokens: TokenService,
+    introspector: Introspector,
 }
 
 impl EnvoyAuthorizationService {
-    /// A service over `tokens`.
-    pub fn new(tokens: TokenService) -> Self {
-        Self { tokens }
+    /// A service over `introspector`.
+    pub fn new(introspector: Introspector) -> Self {
+        Self { introspector }
     }
 
     /// The tonic server for this service.
@@ -79,7 +79,7 @@ impl EnvoyAuthorizationService {
             }
         };
         let decision = self
-            .tokens
+            .introspector
             .check_gateway_request(
                 gateway,
                 bearer_token(authorization),
@@ -203,7 +203,7 @@ mod tests {
     use latchkey_secrets::HashKey;
     use latchkey_token::{
         AuthenticatedClient, ClientAuthenticator, CredentialKey, CredentialPolicy, IssueError,
-        LimitPolicy, PolicyState, UsageTracker, new_token,
+        LimitPolicy, PolicyState, TokenService, UsageTracker, new_token,
     };
 
     use super::*;
@@ -274,7 +274,7 @@ mod tests {
         key: &HashKey,
         gateway_scopes: &[&str],
     ) -> EnvoyAuthorizationService {
-        EnvoyAuthorizationService::new(TokenService::new(
+        let tokens = TokenService::new(
             store,
             Arc::new(OneGateway {
                 scopes: gateway_scopes
@@ -284,7 +284,8 @@ mod tests {
             }),
             key.clone(),
             Arc::new(UsageTracker::default()),
-        ))
+        );
+        EnvoyAuthorizationService::new(tokens.introspector().clone())
     }
 
     /// The in-process store, and a gateway holding `tokens:introspect`.
@@ -435,7 +436,7 @@ mod tests {
             address: [10, 0, 0, 9].into(),
         };
         let shared = service
-            .tokens
+            .introspector
             .check_gateway_request(gateway, Some("nope"), [10, 0, 0, 1].into(), &[])
             .await
             .unwrap();

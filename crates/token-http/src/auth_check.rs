@@ -2,7 +2,7 @@
 //! and Traefik `forwardAuth`.
 //!
 //! The gateway forwards the original request's headers; the answer is
-//! [`TokenService::check_gateway_request`](latchkey_token::TokenService::check_gateway_request),
+//! [`Introspector::check_gateway_request`](latchkey_token::Introspector::check_gateway_request),
 //! the same decision Envoy's ext_authz gets, so every gateway lets exactly
 //! the same requests through:
 //!
@@ -131,6 +131,7 @@ pub(crate) async fn check(
     let token = bearer_token(authorization.and_then(|value| value.to_str().ok()));
     let decision = state
         .tokens
+        .introspector()
         .check_gateway_request(gateway, token, client_ip, &required_scopes)
         .await;
     match decision {

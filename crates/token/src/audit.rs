@@ -7,8 +7,8 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use latchkey_secrets::CLIENT_ID;
@@ -16,7 +16,6 @@ use latchkey_secrets::CLIENT_ID;
 use crate::authenticator::AuthenticatedClient;
 use crate::error::IssueError;
 use crate::events::refusal_label;
-use crate::issue::TokenService;
 
 /// What happened to a token or a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +135,16 @@ impl AuditQueue {
     }
 }
 
-impl TokenService {
+/// Writes the audit trail of issuance, revocation and refused client
+/// authentications (the issuer's and the introspector's alike), when the
+/// service keeps one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Auditor {
+    /// Where events go; `None`: nowhere.
+    pub(crate) audit: Option<Arc<AuditQueue>>,
+}
+
+impl Auditor {
     /// Queues an audit event about `client_id`'s attempt from `client_ip`.
     /// A refused client authentication names the credential and project
     /// the registry found behind the client ID (so the project sees attacks

@@ -4,7 +4,7 @@
 //!
 //! Checking the caller must not add a round trip to every introspection, so
 //! a verified caller is remembered for a short while (the caller cache,
-//! [`DEFAULT_CALLER_TTL`]), keyed by a hash of what it presented (and its
+//! [`crate::DEFAULT_CALLER_TTL`]), keyed by a hash of what it presented (and its
 //! address). Any policy change of the caller's credential (delete, disable,
 //! rotate with revoke, narrowing) drops its entries at once on the replica
 //! that applies the change; other replicas drop them when they expire.
@@ -19,26 +19,19 @@
 //! narrowed (its new version is in the store before the change commits) is
 //! refused at once, even then.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
+use crate::audit::TokenAction;
 use crate::authenticator::AuthenticatedClient;
 use crate::error::{IssueError, StoreError};
-use crate::introspect::{Introspection, IntrospectionRequest};
-use crate::issue::TokenService;
+use crate::introspection::{InactiveReason, Introspection, IntrospectionRequest};
+use crate::introspector::Introspector;
 use crate::key::CredentialKey;
 use crate::model::{CredentialPolicy, PolicyState, unix_now};
 
 /// The scope introspection callers need.
 pub const INTROSPECT_SCOPE: &str = "tokens:introspect";
 
-/// How long a verified caller is trusted without looking again, unless
-/// [`TokenService::with_caller_ttl`] says otherwise.
-pub const DEFAULT_CALLER_TTL: Duration = Duration::from_secs(30);
-/// Most remembered callers; past it the cache starts over.
-const MAX_CALLERS: usize = 10_000;
 
 /// What an introspection caller presented.
 #[derive(Debug, Clone, Copy)]
@@ -80,75 +73,7 @@ pub enum CallerError {
     Internal,
 }
 
-#[derive(Debug)]
-struct Entry {
-    credential_id: String,
-    valid_until: Instant,
-}
-
-/// Verified introspection callers.
-#[derive(Debug)]
-pub(crate) struct CallerCache {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
-    ttl: Duration,
-}
-
-impl Default for CallerCache {
-    fn default() -> Self {
-        Self::new(DEFAULT_CALLER_TTL)
-    }
-}
-
-impl CallerCache {
-    pub(crate) fn new(ttl: Duration) -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-            ttl,
-        }
-    }
-
-    fn get(&self, key: &[u8; 32]) -> bool {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries
-            .get(key)
-            .is_some_and(|entry| entry.valid_until > Instant::now())
-    }
-
-    fn insert(&self, key: [u8; 32], credential_id: String) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= MAX_CALLERS {
-            let now = Instant::now();
-            entries.retain(|_, entry| entry.valid_until > now);
-            if entries.len() >= MAX_CALLERS {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            key,
-            Entry {
-                credential_id,
-                valid_until: Instant::now() + self.ttl,
-            },
-        );
-    }
-
-    /// Forgets every entry of `credential_id`.
-    pub(crate) fn forget(&self, credential_id: &str) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.retain(|_, entry| entry.credential_id != credential_id);
-    }
-}
-
-impl TokenService {
+impl Introspector {
     /// Checks that the caller may introspect.
     pub async fn authorize_introspection_caller(
         &self,
@@ -181,14 +106,6 @@ impl TokenService {
         Ok(())
     }
 
-    /// The same service trusting a verified introspection caller for `ttl`
-    /// before looking again (a store read, or a registry call the first
-    /// time); [`DEFAULT_CALLER_TTL`] otherwise.
-    pub fn with_caller_ttl(mut self, ttl: Duration) -> Self {
-        self.callers = std::sync::Arc::new(CallerCache::new(ttl));
-        self
-    }
-
     async fn verify_client(
         &self,
         client_id: &str,
@@ -196,6 +113,8 @@ impl TokenService {
         caller_ip: IpAddr,
     ) -> Result<String, CallerError> {
         if let Some(remembered) = self
+            .core
+            .verifier
             .authentications
             .known(client_id, client_secret, unix_now())
             && let Some(decided) = self.check_remembered_caller(&remembered, caller_ip).await?
@@ -203,6 +122,8 @@ impl TokenService {
             return decided;
         }
         let client = match self
+            .core
+            .verifier
             .authenticate_client(client_id, client_secret, caller_ip, false)
             .await
         {
@@ -210,8 +131,8 @@ impl TokenService {
             Err(error) => {
                 let refused = caller_refusal(&error);
                 if matches!(error, IssueError::InvalidClient(_)) {
-                    self.audit(
-                        crate::audit::TokenAction::Authenticate,
+                    self.core.auditor.audit(
+                        TokenAction::Authenticate,
                         Err(&error),
                         client_id,
                         None,
@@ -230,6 +151,7 @@ impl TokenService {
         // it). The write also keeps it there a day from now.
         if let Some(credential) = CredentialKey::from_credential_id(&client.credential_id)
             && let Err(error) = self
+                .core
                 .store
                 .apply_policy(credential, &client.policy, false)
                 .await
@@ -256,6 +178,7 @@ impl TokenService {
             return Ok(None);
         };
         let stored = self
+            .core
             .store
             .policy(credential)
             .await
@@ -305,7 +228,7 @@ impl TokenService {
             .map_err(|error| caller_store_error(&error, "cannot introspect a caller's token"))?;
         match answer {
             Introspection::Active(info) => Ok(info.credential_id),
-            Introspection::Inactive(crate::InactiveReason::ScopeNotAllowed) => {
+            Introspection::Inactive(InactiveReason::ScopeNotAllowed) => {
                 Err(CallerError::NotAllowed)
             }
             Introspection::Inactive(_) => Err(CallerError::Unauthenticated),
@@ -316,7 +239,7 @@ impl TokenService {
         let mut material = parts.join("\0");
         material.push('\0');
         material.push_str(&caller_ip.to_string());
-        *self.hash_key.hash(&material).as_bytes()
+        *self.core.hash_key.hash(&material).as_bytes()
     }
 
     /// Drops what is remembered about `credential_id` as an introspection

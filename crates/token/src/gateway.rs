@@ -14,8 +14,8 @@ use std::net::IpAddr;
 
 use crate::caller_auth::{CallerCredentials, CallerError};
 use crate::error::StoreError;
-use crate::introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
-use crate::issue::TokenService;
+use crate::introspection::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
+use crate::introspector::Introspector;
 
 /// Why a gateway check refuses the request it was asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub struct Gateway<'a> {
     pub address: IpAddr,
 }
 
-impl TokenService {
+impl Introspector {
     /// Decides a gateway check once `gateway` is authenticated as an
     /// introspection caller. `token` is the checked request's bearer token
     /// (the transport reads it from its `Authorization` header), `client_ip`

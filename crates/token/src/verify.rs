@@ -12,12 +12,13 @@
 //! not even from a source that is.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use crate::authenticator::AuthenticatedClient;
+use crate::auth_cache::AuthenticationCache;
+use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
 use crate::error::{IssueError, StoreError};
-use crate::issue::TokenService;
 use crate::model::unix_now;
-use crate::store::{FailureGuard, GuardCheck, PolicyOrigin};
+use crate::store::{FailureGuard, GuardCheck, PolicyOrigin, TokenStore};
 
 /// Limits on failed client authentications, counted in the token store so
 /// every replica shares them. A source at a limit is refused until its
@@ -55,7 +56,18 @@ pub(crate) struct Verified {
     pub(crate) origin: PolicyOrigin,
 }
 
-impl TokenService {
+/// Verifies client IDs and secrets for the issuer and the introspector:
+/// remembered verifications, the registry, and the failure counters in
+/// front of it.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientVerifier {
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) authenticator: Arc<dyn ClientAuthenticator>,
+    pub(crate) authentications: Arc<AuthenticationCache>,
+    pub(crate) failure_limits: FailureLimits,
+}
+
+impl ClientVerifier {
     /// Verifies a client. With `remembered`, a fresh verification of the
     /// same ID and secret answers instead of the registry; the caller must
     /// then have the store confirm its policy version

@@ -33,6 +33,7 @@ fn ip() -> IpAddr {
 async fn authorize(fixture: &Fixture, secret: &str) -> Result<(), CallerError> {
     fixture
         .tokens
+        .introspector()
         .authorize_introspection_caller(gateway(secret), ip())
         .await
 }
