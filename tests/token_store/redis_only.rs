@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchkey_token::{TokenStore, StoreError};
+use latchkey_token::{StoreError, TokenStore};
 use latchkey_token_store::{RedisConfig, RedisTokenStore};
 use tokio::net::TcpListener;
 use uuid::Uuid;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchkey_token::{TokenStore, StoreError};
+use latchkey_token::{StoreError, TokenStore};
 use latchkey_token_store::{RedisConfig, RedisTokenStore};
 
 use crate::private_redis::PrivateRedis;

@@ -7,8 +7,8 @@ use latchkey_net::IpAllowlist;
 use latchkey_secrets::HashKey;
 pub(crate) use latchkey_tests::{redis_cluster_urls, redis_url};
 use latchkey_token::{
-    CredentialKey, CredentialPolicy, LimitPolicy, NewToken, PolicyOrigin, PolicyState, TokenHash,
-    StoreIssueError, TokenRecord, TokenStore, new_token,
+    CredentialKey, CredentialPolicy, LimitPolicy, NewToken, PolicyOrigin, PolicyState,
+    StoreIssueError, TokenHash, TokenRecord, TokenStore, new_token,
 };
 use latchkey_token_store::{MemoryTokenStore, RedisConfig, RedisTokenStore};
 use redis::aio::MultiplexedConnection;

@@ -450,10 +450,7 @@ mod tests {
         assert_eq!(response.headers()["x-latchkey-client-id"], "lk_abc");
         assert_eq!(response.headers()["x-latchkey-credential-id"], "cred-1");
         assert_eq!(response.headers()["x-latchkey-scopes"], "");
-        let broken = allowed(
-            vec![(headers::OWNER, "a\r\nb".to_owned())],
-            ip("127.0.0.1"),
-        );
+        let broken = allowed(vec![(headers::OWNER, "a\r\nb".to_owned())], ip("127.0.0.1"));
         assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use latchkey_token::{
     CredentialKey, CredentialPolicy, FailureCount, LimitPolicy, Lookup, NewToken, PolicyOrigin,
-    PolicyState, TokenHash, TokenRecord, StoreError, StoreIssueError, TokenStore, unix_now,
+    PolicyState, StoreError, StoreIssueError, TokenHash, TokenRecord, TokenStore, unix_now,
 };
 
 use crate::{MAX_TOMBSTONES, POLICY_RETENTION_SECS, check_not_expired};

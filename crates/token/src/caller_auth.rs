@@ -32,7 +32,6 @@ use crate::model::{CredentialPolicy, PolicyState, unix_now};
 /// The scope introspection callers need.
 pub const INTROSPECT_SCOPE: &str = "tokens:introspect";
 
-
 /// What an introspection caller presented.
 #[derive(Debug, Clone, Copy)]
 pub enum CallerCredentials<'a> {
@@ -112,11 +111,11 @@ impl Introspector {
         client_secret: &str,
         caller_ip: IpAddr,
     ) -> Result<String, CallerError> {
-        if let Some(remembered) = self
-            .core
-            .verifier
-            .authentications
-            .known(client_id, client_secret, unix_now())
+        if let Some(remembered) =
+            self.core
+                .verifier
+                .authentications
+                .known(client_id, client_secret, unix_now())
             && let Some(decided) = self.check_remembered_caller(&remembered, caller_ip).await?
         {
             return decided;
@@ -177,12 +176,9 @@ impl Introspector {
         let Some(credential) = CredentialKey::from_credential_id(&remembered.credential_id) else {
             return Ok(None);
         };
-        let stored = self
-            .core
-            .store
-            .policy(credential)
-            .await
-            .map_err(|error| caller_store_error(&error, "cannot read an introspection caller's policy"))?;
+        let stored = self.core.store.policy(credential).await.map_err(|error| {
+            caller_store_error(&error, "cannot read an introspection caller's policy")
+        })?;
         let Some(stored) = stored else {
             return Ok(None);
         };

@@ -39,9 +39,12 @@ impl Introspector {
                 return Err(error);
             }
         };
-        self.core.events.introspection(Some(&answer), started.elapsed());
+        self.core
+            .events
+            .introspection(Some(&answer), started.elapsed());
         if let (Introspection::Active(info), Some(ip)) = (&answer, request.client_ip) {
-            self.core.usage
+            self.core
+                .usage
                 .record(&info.credential_id, std::time::SystemTime::now(), ip);
         }
         Ok(answer)
@@ -57,7 +60,11 @@ impl Introspector {
         let Ok(parsed) = parse_token(request.token, &self.core.hash_key) else {
             return Ok(Inactive(InactiveReason::Malformed));
         };
-        let lookup = self.core.store.lookup(parsed.credential, &parsed.hash).await?;
+        let lookup = self
+            .core
+            .store
+            .lookup(parsed.credential, &parsed.hash)
+            .await?;
         // Revoked for good, whatever happens to the credential later.
         if lookup.revoked {
             return Ok(Inactive(InactiveReason::Revoked));

@@ -75,7 +75,8 @@ impl Issuer {
         if matches!(&outcome, Err(IssueError::Unavailable("token store", _))) {
             self.core.events.store_error();
         }
-        self.core.events
+        self.core
+            .events
             .issuance(outcome.as_ref().map(|_| ()), started.elapsed());
         outcome
     }
@@ -141,7 +142,9 @@ impl Issuer {
                     answered,
                     "token store holds a policy the registry never committed; reconciling"
                 );
-                self.core.verifier.authenticator
+                self.core
+                    .verifier
+                    .authenticator
                     .reconcile(&client.credential_id, held)
                     .await?;
                 reconciled = true;
@@ -271,13 +274,19 @@ impl Issuer {
     ) -> Result<(), IssueError> {
         let client = match self
             .core
-                .verifier
-                .authenticate_client(client_id, client_secret, client_ip, false)
+            .verifier
+            .authenticate_client(client_id, client_secret, client_ip, false)
             .await
         {
             Ok(verified) => verified.client,
             Err(error) => {
-                self.core.auditor.audit(TokenAction::Revoke, Err(&error), client_id, None, client_ip);
+                self.core.auditor.audit(
+                    TokenAction::Revoke,
+                    Err(&error),
+                    client_id,
+                    None,
+                    client_ip,
+                );
                 return Err(error);
             }
         };
@@ -309,7 +318,12 @@ impl Issuer {
             tracing::debug!(credential_id = %client.credential_id, "revocation of another client's token ignored");
             return Ok(false);
         }
-        match self.core.store.revoke(parsed.credential, &parsed.hash).await {
+        match self
+            .core
+            .store
+            .revoke(parsed.credential, &parsed.hash)
+            .await
+        {
             Ok(revoked) => {
                 if revoked {
                     self.core.events.revoked();

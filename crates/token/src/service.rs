@@ -123,8 +123,7 @@ impl TokenService {
             .store()
             .apply_policy(credential, policy, revoke_tokens)
             .await?;
-        self.introspector
-            .forget_caller(&credential.credential_id());
+        self.introspector.forget_caller(&credential.credential_id());
         Ok(revoked)
     }
 }

@@ -139,11 +139,8 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// tombstone until it would have expired, so introspection answers
     /// "revoked" rather than "unknown" ([`Lookup::revoked`]); tombstones
     /// do not count against the token limit.
-    async fn revoke(
-        &self,
-        credential: CredentialKey,
-        hash: &TokenHash,
-    ) -> Result<bool, StoreError>;
+    async fn revoke(&self, credential: CredentialKey, hash: &TokenHash)
+    -> Result<bool, StoreError>;
 
     /// Stores `policy` unless a newer version is stored, or the same
     /// version's tombstone (a deletion is never undone under its own

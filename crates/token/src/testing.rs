@@ -12,9 +12,9 @@ use latchkey_secrets::HashKey;
 
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
 use crate::error::{ClientRefusal, IssueError, StoreError, StoreIssueError};
-use crate::service::TokenService;
 use crate::key::{CredentialKey, TokenHash};
 use crate::model::{CredentialPolicy, LimitPolicy, PolicyState, TokenRecord};
+use crate::service::TokenService;
 use crate::store::{FailureCount, Lookup, NewToken, PolicyOrigin, TokenStore};
 use crate::usage::UsageTracker;
 

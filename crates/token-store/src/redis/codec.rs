@@ -28,7 +28,7 @@
 use std::fmt::Write as _;
 
 use latchkey_net::IpAllowlist;
-use latchkey_token::{CredentialKey, CredentialPolicy, PolicyState, TokenRecord, StoreError};
+use latchkey_token::{CredentialKey, CredentialPolicy, PolicyState, StoreError, TokenRecord};
 use serde::{Deserialize, Serialize};
 
 /// The key names of one credential.
@@ -239,8 +239,8 @@ pub(super) fn encode_policy(policy: &CredentialPolicy) -> Result<Vec<u8>, StoreE
 
 /// Reads a value written by [`encode_policy`].
 pub(super) fn decode_policy(value: &[u8]) -> Result<CredentialPolicy, StoreError> {
-    let stored: PolicyIn = serde_json::from_slice(value)
-        .map_err(|error| StoreError::Internal(Box::new(error)))?;
+    let stored: PolicyIn =
+        serde_json::from_slice(value).map_err(|error| StoreError::Internal(Box::new(error)))?;
     let allowed_ips = IpAllowlist::parse(&stored.allowed_ips).map_err(|invalid| {
         StoreError::Internal(
             format!(
@@ -292,10 +292,7 @@ mod tests {
         assert!(matches!(record, StoredToken::Issued(record) if record.scopes == ["a.read"]));
         for value in [&b"r:"[..], b"r:x", b"r:1.5e9"] {
             assert!(
-                matches!(
-                    decode_stored_token(value),
-                    Err(StoreError::Internal(_))
-                ),
+                matches!(decode_stored_token(value), Err(StoreError::Internal(_))),
                 "{value:?}"
             );
         }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use latchkey_token::{
     CredentialKey, CredentialPolicy, FailureCount, Lookup, NewToken, PolicyOrigin, PolicyState,
-    TokenHash, StoreError, StoreIssueError, TokenStore, unix_now,
+    StoreError, StoreIssueError, TokenHash, TokenStore, unix_now,
 };
 use redis::RedisResult;
 

@@ -75,13 +75,12 @@ async fn a_known_good_secret_passes_a_source_at_its_limit() {
     // The right secret: remembered (fresh) ...
     fixture.tokens.issuer().issue(right()).await.unwrap();
     // ... and past the fresh age, when the registry is asked again.
-    fixture
-        .tokens
-        .issuer()
-        .core
-        .verifier
-        .authentications
-        .put(CLIENT_ID, SECRET, &client(1, &[]), unix_now() - 120);
+    fixture.tokens.issuer().core.verifier.authentications.put(
+        CLIENT_ID,
+        SECRET,
+        &client(1, &[]),
+        unix_now() - 120,
+    );
     let calls = fixture.registry.calls();
     fixture.tokens.issuer().issue(right()).await.unwrap();
     assert_eq!(

@@ -27,7 +27,12 @@ async fn an_api_added_after_a_remembered_use_is_granted_at_once() {
         .registry
         .change(|client| client.policy.allowed_apis.push("refunds.write".to_owned()))
         .await;
-    let issued = fixture.tokens.issuer().issue(asking("refunds.write")).await.unwrap();
+    let issued = fixture
+        .tokens
+        .issuer()
+        .issue(asking("refunds.write"))
+        .await
+        .unwrap();
     assert_eq!(issued.scopes, ["refunds.write"]);
     assert_eq!(
         fixture.registry.calls(),
@@ -35,7 +40,12 @@ async fn an_api_added_after_a_remembered_use_is_granted_at_once() {
         "the registry answered the new list"
     );
     // Remembered again under the new version.
-    fixture.tokens.issuer().issue(asking("refunds.write")).await.unwrap();
+    fixture
+        .tokens
+        .issuer()
+        .issue(asking("refunds.write"))
+        .await
+        .unwrap();
     assert_eq!(fixture.registry.calls(), 2);
 }
 
@@ -68,7 +78,12 @@ async fn a_scope_never_allowed_is_refused_without_asking_the_registry_again() {
 #[tokio::test]
 async fn a_narrowing_after_a_remembered_use_refuses_at_once() {
     let fixture = Fixture::new();
-    fixture.tokens.issuer().issue(asking("orders.read")).await.unwrap();
+    fixture
+        .tokens
+        .issuer()
+        .issue(asking("orders.read"))
+        .await
+        .unwrap();
     fixture
         .registry
         .change(|client| {
