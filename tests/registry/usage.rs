@@ -105,7 +105,7 @@ async fn concurrent_rollups_add_up_exactly_and_count_once(backend: Backend) {
     let buckets = usage(&mut admin, by_minute("acme")).await;
     let counts: Vec<_> = buckets
         .iter()
-        .map(|b| (b.start_time.clone(), b.tokens_issued))
+        .map(|b| (b.start_time, b.tokens_issued))
         .collect();
     assert_eq!(
         counts,
@@ -259,7 +259,7 @@ async fn usage_is_listed_for_the_right_callers_only(backend: Backend) {
     );
     assert_eq!(
         credentials(usage(&mut alice, by_minute("acme")).await),
-        [alices.id.clone()],
+        std::slice::from_ref(&alices.id),
         "an owner sees their own credentials' usage only"
     );
     assert_refused(

@@ -1,6 +1,6 @@
 //! Counting failed authentications, the brute-force limit's memory.
 
-use latchkey_token::{FailureGuard, TokenStoreError};
+use latchkey_token::{FailureGuard, GuardCheck};
 
 use crate::support::Store;
 
@@ -80,12 +80,15 @@ async fn a_guard_at_its_limit_refuses(store: Store) {
         ]
     };
     match store.check_guards(&guards(3)).await {
-        Err(TokenStoreError::TooManyFailures { retry_after }) => {
+        Ok(GuardCheck::AtLimit { retry_after }) => {
             assert!((1..=60).contains(&retry_after), "{retry_after}");
         }
-        other => panic!("expected TooManyFailures, got {other:?}"),
+        other => panic!("expected AtLimit, got {other:?}"),
     }
-    store.check_guards(&guards(4)).await.unwrap();
+    assert_eq!(
+        store.check_guards(&guards(4)).await.unwrap(),
+        GuardCheck::Clear
+    );
 }
 
 on_both_stores!(

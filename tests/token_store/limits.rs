@@ -1,7 +1,7 @@
 //! The per-credential token limit: refusing, evicting, and holding under
 //! concurrency.
 
-use latchkey_token::{TokenStoreError, unix_now};
+use latchkey_token::{StoreIssueError, unix_now};
 use tokio::task::JoinSet;
 
 use crate::support::{
@@ -26,7 +26,7 @@ async fn past_the_limit_a_new_token_is_refused_and_nothing_is_written(store: Sto
     };
     let (hash, result) = refused.run(&store).await;
     assert!(
-        matches!(result, Err(TokenStoreError::LimitReached(3))),
+        matches!(result, Err(StoreIssueError::LimitReached(3))),
         "{result:?}"
     );
     assert!(!holds(&store, credential, &hash).await);
@@ -98,7 +98,7 @@ async fn issue_concurrently(
     store: &Store,
     issue: &Issue,
     attempts: usize,
-) -> Vec<(latchkey_token::TokenHash, Result<u32, TokenStoreError>)> {
+) -> Vec<(latchkey_token::TokenHash, Result<u32, StoreIssueError>)> {
     let mut tasks = JoinSet::new();
     for _ in 0..attempts {
         let store = store.clone();
@@ -126,7 +126,7 @@ async fn concurrent_issuances_never_exceed_the_limit(store: Store) {
         .collect();
     let refused = answers
         .iter()
-        .filter(|(_, result)| matches!(result, Err(TokenStoreError::LimitReached(10))))
+        .filter(|(_, result)| matches!(result, Err(StoreIssueError::LimitReached(10))))
         .count();
     assert_eq!(accepted.len(), 10);
     assert_eq!(refused, 40);

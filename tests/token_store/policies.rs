@@ -2,7 +2,7 @@
 //! tombstones refuse late issuances, changes reach live tokens.
 
 use latchkey_net::IpAllowlist;
-use latchkey_token::{PolicyState, TokenStoreError};
+use latchkey_token::{PolicyState, StoreIssueError};
 
 use crate::support::{
     Issue, Store, active, count_held, deleted, holds, new_credential, reject, stored_version,
@@ -115,7 +115,7 @@ async fn issuing_under_an_older_policy_is_stale(store: Store) {
     };
     let (hash, result) = stale.run(&store).await;
     assert!(
-        matches!(result, Err(TokenStoreError::StalePolicy { held: Some(5) })),
+        matches!(result, Err(StoreIssueError::StalePolicy { held: Some(5) })),
         "the held version is reported: {result:?}"
     );
     assert!(
@@ -155,7 +155,7 @@ async fn a_tombstone_refuses_its_version_but_not_the_next(store: Store) {
         };
         let (hash, result) = late.run(&store).await;
         assert!(
-            matches!(result, Err(TokenStoreError::StalePolicy { held: Some(3) })),
+            matches!(result, Err(StoreIssueError::StalePolicy { held: Some(3) })),
             "version {version}: {result:?}"
         );
         assert!(!holds(&store, credential, &hash).await);
@@ -215,8 +215,8 @@ async fn a_remembered_verification_needs_exactly_its_version_stored(store: Store
         .remembered()
     };
     let refused = |expected: Option<i64>| {
-        move |result: Result<u32, TokenStoreError>| match result {
-            Err(TokenStoreError::StalePolicy { held }) => assert_eq!(held, expected),
+        move |result: Result<u32, StoreIssueError>| match result {
+            Err(StoreIssueError::StalePolicy { held }) => assert_eq!(held, expected),
             other => panic!("expected StalePolicy {{ held: {expected:?} }}, got {other:?}"),
         }
     };

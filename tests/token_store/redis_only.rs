@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchkey_token::{TokenStore, TokenStoreError};
+use latchkey_token::{StoreError, TokenStore};
 use latchkey_token_store::{RedisConfig, RedisTokenStore};
 use tokio::net::TcpListener;
 use uuid::Uuid;
@@ -250,13 +250,13 @@ async fn a_tombstone_costs_less_than_the_token_it_replaces() {
 
 fn assert_unavailable<T: std::fmt::Debug>(
     what: &str,
-    result: Result<T, TokenStoreError>,
+    result: Result<T, StoreError>,
     started: Instant,
     within: Duration,
 ) {
     let elapsed = started.elapsed();
     assert!(
-        matches!(result, Err(TokenStoreError::Unavailable(_))),
+        matches!(result, Err(StoreError::Unavailable(_))),
         "{what}: {result:?}"
     );
     assert!(elapsed < within, "{what} took {elapsed:?}");
@@ -283,7 +283,11 @@ async fn assert_every_operation_is_unavailable(store: &RedisTokenStore, within: 
         let lookup = store.lookup(credential, &hash).await;
         assert_unavailable(&format!("lookup #{round}"), lookup, started, within);
         let started = Instant::now();
-        let issued = store.issue(&new).await;
+        // Issuance fails as every operation does, wrapped in its own type.
+        let issued = store.issue(&new).await.map_err(|error| match error {
+            latchkey_token::StoreIssueError::Store(error) => error,
+            refused => panic!("issue #{round}: refused, not failed: {refused:?}"),
+        });
         assert_unavailable(&format!("issue #{round}"), issued, started, within);
         let started = Instant::now();
         let policy = store.policy(credential).await;
@@ -380,7 +384,7 @@ async fn the_store_recovers_by_itself_when_redis_returns() {
                 assert!(lookup.token.is_some(), "the token survived the outage");
                 break;
             }
-            Err(TokenStoreError::Unavailable(_)) if Instant::now() < deadline => {
+            Err(StoreError::Unavailable(_)) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(error) => panic!("the store did not recover: {error:?}"),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchkey_token::{TokenStore, TokenStoreError};
+use latchkey_token::{StoreError, TokenStore};
 use latchkey_token_store::{RedisConfig, RedisTokenStore};
 
 use crate::private_redis::PrivateRedis;
@@ -68,12 +68,12 @@ async fn a_revocation_waits_for_its_replica_and_fails_without_it() {
     let started = Instant::now();
     let unconfirmed = store.apply_policy(credential, &deleted(3), true).await;
     assert!(
-        matches!(unconfirmed, Err(TokenStoreError::Unavailable(_))),
+        matches!(unconfirmed, Err(StoreError::Unavailable(_))),
         "{unconfirmed:?}"
     );
     let revoke = store.revoke(credential, &hash).await;
     assert!(
-        matches!(revoke, Err(TokenStoreError::Unavailable(_))),
+        matches!(revoke, Err(StoreError::Unavailable(_))),
         "{revoke:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -89,7 +89,7 @@ async fn without_replicas_waiting_for_one_is_unavailable_and_zero_waits_for_none
         .unwrap();
     let refused = waiting.apply_policy(credential, &deleted(1), true).await;
     assert!(
-        matches!(refused, Err(TokenStoreError::Unavailable(_))),
+        matches!(refused, Err(StoreError::Unavailable(_))),
         "the shared test Redis has no replica: {refused:?}"
     );
     let plain = RedisTokenStore::connect(&waiting_for(redis_url(), fixture.prefix(), 0))

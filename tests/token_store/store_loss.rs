@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchkey_token::{CredentialKey, TokenHash, TokenStore, TokenStoreError};
+use latchkey_token::{CredentialKey, StoreIssueError, TokenHash, TokenStore};
 use latchkey_token_store::{RedisConfig, RedisTokenStore};
 
 use crate::private_redis::PrivateRedis;
@@ -19,7 +19,7 @@ const DEADLINE: Duration = Duration::from_secs(2);
 async fn assert_remembered_refused(store: &Store, credential: CredentialKey) {
     let (_, result) = Issue::new(credential).remembered().run(store).await;
     assert!(
-        matches!(result, Err(TokenStoreError::StalePolicy { held: None })),
+        matches!(result, Err(StoreIssueError::StalePolicy { held: None })),
         "{result:?}"
     );
 }

@@ -7,8 +7,8 @@ use latchkey_net::IpAllowlist;
 use latchkey_secrets::HashKey;
 pub(crate) use latchkey_tests::{redis_cluster_urls, redis_url};
 use latchkey_token::{
-    CredentialKey, CredentialPolicy, LimitPolicy, NewToken, PolicyOrigin, PolicyState, TokenHash,
-    TokenRecord, TokenStore, TokenStoreError, new_token,
+    CredentialKey, CredentialPolicy, LimitPolicy, NewToken, PolicyOrigin, PolicyState,
+    StoreIssueError, TokenHash, TokenRecord, TokenStore, new_token,
 };
 use latchkey_token_store::{MemoryTokenStore, RedisConfig, RedisTokenStore};
 use redis::aio::MultiplexedConnection;
@@ -300,7 +300,7 @@ impl Issue {
     }
 
     /// Issues a new token: its hash and what the store answered.
-    pub(crate) async fn run(&self, store: &Store) -> (TokenHash, Result<u32, TokenStoreError>) {
+    pub(crate) async fn run(&self, store: &Store) -> (TokenHash, Result<u32, StoreIssueError>) {
         let hash = new_hash(self.credential);
         let record = self.record();
         let result = store

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use latchkey_net::IpAllowlist;
-use latchkey_token::{CredentialPolicy, Lookup, PolicyState, TokenStoreError, unix_now};
+use latchkey_token::{
+    CredentialPolicy, Lookup, PolicyState, StoreError, StoreIssueError, unix_now,
+};
 
 use crate::support::{Issue, Store, evict, holds, new_credential, new_hash, reject, wait_past};
 
@@ -129,7 +131,7 @@ async fn expired_tokens_do_not_count_and_are_not_live(store: Store) {
     let lasting = long.ok(&store).await;
     let full = long.run(&store).await.1;
     assert!(
-        matches!(full, Err(TokenStoreError::LimitReached(2))),
+        matches!(full, Err(StoreIssueError::LimitReached(2))),
         "two live tokens fill the limit: {full:?}"
     );
 
@@ -141,7 +143,7 @@ async fn expired_tokens_do_not_count_and_are_not_live(store: Store) {
     let replacement = later.ok(&store).await;
     let refused = later.run(&store).await.1;
     assert!(
-        matches!(refused, Err(TokenStoreError::LimitReached(2))),
+        matches!(refused, Err(StoreIssueError::LimitReached(2))),
         "{refused:?}"
     );
 
@@ -188,7 +190,7 @@ async fn an_already_expired_token_is_refused(store: Store) {
     };
     let (hash, result) = expired.run(&store).await;
     assert!(
-        matches!(result, Err(TokenStoreError::Internal(_))),
+        matches!(result, Err(StoreIssueError::Store(StoreError::Internal(_)))),
         "{result:?}"
     );
     assert!(!holds(&store, credential, &hash).await);

@@ -2,7 +2,7 @@
 //! over the token service.
 //!
 //! Envoy's `ext_authz` filter asks before forwarding each request. The
-//! answer comes from [`TokenService::check_gateway_request`], the same
+//! answer comes from [`Introspector::check_gateway_request`], the same
 //! decision NGINX's `auth_request` gets, so both gateways agree.
 //!
 //! Envoy authenticates itself first, like every introspection caller: the
@@ -34,9 +34,9 @@ use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
 use std::net::{IpAddr, Ipv4Addr};
 
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
-use latchkey_token::{
-    CallerError, Gateway, GatewayDecision, PresentedAuthorization, TokenService, TokenStoreError,
-};
+use latchkey_token::{CallerError, Gateway, GatewayDecision, Introspector, StoreError};
+use latchkey_token_http::authorization::{PresentedAuthorization, bearer_token};
+use latchkey_token_http::gateway::{Denial, denial, identity_headers};
 use tonic::{Request, Response, Status};
 
 use crate::request::{AuthorizationHeader, CheckInput};
@@ -44,18 +44,18 @@ use crate::request::{AuthorizationHeader, CheckInput};
 // A header too long to hold a token gets the shared answer for any
 // unparsable token; no usable caller address the one for a refused address,
 // since an allowlist cannot be checked without one.
-use latchkey_token::challenges::{FORBIDDEN as NO_CALLER, INVALID_TOKEN};
+use latchkey_token_http::gateway::challenges::{FORBIDDEN as NO_CALLER, INVALID_TOKEN};
 
 /// Answers Envoy's ext_authz checks.
 #[derive(Debug, Clone)]
 pub struct EnvoyAuthorizationService {
-    tokens: TokenService,
+    introspector: Introspector,
 }
 
 impl EnvoyAuthorizationService {
-    /// A service over `tokens`.
-    pub fn new(tokens: TokenService) -> Self {
-        Self { tokens }
+    /// A service over `introspector`.
+    pub fn new(introspector: Introspector) -> Self {
+        Self { introspector }
     }
 
     /// The tonic server for this service.
@@ -79,18 +79,26 @@ impl EnvoyAuthorizationService {
             }
         };
         let decision = self
-            .tokens
-            .check_gateway_request(gateway, authorization, client_ip, &input.required_scopes)
+            .introspector
+            .check_gateway_request(
+                gateway,
+                bearer_token(authorization),
+                client_ip,
+                &input.required_scopes,
+            )
             .await;
         match decision {
-            Ok(GatewayDecision::Allow(identity)) => {
-                response::allow(identity, &input.spoofed_headers)
+            Ok(GatewayDecision::Allow(info)) => {
+                response::allow(identity_headers(info), &input.spoofed_headers)
             }
-            Ok(GatewayDecision::Deny {
-                status,
-                www_authenticate,
-                reason,
-            }) => refuse(status, www_authenticate, reason),
+            Ok(GatewayDecision::Deny(reason)) => {
+                let Denial {
+                    status,
+                    www_authenticate,
+                    reason,
+                } = denial(reason);
+                refuse(status, www_authenticate, reason)
+            }
             Ok(GatewayDecision::GatewayRefused(refused)) => gateway_refused(refused),
             Err(error) => {
                 log_store_error(&error);
@@ -168,19 +176,13 @@ fn refuse(status: u16, www_authenticate: &'static str, reason: &'static str) -> 
     response::deny(status, www_authenticate, reason)
 }
 
-fn log_store_error(error: &TokenStoreError) {
+fn log_store_error(error: &StoreError) {
     match error {
-        TokenStoreError::Unavailable(source) => {
+        StoreError::Unavailable(source) => {
             tracing::warn!(error = %source, "ext_authz: token store unavailable; denying");
         }
-        TokenStoreError::Internal(source) => {
+        StoreError::Internal(source) => {
             tracing::error!(error = %source, "ext_authz: token store error; denying");
-        }
-        TokenStoreError::LimitReached(_)
-        | TokenStoreError::StalePolicy { .. }
-        | TokenStoreError::TooManyFailures { .. } => {
-            // Only issuance produces these.
-            tracing::error!(%error, "ext_authz: unexpected token store answer; denying");
         }
     }
 }
@@ -201,7 +203,7 @@ mod tests {
     use latchkey_secrets::HashKey;
     use latchkey_token::{
         AuthenticatedClient, ClientAuthenticator, CredentialKey, CredentialPolicy, IssueError,
-        LimitPolicy, PolicyState, UsageTracker, new_token,
+        LimitPolicy, PolicyState, TokenService, UsageTracker, new_token,
     };
 
     use super::*;
@@ -272,7 +274,7 @@ mod tests {
         key: &HashKey,
         gateway_scopes: &[&str],
     ) -> EnvoyAuthorizationService {
-        EnvoyAuthorizationService::new(TokenService::new(
+        let tokens = TokenService::new(
             store,
             Arc::new(OneGateway {
                 scopes: gateway_scopes
@@ -282,7 +284,8 @@ mod tests {
             }),
             key.clone(),
             Arc::new(UsageTracker::default()),
-        ))
+        );
+        EnvoyAuthorizationService::new(tokens.introspector().clone())
     }
 
     /// The in-process store, and a gateway holding `tokens:introspect`.
@@ -433,17 +436,17 @@ mod tests {
             address: [10, 0, 0, 9].into(),
         };
         let shared = service
-            .tokens
-            .check_gateway_request(gateway, Some("Bearer nope"), [10, 0, 0, 1].into(), &[])
+            .introspector
+            .check_gateway_request(gateway, Some("nope"), [10, 0, 0, 1].into(), &[])
             .await
             .unwrap();
-        assert!(
-            matches!(
-                shared,
-                GatewayDecision::Deny { status: 401, www_authenticate, .. }
-                    if www_authenticate == INVALID_TOKEN
-            ),
-            "{shared:?}"
+        let GatewayDecision::Deny(reason) = shared else {
+            panic!("{shared:?}");
+        };
+        let shared = denial(reason);
+        assert_eq!(
+            (shared.status, shared.www_authenticate),
+            (401, INVALID_TOKEN)
         );
         let oversized = format!("Bearer {}", "x".repeat(request::MAX_AUTHORIZATION_LEN));
         let response = check(&service, check_request(&oversized)).await;

@@ -341,7 +341,7 @@ mod tests {
 
     #[test]
     fn identity_headers_share_the_stripped_prefix() {
-        use latchkey_token::headers;
+        use latchkey_token_http::gateway::headers;
         for name in [
             headers::CLIENT_ID,
             headers::CREDENTIAL_ID,

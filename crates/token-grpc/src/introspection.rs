@@ -7,7 +7,7 @@ use latchkey_proto::token::v1 as pb;
 use latchkey_proto::token::v1::introspection_server::{
     Introspection as IntrospectionRpc, IntrospectionServer,
 };
-use latchkey_token::{Introspection, IntrospectionRequest, TokenService};
+use latchkey_token::{Introspection, IntrospectionRequest, Introspector};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{inactive_reason, timestamp};
@@ -19,14 +19,18 @@ use crate::status::{caller_status, store_status};
 /// Basic client credentials or a bearer token, holding `tokens:introspect`.
 #[derive(Debug, Clone)]
 pub struct IntrospectionService {
-    tokens: TokenService,
+    introspector: Introspector,
     proxies: TrustedProxies,
 }
 
 impl IntrospectionService {
-    /// A service over `tokens`, believing forwarding metadata from `proxies`.
-    pub fn new(tokens: TokenService, proxies: TrustedProxies) -> Self {
-        Self { tokens, proxies }
+    /// A service over `introspector`, believing forwarding metadata from
+    /// `proxies`.
+    pub fn new(introspector: Introspector, proxies: TrustedProxies) -> Self {
+        Self {
+            introspector,
+            proxies,
+        }
     }
 
     /// The tonic server for this service.
@@ -46,7 +50,7 @@ impl IntrospectionRpc for IntrospectionService {
     ) -> Result<Response<pb::IntrospectResponse>, Status> {
         let caller_ip = client_ip(&request, &self.proxies);
         let presented = presented_authorization(&request)?;
-        self.tokens
+        self.introspector
             .authorize_introspection_caller(presented.as_caller(), caller_ip)
             .await
             .map_err(caller_status)?;
@@ -67,7 +71,7 @@ impl IntrospectionRpc for IntrospectionService {
             )
         };
         let answer = self
-            .tokens
+            .introspector
             .introspect(&IntrospectionRequest {
                 token: &request.token,
                 client_ip,

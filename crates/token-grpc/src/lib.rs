@@ -1,8 +1,11 @@
-//! gRPC transport of the token issuer: the `TokenService`, `Introspection`
-//! and `TokenAdmin` services over the domain [`TokenService`], and the
+//! gRPC transport of the token issuer: the `TokenService` service over the
+//! domain's [`Issuer`], `Introspection` over its [`Introspector`] and
+//! `TokenAdmin` over the whole [`TokenService`], and the
 //! issuer's clients of the registry (`ClientAuthentication`, `UsageSink`,
 //! `AuditSink`).
 //!
+//! [`Issuer`]: latchkey_token::Issuer
+//! [`Introspector`]: latchkey_token::Introspector
 //! [`TokenService`]: latchkey_token::TokenService
 
 mod audit_reporter;

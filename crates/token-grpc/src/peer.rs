@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use latchkey_net::TrustedProxies;
-use latchkey_token::PresentedAuthorization;
+use latchkey_token_http::authorization::PresentedAuthorization;
 use tonic::{Request, Status};
 
 /// The metadata key callers authenticate with.

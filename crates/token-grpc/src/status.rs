@@ -1,7 +1,7 @@
 //! Domain errors → gRPC statuses, in one exhaustive place.
 
 use latchkey_runtime::{reason, status_with_reason};
-use latchkey_token::{CallerError, IssueError, TokenStoreError};
+use latchkey_token::{CallerError, IssueError, StoreError};
 use tonic::{Code, Status};
 
 /// The status for a failed issuance or revocation.
@@ -30,20 +30,13 @@ pub(crate) fn issue_status(error: IssueError) -> Status {
 }
 
 /// The status for a token store failure.
-pub(crate) fn store_status(error: TokenStoreError) -> Status {
+pub(crate) fn store_status(error: StoreError) -> Status {
     match error {
-        TokenStoreError::Unavailable(source) => {
+        StoreError::Unavailable(source) => {
             tracing::warn!(error = %source, "token store unavailable");
             Status::unavailable("token store unavailable")
         }
-        TokenStoreError::LimitReached(_)
-        | TokenStoreError::StalePolicy { .. }
-        | TokenStoreError::TooManyFailures { .. } => {
-            // Only issuance produces these, and it maps them itself.
-            tracing::error!(%error, "unexpected token store answer");
-            Status::internal("internal error")
-        }
-        TokenStoreError::Internal(source) => {
+        StoreError::Internal(source) => {
             tracing::error!(error = %source, "token store error");
             Status::internal("internal error")
         }

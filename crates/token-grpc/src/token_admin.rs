@@ -54,14 +54,13 @@ impl TokenAdminService {
         let (credential_id, policy) = credential_policy(policy)?;
         let credential = CredentialKey::from_credential_id(&credential_id)
             .ok_or_else(|| Status::invalid_argument("policy.credential_id: not a credential ID"))?;
+        // Also forgets the credential as an introspection caller: it may
+        // no longer be allowed to introspect.
         let revoked = self
             .tokens
-            .store()
             .apply_policy(credential, &policy, revoke)
             .await
             .map_err(store_status)?;
-        // A changed credential may no longer be allowed to introspect.
-        self.tokens.forget_caller(&credential_id);
         tracing::info!(%credential_id, version = policy.version, revoke, revoked, "credential policy applied");
         Ok(revoked)
     }
@@ -94,6 +93,7 @@ impl TokenAdmin for TokenAdminService {
         let client_ip = caller_ip(&request.client_ip)?;
         let answer = self
             .tokens
+            .introspector()
             .introspect(&IntrospectionRequest {
                 token: &request.token,
                 client_ip: Some(client_ip),

@@ -5,7 +5,7 @@ use latchkey_proto::token::v1 as pb;
 use latchkey_proto::token::v1::token_service_server::{
     TokenService as TokenRpc, TokenServiceServer,
 };
-use latchkey_token::{IssueRequest, TokenService};
+use latchkey_token::{IssueRequest, Issuer};
 use tonic::{Request, Response, Status};
 
 use crate::peer::{client_ip, refuse_authorization_metadata};
@@ -15,14 +15,14 @@ use crate::status::issue_status;
 /// `client_id` and `client_secret` fields, and only with them.
 #[derive(Debug, Clone)]
 pub struct TokenGrpcService {
-    tokens: TokenService,
+    issuer: Issuer,
     proxies: TrustedProxies,
 }
 
 impl TokenGrpcService {
-    /// A service over `tokens`, believing forwarding metadata from `proxies`.
-    pub fn new(tokens: TokenService, proxies: TrustedProxies) -> Self {
-        Self { tokens, proxies }
+    /// A service over `issuer`, believing forwarding metadata from `proxies`.
+    pub fn new(issuer: Issuer, proxies: TrustedProxies) -> Self {
+        Self { issuer, proxies }
     }
 
     /// The tonic server for this service.
@@ -43,7 +43,7 @@ impl TokenRpc for TokenGrpcService {
         let client_ip = client_ip(&request, &self.proxies);
         let request = request.into_inner();
         let issued = self
-            .tokens
+            .issuer
             .issue(IssueRequest {
                 client_id: request.client_id,
                 client_secret: request.client_secret,
@@ -72,7 +72,7 @@ impl TokenRpc for TokenGrpcService {
         refuse_authorization_metadata(&request, fields_present)?;
         let client_ip = client_ip(&request, &self.proxies);
         let request = request.get_ref();
-        self.tokens
+        self.issuer
             .revoke(
                 &request.token,
                 &request.client_id,

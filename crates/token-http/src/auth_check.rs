@@ -2,7 +2,7 @@
 //! and Traefik `forwardAuth`.
 //!
 //! The gateway forwards the original request's headers; the answer is
-//! [`TokenService::check_gateway_request`](latchkey_token::TokenService::check_gateway_request),
+//! [`Introspector::check_gateway_request`](latchkey_token::Introspector::check_gateway_request),
 //! the same decision Envoy's ext_authz gets, so every gateway lets exactly
 //! the same requests through:
 //!
@@ -52,11 +52,11 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_net::TrustedProxies;
-use latchkey_token::{
-    CallerError, Gateway, GatewayDecision, PresentedAuthorization, TokenStoreError,
-    parse_scope_list,
-};
+use latchkey_token::{CallerError, Gateway, GatewayDecision, StoreError, parse_scope_list};
 use serde::Serialize;
+
+use crate::authorization::{PresentedAuthorization, bearer_token};
+use crate::gateway::{Denial, denial, headers, identity_headers};
 
 use crate::HttpState;
 use crate::client_auth::{RepeatedAuthorization, caller_ip, single_authorization};
@@ -128,18 +128,20 @@ pub(crate) async fn check(
     };
     // A header that is not visible ASCII cannot hold a bearer token; it is
     // treated as absent, which is refused as "no token".
-    let authorization = authorization.and_then(|value| value.to_str().ok());
+    let token = bearer_token(authorization.and_then(|value| value.to_str().ok()));
     let decision = state
         .tokens
-        .check_gateway_request(gateway, authorization, client_ip, &required_scopes)
+        .introspector()
+        .check_gateway_request(gateway, token, client_ip, &required_scopes)
         .await;
     match decision {
-        Ok(GatewayDecision::Allow(identity)) => allowed(identity, client_ip),
-        Ok(GatewayDecision::Deny {
-            status,
-            www_authenticate,
-            reason,
-        }) => {
+        Ok(GatewayDecision::Allow(info)) => allowed(identity_headers(info), client_ip),
+        Ok(GatewayDecision::Deny(reason)) => {
+            let Denial {
+                status,
+                www_authenticate,
+                reason,
+            } = denial(reason);
             tracing::debug!(reason, status, %client_ip, "gateway check denied");
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
             let error = if status == StatusCode::UNAUTHORIZED {
@@ -241,7 +243,7 @@ fn allowed(identity: Vec<(&'static str, String)>, client_ip: IpAddr) -> Response
     let mut response = StatusCode::OK.into_response();
     let response_headers = response.headers_mut();
     for (name, value) in identity {
-        if name == latchkey_token::headers::CREDENTIAL_ID {
+        if name == headers::CREDENTIAL_ID {
             tracing::debug!(credential_id = %value, %client_ip, "gateway check allowed");
         }
         // Registry-validated values always make valid headers; should one
@@ -263,12 +265,14 @@ fn allowed(identity: Vec<(&'static str, String)>, client_ip: IpAddr) -> Response
 /// Every store error is a 503: the check could not be made, the request is
 /// refused (fail closed), and a retry may succeed. The logs tell an outage
 /// from a bug.
-fn store_failed(error: &TokenStoreError) -> Response {
+fn store_failed(error: &StoreError) -> Response {
     match error {
-        TokenStoreError::Unavailable(source) => {
+        StoreError::Unavailable(source) => {
             tracing::warn!(error = %source, "gateway check failed: token store unavailable");
         }
-        other => tracing::error!(error = %other, "gateway check failed: token store error"),
+        StoreError::Internal(source) => {
+            tracing::error!(error = %source, "gateway check failed: token store error");
+        }
     }
     refusal(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -436,9 +440,9 @@ mod tests {
     fn an_allow_carries_every_identity_header() {
         let response = allowed(
             vec![
-                (latchkey_token::headers::CLIENT_ID, "lk_abc".to_owned()),
-                (latchkey_token::headers::CREDENTIAL_ID, "cred-1".to_owned()),
-                (latchkey_token::headers::SCOPES, String::new()),
+                (headers::CLIENT_ID, "lk_abc".to_owned()),
+                (headers::CREDENTIAL_ID, "cred-1".to_owned()),
+                (headers::SCOPES, String::new()),
             ],
             ip("127.0.0.1"),
         );
@@ -446,10 +450,7 @@ mod tests {
         assert_eq!(response.headers()["x-latchkey-client-id"], "lk_abc");
         assert_eq!(response.headers()["x-latchkey-credential-id"], "cred-1");
         assert_eq!(response.headers()["x-latchkey-scopes"], "");
-        let broken = allowed(
-            vec![(latchkey_token::headers::OWNER, "a\r\nb".to_owned())],
-            ip("127.0.0.1"),
-        );
+        let broken = allowed(vec![(headers::OWNER, "a\r\nb".to_owned())], ip("127.0.0.1"));
         assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

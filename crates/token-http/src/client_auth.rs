@@ -15,8 +15,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use latchkey_net::TrustedProxies;
-use latchkey_token::{CallerCredentials, PresentedAuthorization};
+use latchkey_token::CallerCredentials;
 
+use crate::authorization::PresentedAuthorization;
 use crate::error::OAuthError;
 use crate::form::Form;
 

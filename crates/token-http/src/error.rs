@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_token::{IssueError, TokenStoreError};
+use latchkey_token::{IssueError, StoreError};
 use serde::Serialize;
 
 /// An OAuth error: the code, a human description, and the HTTP status.
@@ -131,20 +131,14 @@ impl From<IssueError> for OAuthError {
     }
 }
 
-impl From<TokenStoreError> for OAuthError {
-    fn from(error: TokenStoreError) -> Self {
+impl From<StoreError> for OAuthError {
+    fn from(error: StoreError) -> Self {
         match error {
-            TokenStoreError::Unavailable(source) => {
+            StoreError::Unavailable(source) => {
                 tracing::warn!(error = %source, "token store unavailable");
                 Self::unavailable("token store")
             }
-            TokenStoreError::LimitReached(_)
-            | TokenStoreError::StalePolicy { .. }
-            | TokenStoreError::TooManyFailures { .. } => {
-                tracing::error!(%error, "unexpected token store answer");
-                Self::server_error()
-            }
-            TokenStoreError::Internal(source) => {
+            StoreError::Internal(source) => {
                 tracing::error!(error = %source, "token store error");
                 Self::server_error()
             }

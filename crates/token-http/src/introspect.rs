@@ -65,6 +65,7 @@ pub(crate) async fn introspect(
     let required_scopes = form.get("scope").map(parse_scope_list).unwrap_or_default();
     let answer = state
         .tokens
+        .introspector()
         .introspect(&IntrospectionRequest {
             token,
             client_ip,
@@ -107,6 +108,7 @@ async fn authorize_caller(
     let caller = introspection_caller(headers, form)?;
     state
         .tokens
+        .introspector()
         .authorize_introspection_caller(
             caller.as_caller(),
             caller_ip(peer, headers, &state.proxies),

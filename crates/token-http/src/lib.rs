@@ -11,11 +11,16 @@
 //!
 //! Every error is an OAuth error object (`error`, `error_description`) with
 //! the status the RFCs name; no handler panics on any input.
+//!
+//! [`authorization`] and [`gateway`] are the HTTP vocabulary the gRPC and
+//! Envoy transports share with these endpoints.
 
 mod auth_check;
+pub mod authorization;
 mod client_auth;
 mod error;
 mod form;
+pub mod gateway;
 mod introspect;
 mod metadata;
 mod revoke;

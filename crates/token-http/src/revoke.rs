@@ -25,6 +25,7 @@ pub(crate) async fn revoke(
     let credentials = client_credentials(&headers, &form)?;
     state
         .tokens
+        .issuer()
         .revoke(
             token,
             &credentials.client_id,

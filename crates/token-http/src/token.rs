@@ -38,6 +38,7 @@ pub(crate) async fn issue(
     let credentials = client_credentials(&headers, &form)?;
     let issued = state
         .tokens
+        .issuer()
         .issue(IssueRequest {
             client_id: credentials.client_id,
             client_secret: credentials.client_secret,

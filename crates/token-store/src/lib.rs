@@ -9,7 +9,7 @@ mod redis;
 pub use self::memory::MemoryTokenStore;
 pub use self::redis::{CacheStats, RedisConfig, RedisTokenStore};
 
-use latchkey_token::{NewToken, TokenStoreError};
+use latchkey_token::{NewToken, StoreError};
 
 /// How long a credential's policy outlives its last write when no token
 /// needs it longer. A day covers the longest token lifetime the registry
@@ -27,9 +27,9 @@ const MAX_TOMBSTONES: usize = 1000;
 
 /// Refuses a token that is already expired: storing it would only take a
 /// place under the limit. The issuer never asks for one, so this is a bug.
-fn check_not_expired(token: &NewToken<'_>) -> Result<(), TokenStoreError> {
+fn check_not_expired(token: &NewToken<'_>) -> Result<(), StoreError> {
     if token.record.expires_at <= token.now {
-        return Err(TokenStoreError::Internal(
+        return Err(StoreError::Internal(
             "refusing to store a token that is already expired".into(),
         ));
     }

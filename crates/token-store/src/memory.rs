@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use latchkey_token::{
     CredentialKey, CredentialPolicy, FailureCount, LimitPolicy, Lookup, NewToken, PolicyOrigin,
-    PolicyState, TokenHash, TokenRecord, TokenStore, TokenStoreError, unix_now,
+    PolicyState, StoreError, StoreIssueError, TokenHash, TokenRecord, TokenStore, unix_now,
 };
 
 use crate::{MAX_TOMBSTONES, POLICY_RETENTION_SECS, check_not_expired};
@@ -173,14 +173,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Frees a place under `limit` by evicting the tokens closest to expiry,
 /// or refuses; returns how many were evicted.
-fn make_room(stored: &mut Stored, limit: LimitPolicy) -> Result<u32, TokenStoreError> {
+fn make_room(stored: &mut Stored, limit: LimitPolicy) -> Result<u32, StoreIssueError> {
     let max = limit.max_tokens as usize;
     let live = stored.tokens.len();
     if live < max {
         return Ok(0);
     }
     if !limit.evict_oldest || max == 0 {
-        return Err(TokenStoreError::LimitReached(limit.max_tokens));
+        return Err(StoreIssueError::LimitReached(limit.max_tokens));
     }
     let excess = live - max + 1;
     stored.evict_oldest(excess);
@@ -211,14 +211,14 @@ fn supersedes(presented: &CredentialPolicy, stored: &CredentialPolicy) -> bool {
 
 #[async_trait]
 impl TokenStore for MemoryTokenStore {
-    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError> {
+    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, StoreIssueError> {
         check_not_expired(token)?;
         let now = token.now;
         let mut shard = self.shard(token.credential);
         let mut evicted = 0;
         if let Some(stored) = shard.get_mut(&token.credential) {
             if refuses(&stored.policy, token.policy, token.origin) {
-                return Err(TokenStoreError::StalePolicy {
+                return Err(StoreIssueError::StalePolicy {
                     held: Some(stored.policy.version),
                 });
             }
@@ -226,9 +226,9 @@ impl TokenStore for MemoryTokenStore {
             evicted = make_room(stored, token.limit)?;
         } else if token.origin == PolicyOrigin::Remembered {
             // Lost (or never stored): only the registry can vouch again.
-            return Err(TokenStoreError::StalePolicy { held: None });
+            return Err(StoreIssueError::StalePolicy { held: None });
         } else if token.limit.max_tokens == 0 {
-            return Err(TokenStoreError::LimitReached(0));
+            return Err(StoreIssueError::LimitReached(0));
         }
         let stored = shard
             .entry(token.credential)
@@ -245,7 +245,7 @@ impl TokenStore for MemoryTokenStore {
     async fn policy(
         &self,
         credential: CredentialKey,
-    ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError> {
+    ) -> Result<Option<Arc<CredentialPolicy>>, StoreError> {
         Ok(self
             .shard(credential)
             .get(&credential)
@@ -256,7 +256,7 @@ impl TokenStore for MemoryTokenStore {
         &self,
         credential: CredentialKey,
         hash: &TokenHash,
-    ) -> Result<Lookup, TokenStoreError> {
+    ) -> Result<Lookup, StoreError> {
         let now = unix_now();
         let mut shard = self.shard(credential);
         let Some(stored) = shard.get_mut(&credential) else {
@@ -290,7 +290,7 @@ impl TokenStore for MemoryTokenStore {
         &self,
         credential: CredentialKey,
         hash: &TokenHash,
-    ) -> Result<bool, TokenStoreError> {
+    ) -> Result<bool, StoreError> {
         let now = unix_now();
         let mut shard = self.shard(credential);
         Ok(shard
@@ -303,7 +303,7 @@ impl TokenStore for MemoryTokenStore {
         credential: CredentialKey,
         policy: &CredentialPolicy,
         revoke_tokens: bool,
-    ) -> Result<u32, TokenStoreError> {
+    ) -> Result<u32, StoreError> {
         let now = unix_now();
         let mut shard = self.shard(credential);
         let Some(stored) = shard.get_mut(&credential) else {
@@ -339,7 +339,7 @@ impl TokenStore for MemoryTokenStore {
         &self,
         key: &str,
         window_seconds: u32,
-    ) -> Result<FailureCount, TokenStoreError> {
+    ) -> Result<FailureCount, StoreError> {
         let now = unix_now();
         let mut failures = lock(&self.failures);
         let entry = failures.entry(key.to_owned()).or_insert((0, 0));
@@ -353,7 +353,7 @@ impl TokenStore for MemoryTokenStore {
         })
     }
 
-    async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
+    async fn failures(&self, key: &str) -> Result<FailureCount, StoreError> {
         let now = unix_now();
         Ok(match lock(&self.failures).get(key) {
             Some(&(count, window_end)) if window_end > now => FailureCount {
@@ -364,7 +364,7 @@ impl TokenStore for MemoryTokenStore {
         })
     }
 
-    async fn ping(&self) -> Result<(), TokenStoreError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
 }

@@ -21,11 +21,10 @@ use latchkey_secrets::CLIENT_ID;
 use crate::authenticator::AuthenticatedClient;
 use crate::error::IssueError;
 use crate::events::refusal_label;
-use crate::issue::TokenService;
 use crate::rollup::{UsageKind, UsageRollups};
 
 /// The `tracing` target of the per-token events (see
-/// [`TokenService::with_token_event_log`]).
+/// [`crate::TokenService::with_token_event_log`]).
 pub const TOKEN_EVENT_TARGET: &str = "latchkey::token_event";
 
 /// The detail of a revocation that revoked a token (`issue.rs`); any other
@@ -150,24 +149,21 @@ impl AuditQueue {
     }
 }
 
-impl TokenService {
-    /// The same service counting successful issues and revocations in
-    /// `rollups`, for the registry's usage rollups.
-    pub fn with_usage_rollups(mut self, rollups: Arc<UsageRollups>) -> Self {
-        self.rollups = Some(rollups);
-        self
-    }
+/// Writes the audit trail of refused issuances, revocations and client
+/// authentications (the issuer's and the introspector's alike), and counts
+/// successful issues and revocations in the usage rollups, when the service
+/// keeps them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Auditor {
+    /// Where events go; `None`: nowhere.
+    pub(crate) audit: Option<Arc<AuditQueue>>,
+    /// Where successes are counted; `None`: nowhere.
+    pub(crate) rollups: Option<Arc<UsageRollups>>,
+    /// Whether every issued or revoked token is also logged (opt-in).
+    pub(crate) token_event_log: bool,
+}
 
-    /// The same service also logging every issued or revoked token as an
-    /// INFO event under the target [`TOKEN_EVENT_TARGET`] (credential,
-    /// project, client address, scopes; never the token), for operators
-    /// who export each issuance. Off by default: it costs a log line per
-    /// token.
-    pub fn with_token_event_log(mut self, enabled: bool) -> Self {
-        self.token_event_log = enabled;
-        self
-    }
-
+impl Auditor {
     /// Records `client_id`'s attempt from `client_ip`: a success in the
     /// usage rollups, a refusal as an audit event. A refused client
     /// authentication names the credential and project the registry found

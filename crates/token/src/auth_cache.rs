@@ -25,12 +25,18 @@
 //! the registry refuses its secret.
 //!
 //! Only a keyed hash of the secret is kept, under a key of this process.
+//!
+//! A `moka` cache, bounded in size and in age (an entry past its known-good
+//! age is useless): when full it drops the least useful entries, never all
+//! of them, and it is read without a global lock on the issuance path.
 
-use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
 
 use latchkey_secrets::{HashKey, SecretHash};
+use moka::sync::Cache;
 
 use crate::authenticator::AuthenticatedClient;
 
@@ -42,9 +48,9 @@ pub(crate) const FRESH_SECONDS: i64 = 30;
 /// registry outage keeps introspecting through it.
 pub(crate) const KNOWN_GOOD_SECONDS: i64 = 86_400;
 
-/// Entries kept; when full, entries past their known-good age go first,
-/// then everything (cheap, and only costs registry calls).
-const CAPACITY: usize = 100_000;
+/// Entries kept; past it the least useful go (each only costs a registry
+/// call when its client comes back).
+const CAPACITY: u64 = 100_000;
 
 #[derive(Debug)]
 struct Entry {
@@ -62,29 +68,38 @@ impl Entry {
     }
 }
 
-/// Verified (client ID, secret) pairs.
-#[derive(Debug)]
+/// Verified (client ID, secret) pairs, by client ID.
 pub(crate) struct AuthenticationCache {
     key: HashKey,
-    entries: Mutex<HashMap<String, Entry>>,
+    /// Shared entries: a hit clones an `Arc`, not the client.
+    entries: Cache<String, Arc<Entry>>,
 }
 
 impl Default for AuthenticationCache {
     fn default() -> Self {
         Self {
             key: HashKey::generate(),
-            entries: Mutex::new(HashMap::new()),
+            entries: Cache::builder()
+                .max_capacity(CAPACITY)
+                // Wall-clock age since the last write; the ages that
+                // decide (`FRESH_SECONDS`, `KNOWN_GOOD_SECONDS`) are checked
+                // against the verification time on every read.
+                .time_to_live(Duration::from_secs(KNOWN_GOOD_SECONDS.unsigned_abs()))
+                .build(),
         }
     }
 }
 
-impl AuthenticationCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl fmt::Debug for AuthenticationCache {
+    // Entries hold secret hashes: never listed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticationCache")
+            .field("entries", &self.entries.entry_count())
+            .finish_non_exhaustive()
     }
+}
 
+impl AuthenticationCache {
     fn find(
         &self,
         client_id: &str,
@@ -93,8 +108,7 @@ impl AuthenticationCache {
         max_age: i64,
     ) -> Option<AuthenticatedClient> {
         let presented = self.key.hash(secret);
-        let entries = self.lock();
-        let entry = entries.get(client_id)?;
+        let entry = self.entries.get(client_id)?;
         entry
             .answers(&presented, now, max_age)
             .then(|| entry.client.clone())
@@ -153,20 +167,13 @@ impl AuthenticationCache {
             verified_at: now,
             ends_at,
         };
-        let mut entries = self.lock();
-        if entries.len() >= CAPACITY && !entries.contains_key(client_id) {
-            entries.retain(|_, entry| now < entry.verified_at + KNOWN_GOOD_SECONDS);
-            if entries.len() >= CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(client_id.to_owned(), entry);
+        self.entries.insert(client_id.to_owned(), Arc::new(entry));
     }
 
     /// Forgets `client_id` (its credential changed, or the registry refused
     /// the secret it remembered).
     pub(crate) fn forget(&self, client_id: &str) {
-        self.lock().remove(client_id);
+        self.entries.invalidate(client_id);
     }
 }
 

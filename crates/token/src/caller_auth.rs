@@ -4,7 +4,7 @@
 //!
 //! Checking the caller must not add a round trip to every introspection, so
 //! a verified caller is remembered for a short while (the caller cache,
-//! [`DEFAULT_CALLER_TTL`]), keyed by a hash of what it presented (and its
+//! [`crate::DEFAULT_CALLER_TTL`]), keyed by a hash of what it presented (and its
 //! address). Any policy change of the caller's credential (delete, disable,
 //! rotate with revoke, narrowing) drops its entries at once on the replica
 //! that applies the change; other replicas drop them when they expire.
@@ -19,26 +19,18 @@
 //! narrowed (its new version is in the store before the change commits) is
 //! refused at once, even then.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
+use crate::audit::TokenAction;
 use crate::authenticator::AuthenticatedClient;
-use crate::error::{IssueError, TokenStoreError};
-use crate::introspect::{Introspection, IntrospectionRequest};
-use crate::issue::TokenService;
+use crate::error::{IssueError, StoreError};
+use crate::introspection::{InactiveReason, Introspection, IntrospectionRequest};
+use crate::introspector::Introspector;
 use crate::key::CredentialKey;
 use crate::model::{CredentialPolicy, PolicyState, unix_now};
 
 /// The scope introspection callers need.
 pub const INTROSPECT_SCOPE: &str = "tokens:introspect";
-
-/// How long a verified caller is trusted without looking again, unless
-/// [`TokenService::with_caller_ttl`] says otherwise.
-pub const DEFAULT_CALLER_TTL: Duration = Duration::from_secs(30);
-/// Most remembered callers; past it the cache starts over.
-const MAX_CALLERS: usize = 10_000;
 
 /// What an introspection caller presented.
 #[derive(Debug, Clone, Copy)]
@@ -54,96 +46,6 @@ pub enum CallerCredentials<'a> {
     Bearer(&'a str),
     /// Nothing.
     None,
-}
-
-/// Credentials in an `Authorization` header value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PresentedAuthorization {
-    /// `Basic base64(urlencoded(id):urlencoded(secret))` (RFC 6749 §2.3.1).
-    Basic {
-        /// The client ID.
-        client_id: String,
-        /// The secret.
-        client_secret: String,
-    },
-    /// `Bearer <token>`.
-    Bearer(String),
-    /// No header.
-    Absent,
-    /// A header that is neither (or undecodable).
-    Invalid,
-}
-
-impl PresentedAuthorization {
-    /// Parses an `Authorization` header value.
-    pub fn parse(header: Option<&str>) -> Self {
-        use base64::Engine;
-        let Some(value) = header else {
-            return Self::Absent;
-        };
-        let Some((scheme, rest)) = value.trim().split_once(' ') else {
-            return Self::Invalid;
-        };
-        let rest = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
-            return Self::Bearer(rest.to_owned());
-        }
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Self::Invalid;
-        }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-        let Some((client_id, client_secret)) =
-            decoded.as_deref().and_then(|text| text.split_once(':'))
-        else {
-            return Self::Invalid;
-        };
-        Self::Basic {
-            client_id: url_decode(client_id),
-            client_secret: url_decode(client_secret),
-        }
-    }
-
-    /// Parses the one value among a request's `Authorization` values
-    /// (each `None` when it is not visible ASCII, which is invalid, never
-    /// absent). `None` for two or more: which one a proxy and this server
-    /// would each read cannot be told, so neither is (RFC 6749 §2.3).
-    pub fn parse_single<'a>(mut values: impl Iterator<Item = Option<&'a str>>) -> Option<Self> {
-        let Some(first) = values.next() else {
-            return Some(Self::Absent);
-        };
-        if values.next().is_some() {
-            return None;
-        }
-        Some(match first {
-            Some(text) => Self::parse(Some(text)),
-            None => Self::Invalid,
-        })
-    }
-
-    /// The credentials for [`TokenService::authorize_introspection_caller`].
-    pub fn as_caller(&self) -> CallerCredentials<'_> {
-        match self {
-            Self::Basic {
-                client_id,
-                client_secret,
-            } => CallerCredentials::Client {
-                client_id,
-                client_secret,
-            },
-            Self::Bearer(token) => CallerCredentials::Bearer(token),
-            Self::Absent | Self::Invalid => CallerCredentials::None,
-        }
-    }
-}
-
-fn url_decode(text: &str) -> String {
-    form_urlencoded::parse(format!("v={text}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
 }
 
 /// Why an introspection caller was refused.
@@ -170,75 +72,7 @@ pub enum CallerError {
     Internal,
 }
 
-#[derive(Debug)]
-struct Entry {
-    credential_id: String,
-    valid_until: Instant,
-}
-
-/// Verified introspection callers.
-#[derive(Debug)]
-pub(crate) struct CallerCache {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
-    ttl: Duration,
-}
-
-impl Default for CallerCache {
-    fn default() -> Self {
-        Self::new(DEFAULT_CALLER_TTL)
-    }
-}
-
-impl CallerCache {
-    pub(crate) fn new(ttl: Duration) -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-            ttl,
-        }
-    }
-
-    fn get(&self, key: &[u8; 32]) -> bool {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries
-            .get(key)
-            .is_some_and(|entry| entry.valid_until > Instant::now())
-    }
-
-    fn insert(&self, key: [u8; 32], credential_id: String) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= MAX_CALLERS {
-            let now = Instant::now();
-            entries.retain(|_, entry| entry.valid_until > now);
-            if entries.len() >= MAX_CALLERS {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            key,
-            Entry {
-                credential_id,
-                valid_until: Instant::now() + self.ttl,
-            },
-        );
-    }
-
-    /// Forgets every entry of `credential_id`.
-    pub(crate) fn forget(&self, credential_id: &str) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.retain(|_, entry| entry.credential_id != credential_id);
-    }
-}
-
-impl TokenService {
+impl Introspector {
     /// Checks that the caller may introspect.
     pub async fn authorize_introspection_caller(
         &self,
@@ -271,28 +105,24 @@ impl TokenService {
         Ok(())
     }
 
-    /// The same service trusting a verified introspection caller for `ttl`
-    /// before looking again (a store read, or a registry call the first
-    /// time); [`DEFAULT_CALLER_TTL`] otherwise.
-    pub fn with_caller_ttl(mut self, ttl: Duration) -> Self {
-        self.callers = std::sync::Arc::new(CallerCache::new(ttl));
-        self
-    }
-
     async fn verify_client(
         &self,
         client_id: &str,
         client_secret: &str,
         caller_ip: IpAddr,
     ) -> Result<String, CallerError> {
-        if let Some(remembered) = self
-            .authentications
-            .known(client_id, client_secret, unix_now())
+        if let Some(remembered) =
+            self.core
+                .verifier
+                .authentications
+                .known(client_id, client_secret, unix_now())
             && let Some(decided) = self.check_remembered_caller(&remembered, caller_ip).await?
         {
             return decided;
         }
         let client = match self
+            .core
+            .verifier
             .authenticate_client(client_id, client_secret, caller_ip, false)
             .await
         {
@@ -300,8 +130,8 @@ impl TokenService {
             Err(error) => {
                 let refused = caller_refusal(&error);
                 if matches!(error, IssueError::InvalidClient(_)) {
-                    self.audit(
-                        crate::audit::TokenAction::Authenticate,
+                    self.core.auditor.audit(
+                        TokenAction::Authenticate,
                         Err(&error),
                         client_id,
                         None,
@@ -320,6 +150,7 @@ impl TokenService {
         // it). The write also keeps it there a day from now.
         if let Some(credential) = CredentialKey::from_credential_id(&client.credential_id)
             && let Err(error) = self
+                .core
                 .store
                 .apply_policy(credential, &client.policy, false)
                 .await
@@ -345,20 +176,9 @@ impl TokenService {
         let Some(credential) = CredentialKey::from_credential_id(&remembered.credential_id) else {
             return Ok(None);
         };
-        let stored = self
-            .store
-            .policy(credential)
-            .await
-            .map_err(|error| match error {
-                TokenStoreError::Unavailable(_) => CallerError::Unavailable("token store"),
-                TokenStoreError::LimitReached(_)
-                | TokenStoreError::StalePolicy { .. }
-                | TokenStoreError::TooManyFailures { .. }
-                | TokenStoreError::Internal(_) => {
-                    tracing::error!(%error, "cannot read an introspection caller's policy");
-                    CallerError::Internal
-                }
-            })?;
+        let stored = self.core.store.policy(credential).await.map_err(|error| {
+            caller_store_error(&error, "cannot read an introspection caller's policy")
+        })?;
         let Some(stored) = stored else {
             return Ok(None);
         };
@@ -401,19 +221,10 @@ impl TokenService {
                 required_scopes: &scopes,
             })
             .await
-            .map_err(|error| match error {
-                TokenStoreError::Unavailable(_) => CallerError::Unavailable("token store"),
-                TokenStoreError::LimitReached(_)
-                | TokenStoreError::StalePolicy { .. }
-                | TokenStoreError::TooManyFailures { .. }
-                | TokenStoreError::Internal(_) => {
-                    tracing::error!(%error, "cannot introspect a caller's token");
-                    CallerError::Internal
-                }
-            })?;
+            .map_err(|error| caller_store_error(&error, "cannot introspect a caller's token"))?;
         match answer {
             Introspection::Active(info) => Ok(info.credential_id),
-            Introspection::Inactive(crate::InactiveReason::ScopeNotAllowed) => {
+            Introspection::Inactive(InactiveReason::ScopeNotAllowed) => {
                 Err(CallerError::NotAllowed)
             }
             Introspection::Inactive(_) => Err(CallerError::Unauthenticated),
@@ -424,7 +235,7 @@ impl TokenService {
         let mut material = parts.join("\0");
         material.push('\0');
         material.push_str(&caller_ip.to_string());
-        *self.hash_key.hash(&material).as_bytes()
+        *self.core.hash_key.hash(&material).as_bytes()
     }
 
     /// Drops what is remembered about `credential_id` as an introspection
@@ -440,6 +251,18 @@ fn allows_introspection(policy: &CredentialPolicy) -> bool {
         .allowed_apis
         .iter()
         .any(|api| api == INTROSPECT_SCOPE)
+}
+
+/// What a caller learns of a store that could not answer: an outage is
+/// `Unavailable`; anything else is a bug, logged here.
+fn caller_store_error(error: &StoreError, what: &'static str) -> CallerError {
+    match error {
+        StoreError::Unavailable(_) => CallerError::Unavailable("token store"),
+        StoreError::Internal(source) => {
+            tracing::error!(error = %source, "{what}");
+            CallerError::Internal
+        }
+    }
 }
 
 /// What a caller learns of a failed verification at the registry.
@@ -460,37 +283,6 @@ fn caller_refusal(error: &IssueError) -> CallerError {
         | IssueError::Internal(_) => {
             tracing::error!(%error, "cannot verify an introspection caller");
             CallerError::Internal
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn authorization_headers_parse() {
-        assert_eq!(
-            PresentedAuthorization::parse(Some("Basic bGtjX2E6bGtzX2I=")),
-            PresentedAuthorization::Basic {
-                client_id: "lkc_a".into(),
-                client_secret: "lks_b".into()
-            }
-        );
-        assert_eq!(
-            PresentedAuthorization::parse(Some("Bearer lkt_x")),
-            PresentedAuthorization::Bearer("lkt_x".into())
-        );
-        assert_eq!(
-            PresentedAuthorization::parse(None),
-            PresentedAuthorization::Absent
-        );
-        for bad in ["Basic !!", "Basic bm9jb2xvbg==", "Digest x", "Bearer"] {
-            assert_eq!(
-                PresentedAuthorization::parse(Some(bad)),
-                PresentedAuthorization::Invalid,
-                "{bad}"
-            );
         }
     }
 }

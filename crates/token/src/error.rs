@@ -3,9 +3,23 @@
 /// A boxed driver error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// What a token store operation can fail with.
+/// Why a token store could not answer. Every store operation can fail so,
+/// and a read (a lookup, a policy, a failure counter) can fail no other
+/// way: its callers map exactly these two cases.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenStoreError {
+pub enum StoreError {
+    /// The store cannot be reached; nothing was changed.
+    #[error("token store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Corrupt data or a bug; logged, never returned.
+    #[error("token store error")]
+    Internal(#[source] BoxError),
+}
+
+/// Why a store did not store an issued token: the refusals only issuance
+/// meets, apart from the store's own failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreIssueError {
     /// The credential already holds its maximum of live tokens.
     #[error("token limit reached ({0} live tokens)")]
     LimitReached(u32),
@@ -18,19 +32,9 @@ pub enum TokenStoreError {
         /// The version the store holds; `None` when it holds no policy.
         held: Option<i64>,
     },
-    /// A failure guard of the issuance has reached its limit; nothing was
-    /// written.
-    #[error("too many failed authentications")]
-    TooManyFailures {
-        /// Seconds until that counter's window ends.
-        retry_after: u32,
-    },
-    /// The store cannot be reached; nothing was changed.
-    #[error("token store unavailable")]
-    Unavailable(#[source] BoxError),
-    /// Corrupt data or a bug; logged, never returned.
-    #[error("token store error")]
-    Internal(#[source] BoxError),
+    /// The store could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Why a token was not issued.

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use crate::error::IssueError;
-use crate::introspect::{InactiveReason, Introspection};
+use crate::introspection::{InactiveReason, Introspection};
 
 /// Why an issuance was refused, as a short label.
 pub fn refusal_label(error: &IssueError) -> &'static str {

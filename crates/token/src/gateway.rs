@@ -1,5 +1,7 @@
-//! What a gateway check answers, shared by Envoy's ext_authz and the
-//! `auth_request`/`forwardAuth` endpoint so both gateways behave alike.
+//! What a gateway check decides, shared by Envoy's ext_authz and the
+//! `auth_request`/`forwardAuth` endpoint so both gateways behave alike. The
+//! domain says what happened ([`GatewayDecision`]); each transport turns it
+//! into its own status codes and challenges.
 //!
 //! A gateway check is an introspection: it tells whoever asks whether a
 //! token is good and whose it is. So the gateway authenticates first, as
@@ -11,38 +13,26 @@
 use std::net::IpAddr;
 
 use crate::caller_auth::{CallerCredentials, CallerError};
-use crate::error::TokenStoreError;
-use crate::introspect::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
-use crate::issue::TokenService;
+use crate::error::StoreError;
+use crate::introspection::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
+use crate::introspector::Introspector;
 
-/// Headers an allowed request carries to the upstream.
-pub mod headers {
-    /// The credential's public client ID.
-    pub const CLIENT_ID: &str = "x-latchkey-client-id";
-    /// The credential's ID.
-    pub const CREDENTIAL_ID: &str = "x-latchkey-credential-id";
-    /// The credential's project.
-    pub const PROJECT: &str = "x-latchkey-project";
-    /// The credential's owner.
-    pub const OWNER: &str = "x-latchkey-owner";
-    /// The token's granted scopes, space-separated.
-    pub const SCOPES: &str = "x-latchkey-scopes";
+/// Why a gateway check refuses the request it was asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    /// The request carries no bearer token.
+    NoToken,
+    /// Its token is not active for this caller and these scopes.
+    Inactive(InactiveReason),
 }
 
 /// A gateway's verdict on one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GatewayDecision {
-    /// Forward the request with these headers added.
-    Allow(Vec<(&'static str, String)>),
-    /// Refuse it with this HTTP status and `WWW-Authenticate` value.
-    Deny {
-        /// 401 (no or bad token) or 403 (IP or scope refused).
-        status: u16,
-        /// The challenge (RFC 6750 §3).
-        www_authenticate: &'static str,
-        /// Why, for the gateway's logs (never sent to the client).
-        reason: &'static str,
-    },
+    /// Forward the request carrying this identity.
+    Allow(TokenInfo),
+    /// Refuse it.
+    Deny(DenyReason),
     /// The gateway itself was refused as an introspection caller; the
     /// token was not looked at. Each transport answers it in its own terms
     /// (always a refusal of the request).
@@ -58,54 +48,27 @@ pub struct Gateway<'a> {
     pub address: IpAddr,
 }
 
-/// The `WWW-Authenticate` challenges of gateway denials (RFC 6750 §3),
-/// shared so every gateway answers alike.
-pub mod challenges {
-    /// No bearer token at all.
-    pub const NO_TOKEN: &str = r#"Bearer realm="latchkey""#;
-    /// A token that is not (or no longer) good.
-    pub const INVALID_TOKEN: &str = r#"Bearer realm="latchkey", error="invalid_token""#;
-    /// A scope the token lacks.
-    pub const INSUFFICIENT_SCOPE: &str = r#"Bearer realm="latchkey", error="insufficient_scope""#;
-    /// A caller address the credential may not be used from.
-    pub const FORBIDDEN: &str = r#"Bearer realm="latchkey", error="invalid_token", error_description="caller address not allowed""#;
-}
-
-use challenges::{FORBIDDEN, INSUFFICIENT_SCOPE, INVALID_TOKEN, NO_TOKEN};
-
-/// The bearer token of an `Authorization` header value, if it is one.
-pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
-    let value = authorization?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-impl TokenService {
+impl Introspector {
     /// Decides a gateway check once `gateway` is authenticated as an
-    /// introspection caller. `authorization` is the checked request's
-    /// `Authorization` header, `client_ip` its client's address; store
-    /// errors are returned (the caller fails closed), never turned into an
-    /// allow.
+    /// introspection caller. `token` is the checked request's bearer token
+    /// (the transport reads it from its `Authorization` header), `client_ip`
+    /// its client's address; store errors are returned (the caller fails
+    /// closed), never turned into an allow.
     pub async fn check_gateway_request(
         &self,
         gateway: Gateway<'_>,
-        authorization: Option<&str>,
+        token: Option<&str>,
         client_ip: IpAddr,
         required_scopes: &[String],
-    ) -> Result<GatewayDecision, TokenStoreError> {
+    ) -> Result<GatewayDecision, StoreError> {
         if let Err(refused) = self
             .authorize_introspection_caller(gateway.credentials, gateway.address)
             .await
         {
             return Ok(GatewayDecision::GatewayRefused(refused));
         }
-        let Some(token) = bearer_token(authorization) else {
-            return Ok(GatewayDecision::Deny {
-                status: 401,
-                www_authenticate: NO_TOKEN,
-                reason: "no bearer token",
-            });
+        let Some(token) = token else {
+            return Ok(GatewayDecision::Deny(DenyReason::NoToken));
         };
         let answer = self
             .introspect(&IntrospectionRequest {
@@ -115,74 +78,8 @@ impl TokenService {
             })
             .await?;
         Ok(match answer {
-            Introspection::Active(info) => GatewayDecision::Allow(identity_headers(info)),
-            Introspection::Inactive(reason) => deny(reason),
+            Introspection::Active(info) => GatewayDecision::Allow(info),
+            Introspection::Inactive(reason) => GatewayDecision::Deny(DenyReason::Inactive(reason)),
         })
-    }
-}
-
-fn identity_headers(info: TokenInfo) -> Vec<(&'static str, String)> {
-    vec![
-        (headers::CLIENT_ID, info.client_id),
-        (headers::CREDENTIAL_ID, info.credential_id),
-        (headers::PROJECT, info.project_id),
-        (headers::OWNER, info.owner),
-        (headers::SCOPES, info.scopes.join(" ")),
-    ]
-}
-
-fn deny(reason: InactiveReason) -> GatewayDecision {
-    let (status, www_authenticate, reason) = match reason {
-        InactiveReason::Malformed => (401, INVALID_TOKEN, "malformed"),
-        InactiveReason::Unknown => (401, INVALID_TOKEN, "unknown"),
-        InactiveReason::Expired => (401, INVALID_TOKEN, "expired"),
-        InactiveReason::Revoked => (401, INVALID_TOKEN, "revoked"),
-        InactiveReason::CredentialDisabled => (401, INVALID_TOKEN, "credential_disabled"),
-        InactiveReason::CredentialExpired => (401, INVALID_TOKEN, "credential_expired"),
-        InactiveReason::IpNotAllowed => (403, FORBIDDEN, "ip_not_allowed"),
-        InactiveReason::ScopeNotAllowed => (403, INSUFFICIENT_SCOPE, "scope_not_allowed"),
-    };
-    GatewayDecision::Deny {
-        status,
-        www_authenticate,
-        reason,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_bearer_credentials_are_tokens() {
-        assert_eq!(bearer_token(Some("Bearer lkt_abc")), Some("lkt_abc"));
-        assert_eq!(bearer_token(Some("bearer   lkt_abc ")), Some("lkt_abc"));
-        assert_eq!(bearer_token(Some("Basic dXNlcjpwYXNz")), None);
-        assert_eq!(bearer_token(Some("Bearer")), None);
-        assert_eq!(bearer_token(Some("Bearer ")), None);
-        assert_eq!(bearer_token(None), None);
-    }
-
-    #[test]
-    fn bad_tokens_are_401_and_refused_callers_403() {
-        for reason in [
-            InactiveReason::Malformed,
-            InactiveReason::Revoked,
-            InactiveReason::Expired,
-        ] {
-            assert!(matches!(
-                deny(reason),
-                GatewayDecision::Deny { status: 401, .. }
-            ));
-        }
-        for reason in [
-            InactiveReason::IpNotAllowed,
-            InactiveReason::ScopeNotAllowed,
-        ] {
-            assert!(matches!(
-                deny(reason),
-                GatewayDecision::Deny { status: 403, .. }
-            ));
-        }
     }
 }

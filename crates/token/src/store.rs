@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::TokenStoreError;
+use crate::error::{StoreError, StoreIssueError};
 use crate::key::{CredentialKey, TokenHash};
 use crate::model::{CredentialPolicy, LimitPolicy, TokenRecord};
 
@@ -46,7 +46,7 @@ pub enum PolicyOrigin {
     Registry,
     /// A verification the issuer remembers: the store must hold exactly
     /// this version, active, or the issuance is refused with
-    /// [`TokenStoreError::StalePolicy`] and nothing is written.
+    /// [`StoreIssueError::StalePolicy`] and nothing is written.
     Remembered,
 }
 
@@ -78,6 +78,19 @@ pub struct Lookup {
     pub revoked: bool,
 }
 
+/// What [`TokenStore::check_guards`] found: a counted answer, not a store
+/// failure, so it is no error variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardCheck {
+    /// Every counter is under its limit.
+    Clear,
+    /// A counter is at its limit.
+    AtLimit {
+        /// Seconds until that counter's window ends.
+        retry_after: u32,
+    },
+}
+
 /// Failed authentications counted under one key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FailureCount {
@@ -106,31 +119,28 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// it holds exactly the presented version, active. The check and the
     /// write are one atomic step (one script on Redis, on the credential's
     /// slot). Returns how many tokens were evicted.
-    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError>;
+    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, StoreIssueError>;
 
     /// Reads a token and its credential's policy together (one round trip).
     async fn lookup(
         &self,
         credential: CredentialKey,
         hash: &TokenHash,
-    ) -> Result<Lookup, TokenStoreError>;
+    ) -> Result<Lookup, StoreError>;
 
     /// The credential's policy, if the store holds one (one read, or none
     /// when a store's exact cache holds it).
     async fn policy(
         &self,
         credential: CredentialKey,
-    ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError>;
+    ) -> Result<Option<Arc<CredentialPolicy>>, StoreError>;
 
     /// Revokes one token; `false` if it was not live. A live token leaves a
     /// tombstone until it would have expired, so introspection answers
     /// "revoked" rather than "unknown" ([`Lookup::revoked`]); tombstones
     /// do not count against the token limit.
-    async fn revoke(
-        &self,
-        credential: CredentialKey,
-        hash: &TokenHash,
-    ) -> Result<bool, TokenStoreError>;
+    async fn revoke(&self, credential: CredentialKey, hash: &TokenHash)
+    -> Result<bool, StoreError>;
 
     /// Stores `policy` unless a newer version is stored, or the same
     /// version's tombstone (a deletion is never undone under its own
@@ -146,7 +156,7 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         credential: CredentialKey,
         policy: &CredentialPolicy,
         revoke_tokens: bool,
-    ) -> Result<u32, TokenStoreError>;
+    ) -> Result<u32, StoreError>;
 
     /// Counts one failed client authentication under `key` (a client ID and
     /// source address pair, or a source address) in a fixed window of `window_seconds` that starts
@@ -156,16 +166,16 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         &self,
         key: &str,
         window_seconds: u32,
-    ) -> Result<FailureCount, TokenStoreError>;
+    ) -> Result<FailureCount, StoreError>;
 
     /// The failures counted under `key` in its current window.
-    async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError>;
+    async fn failures(&self, key: &str) -> Result<FailureCount, StoreError>;
 
     /// [`TokenStore::failures`] of each of `keys`, in order. A verification
     /// at the registry reads two counters (its client ID and address pair's
     /// and its address's), so a store may read them together; this default
     /// reads them one by one.
-    async fn failures_of(&self, keys: &[&str]) -> Result<Vec<FailureCount>, TokenStoreError> {
+    async fn failures_of(&self, keys: &[&str]) -> Result<Vec<FailureCount>, StoreError> {
         let mut counts = Vec::with_capacity(keys.len());
         for key in keys {
             counts.push(self.failures(key).await?);
@@ -173,24 +183,26 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         Ok(counts)
     }
 
-    /// Refuses with `TooManyFailures` (the first counter of `guards` at its
+    /// [`GuardCheck::AtLimit`] (the first counter of `guards` at its
     /// limit, with the seconds left in its window) when one is; reads them
     /// with [`TokenStore::failures_of`].
-    async fn check_guards(&self, guards: &[FailureGuard<'_>]) -> Result<(), TokenStoreError> {
+    async fn check_guards(&self, guards: &[FailureGuard<'_>]) -> Result<GuardCheck, StoreError> {
         let keys: Vec<&str> = guards.iter().map(|guard| guard.key).collect();
         let counts = self.failures_of(&keys).await?;
-        match counts
-            .iter()
-            .zip(guards)
-            .find(|(counted, guard)| counted.count >= guard.limit)
-        {
-            Some((counted, _)) => Err(TokenStoreError::TooManyFailures {
-                retry_after: counted.resets_in,
-            }),
-            None => Ok(()),
-        }
+        Ok(
+            match counts
+                .iter()
+                .zip(guards)
+                .find(|(counted, guard)| counted.count >= guard.limit)
+            {
+                Some((counted, _)) => GuardCheck::AtLimit {
+                    retry_after: counted.resets_in,
+                },
+                None => GuardCheck::Clear,
+            },
+        )
     }
 
     /// Checks that the store answers.
-    async fn ping(&self) -> Result<(), TokenStoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -11,10 +11,10 @@ use latchkey_net::IpAllowlist;
 use latchkey_secrets::HashKey;
 
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
-use crate::error::{ClientRefusal, IssueError, TokenStoreError};
-use crate::issue::TokenService;
+use crate::error::{ClientRefusal, IssueError, StoreError, StoreIssueError};
 use crate::key::{CredentialKey, TokenHash};
 use crate::model::{CredentialPolicy, LimitPolicy, PolicyState, TokenRecord};
+use crate::service::TokenService;
 use crate::store::{FailureCount, Lookup, NewToken, PolicyOrigin, TokenStore};
 use crate::usage::UsageTracker;
 
@@ -219,7 +219,7 @@ impl FakeStore {
 
 #[async_trait]
 impl TokenStore for FakeStore {
-    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError> {
+    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, StoreIssueError> {
         let mut policies = self.policies.lock().unwrap();
         let stored = policies.get(&token.credential);
         let presented = token.policy;
@@ -235,7 +235,7 @@ impl TokenStore for FakeStore {
             }
         };
         if refused {
-            return Err(TokenStoreError::StalePolicy {
+            return Err(StoreIssueError::StalePolicy {
                 held: stored.map(|stored| stored.version),
             });
         }
@@ -251,7 +251,7 @@ impl TokenStore for FakeStore {
         &self,
         credential: CredentialKey,
         hash: &TokenHash,
-    ) -> Result<Lookup, TokenStoreError> {
+    ) -> Result<Lookup, StoreError> {
         Ok(Lookup {
             token: self.tokens.lock().unwrap().get(hash).cloned(),
             policy: self.policies.lock().unwrap().get(&credential).cloned(),
@@ -262,7 +262,7 @@ impl TokenStore for FakeStore {
     async fn policy(
         &self,
         credential: CredentialKey,
-    ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError> {
+    ) -> Result<Option<Arc<CredentialPolicy>>, StoreError> {
         self.policy_reads.fetch_add(1, Ordering::SeqCst);
         Ok(self.policies.lock().unwrap().get(&credential).cloned())
     }
@@ -271,7 +271,7 @@ impl TokenStore for FakeStore {
         &self,
         _credential: CredentialKey,
         hash: &TokenHash,
-    ) -> Result<bool, TokenStoreError> {
+    ) -> Result<bool, StoreError> {
         let revoked = self.tokens.lock().unwrap().remove(hash).is_some();
         if revoked {
             self.revoked.lock().unwrap().insert(*hash);
@@ -284,7 +284,7 @@ impl TokenStore for FakeStore {
         credential: CredentialKey,
         policy: &CredentialPolicy,
         _revoke_tokens: bool,
-    ) -> Result<u32, TokenStoreError> {
+    ) -> Result<u32, StoreError> {
         let mut policies = self.policies.lock().unwrap();
         let keep = policies.get(&credential).is_some_and(|stored| {
             stored.version > policy.version
@@ -300,7 +300,7 @@ impl TokenStore for FakeStore {
         &self,
         key: &str,
         _window_seconds: u32,
-    ) -> Result<FailureCount, TokenStoreError> {
+    ) -> Result<FailureCount, StoreError> {
         let mut failures = self.failures.lock().unwrap();
         let count = failures.entry(key.to_owned()).or_default();
         *count += 1;
@@ -310,7 +310,7 @@ impl TokenStore for FakeStore {
         })
     }
 
-    async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
+    async fn failures(&self, key: &str) -> Result<FailureCount, StoreError> {
         let count = self.failures_under(key);
         Ok(FailureCount {
             count,
@@ -318,7 +318,7 @@ impl TokenStore for FakeStore {
         })
     }
 
-    async fn ping(&self) -> Result<(), TokenStoreError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
 }

@@ -12,12 +12,13 @@
 //! not even from a source that is.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use crate::authenticator::AuthenticatedClient;
-use crate::error::{IssueError, TokenStoreError};
-use crate::issue::TokenService;
+use crate::auth_cache::AuthenticationCache;
+use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
+use crate::error::{IssueError, StoreError};
 use crate::model::unix_now;
-use crate::store::{FailureGuard, PolicyOrigin};
+use crate::store::{FailureGuard, GuardCheck, PolicyOrigin, TokenStore};
 
 /// Limits on failed client authentications, counted in the token store so
 /// every replica shares them. A source at a limit is refused until its
@@ -55,7 +56,18 @@ pub(crate) struct Verified {
     pub(crate) origin: PolicyOrigin,
 }
 
-impl TokenService {
+/// Verifies client IDs and secrets for the issuer and the introspector:
+/// remembered verifications, the registry, and the failure counters in
+/// front of it.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientVerifier {
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) authenticator: Arc<dyn ClientAuthenticator>,
+    pub(crate) authentications: Arc<AuthenticationCache>,
+    pub(crate) failure_limits: FailureLimits,
+}
+
+impl ClientVerifier {
     /// Verifies a client. With `remembered`, a fresh verification of the
     /// same ID and secret answers instead of the registry; the caller must
     /// then have the store confirm its policy version
@@ -86,15 +98,15 @@ impl TokenService {
             .is_some();
         let counters = self.failure_counters(client_id, client_ip);
         if !known_good {
-            self.store
+            let checked = self
+                .store
                 .check_guards(&guards(&counters))
                 .await
-                .map_err(|error| match error {
-                    TokenStoreError::TooManyFailures { retry_after } => {
-                        too_many_failures(retry_after)
-                    }
-                    other => store_unavailable(other),
-                })?;
+                .map_err(store_unavailable)?;
+            match checked {
+                GuardCheck::Clear => {}
+                GuardCheck::AtLimit { retry_after } => return Err(too_many_failures(retry_after)),
+            }
         }
         let outcome = self
             .authenticator
@@ -167,13 +179,10 @@ fn too_many_failures(retry_after: u32) -> IssueError {
     }
 }
 
-/// A store failure while reading the counters.
-pub(crate) fn store_unavailable(error: TokenStoreError) -> IssueError {
+/// A store failure on the way to an issuance or a revocation.
+pub(crate) fn store_unavailable(error: StoreError) -> IssueError {
     match error {
-        TokenStoreError::Unavailable(source) => IssueError::Unavailable("token store", source),
-        TokenStoreError::LimitReached(_)
-        | TokenStoreError::StalePolicy { .. }
-        | TokenStoreError::TooManyFailures { .. }
-        | TokenStoreError::Internal(_) => IssueError::Internal(Box::new(error)),
+        StoreError::Unavailable(source) => IssueError::Unavailable("token store", source),
+        StoreError::Internal(source) => IssueError::Internal(source),
     }
 }

@@ -47,7 +47,7 @@ pub enum ServeError {
     Config(#[from] latchkey_runtime::ConfigError),
     /// The token store could not be reached at start-up.
     #[error("cannot open the token store: {0}")]
-    Store(#[source] latchkey_token::TokenStoreError),
+    Store(#[source] latchkey_token::StoreError),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -170,9 +170,11 @@ pub async fn serve(
         .add_service(health.clone())
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(TokenGrpcService::new(tokens.clone(), proxies.clone()).into_server())
-        .add_service(IntrospectionService::new(tokens.clone(), proxies.clone()).into_server())
-        .add_service(EnvoyAuthorizationService::new(tokens.clone()).into_server());
+        .add_service(TokenGrpcService::new(tokens.issuer().clone(), proxies.clone()).into_server())
+        .add_service(
+            IntrospectionService::new(tokens.introspector().clone(), proxies.clone()).into_server(),
+        )
+        .add_service(EnvoyAuthorizationService::new(tokens.introspector().clone()).into_server());
 
     // Internal: only the registry, each call signed with the internal key;
     // with mutual TLS also only callers with a certificate.

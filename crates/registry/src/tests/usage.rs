@@ -425,7 +425,7 @@ async fn each_caller_sees_only_the_usage_it_may() {
                 .await
                 .unwrap()
         ),
-        [alice.clone()]
+        std::slice::from_ref(&alice)
     );
     let for_bob = fixture
         .registry
@@ -438,7 +438,7 @@ async fn each_caller_sees_only_the_usage_it_may() {
                 .await
                 .unwrap()
         ),
-        [bob.clone()]
+        std::slice::from_ref(&bob)
     );
     let naming_bobs = ListUsage {
         credential_id: bob.clone(),
@@ -450,7 +450,7 @@ async fn each_caller_sees_only_the_usage_it_may() {
     );
     assert_eq!(
         credentials(list(&fixture, &manager(), naming_bobs).await.unwrap()),
-        [bob.clone()]
+        std::slice::from_ref(&bob)
     );
 
     // Another project's manager gets the answer of a project that does

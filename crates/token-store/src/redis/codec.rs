@@ -28,7 +28,7 @@
 use std::fmt::Write as _;
 
 use latchkey_net::IpAllowlist;
-use latchkey_token::{CredentialKey, CredentialPolicy, PolicyState, TokenRecord, TokenStoreError};
+use latchkey_token::{CredentialKey, CredentialPolicy, PolicyState, StoreError, TokenRecord};
 use serde::{Deserialize, Serialize};
 
 /// The key names of one credential.
@@ -109,20 +109,20 @@ pub(super) enum StoredToken {
 }
 
 /// Reads a value written by [`encode_token`] or a script's tombstone.
-pub(super) fn decode_stored_token(value: &[u8]) -> Result<StoredToken, TokenStoreError> {
+pub(super) fn decode_stored_token(value: &[u8]) -> Result<StoredToken, StoreError> {
     if let Some(until) = value.strip_prefix(b"r:") {
         let until = std::str::from_utf8(until)
             .ok()
             .and_then(|until| until.parse().ok())
-            .ok_or_else(|| TokenStoreError::Internal("malformed tombstone in Redis".into()))?;
+            .ok_or_else(|| StoreError::Internal("malformed tombstone in Redis".into()))?;
         return Ok(StoredToken::Revoked { until });
     }
     decode_token(value).map(StoredToken::Issued)
 }
 
 /// Reads a value written by [`encode_token`].
-pub(super) fn decode_token(value: &[u8]) -> Result<TokenRecord, TokenStoreError> {
-    let corrupt = || TokenStoreError::Internal("malformed token record in Redis".into());
+pub(super) fn decode_token(value: &[u8]) -> Result<TokenRecord, StoreError> {
+    let corrupt = || StoreError::Internal("malformed token record in Redis".into());
     let text = std::str::from_utf8(value).map_err(|_| corrupt())?;
     // Scopes may contain ':', so they are whatever follows the second one.
     let mut parts = text.splitn(3, ':');
@@ -218,9 +218,9 @@ struct PolicyIn {
 const MAX_SCRIPT_INTEGER: i64 = 1 << 53;
 
 /// A policy's stored value.
-pub(super) fn encode_policy(policy: &CredentialPolicy) -> Result<Vec<u8>, TokenStoreError> {
+pub(super) fn encode_policy(policy: &CredentialPolicy) -> Result<Vec<u8>, StoreError> {
     if !(-MAX_SCRIPT_INTEGER..=MAX_SCRIPT_INTEGER).contains(&policy.version) {
-        return Err(TokenStoreError::Internal(
+        return Err(StoreError::Internal(
             "policy version out of the range the Redis scripts compare exactly".into(),
         ));
     }
@@ -234,15 +234,15 @@ pub(super) fn encode_policy(policy: &CredentialPolicy) -> Result<Vec<u8>, TokenS
         allowed_ips: policy.allowed_ips.to_strings(),
         expire_time: policy.expire_time,
     })
-    .map_err(|error| TokenStoreError::Internal(Box::new(error)))
+    .map_err(|error| StoreError::Internal(Box::new(error)))
 }
 
 /// Reads a value written by [`encode_policy`].
-pub(super) fn decode_policy(value: &[u8]) -> Result<CredentialPolicy, TokenStoreError> {
-    let stored: PolicyIn = serde_json::from_slice(value)
-        .map_err(|error| TokenStoreError::Internal(Box::new(error)))?;
+pub(super) fn decode_policy(value: &[u8]) -> Result<CredentialPolicy, StoreError> {
+    let stored: PolicyIn =
+        serde_json::from_slice(value).map_err(|error| StoreError::Internal(Box::new(error)))?;
     let allowed_ips = IpAllowlist::parse(&stored.allowed_ips).map_err(|invalid| {
-        TokenStoreError::Internal(
+        StoreError::Internal(
             format!(
                 "malformed allowed IP in a stored policy: {}",
                 invalid.reason
@@ -292,10 +292,7 @@ mod tests {
         assert!(matches!(record, StoredToken::Issued(record) if record.scopes == ["a.read"]));
         for value in [&b"r:"[..], b"r:x", b"r:1.5e9"] {
             assert!(
-                matches!(
-                    decode_stored_token(value),
-                    Err(TokenStoreError::Internal(_))
-                ),
+                matches!(decode_stored_token(value), Err(StoreError::Internal(_))),
                 "{value:?}"
             );
         }
@@ -323,7 +320,7 @@ mod tests {
     fn malformed_tokens_are_internal_errors() {
         for value in [&b""[..], b"12", b"x:1:read", b"1:y:read", b"\xff:1:a"] {
             assert!(
-                matches!(decode_token(value), Err(TokenStoreError::Internal(_))),
+                matches!(decode_token(value), Err(StoreError::Internal(_))),
                 "{value:?}"
             );
         }
@@ -362,7 +359,7 @@ mod tests {
             br#"{"v":1,"s":"active","c":"","p":"","o":"","i":["nope"]}"#,
         ] {
             assert!(
-                matches!(decode_policy(value), Err(TokenStoreError::Internal(_))),
+                matches!(decode_policy(value), Err(StoreError::Internal(_))),
                 "{value:?}"
             );
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use latchkey_token::TokenStoreError;
+use latchkey_token::StoreError;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
@@ -99,11 +99,11 @@ impl ConnectionLike for Connection {
 /// (unreachable, timed out, failing over, loading, out of memory, refusing
 /// our credentials), `Internal` when the command or the data is wrong.
 /// Either way the caller fails closed.
-pub(super) fn from_redis(error: RedisError) -> TokenStoreError {
+pub(super) fn from_redis(error: RedisError) -> StoreError {
     if is_unavailable(&error) {
-        TokenStoreError::Unavailable(Box::new(error))
+        StoreError::Unavailable(Box::new(error))
     } else {
-        TokenStoreError::Internal(Box::new(error))
+        StoreError::Internal(Box::new(error))
     }
 }
 

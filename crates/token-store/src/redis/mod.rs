@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use latchkey_token::{
     CredentialKey, CredentialPolicy, FailureCount, Lookup, NewToken, PolicyOrigin, PolicyState,
-    TokenHash, TokenStore, TokenStoreError, unix_now,
+    StoreError, StoreIssueError, TokenHash, TokenStore, unix_now,
 };
 use redis::RedisResult;
 
@@ -38,7 +38,7 @@ use crate::{MAX_TOMBSTONES, POLICY_RETENTION_SECS, check_not_expired};
 /// Tokens and policies in Redis, shared by every replica of the service.
 ///
 /// Fails closed: when Redis cannot answer within the configured timeout,
-/// every operation returns [`TokenStoreError::Unavailable`] and changes
+/// every operation returns [`StoreError::Unavailable`] and changes
 /// nothing it reports as changed. Reconnects by itself when Redis returns.
 pub struct RedisTokenStore {
     connection: Connection,
@@ -74,18 +74,18 @@ impl RedisTokenStore {
     /// after failures, so an unreachable Redis does not fail this (it is
     /// logged, and [`TokenStore::ping`] reports it); only an invalid
     /// configuration does.
-    pub async fn connect(config: &RedisConfig) -> Result<Self, TokenStoreError> {
+    pub async fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
         if let Some(problem) = config.problem() {
-            return Err(TokenStoreError::Internal(
+            return Err(StoreError::Internal(
                 format!("invalid Redis configuration: {problem}").into(),
             ));
         }
         let connection =
-            Connection::open(config).map_err(|error| TokenStoreError::Internal(Box::new(error)))?;
+            Connection::open(config).map_err(|error| StoreError::Internal(Box::new(error)))?;
         let cache = if config.cache_capacity > 0 && !config.is_cluster() {
             let cache = Arc::new(Cache::new(config.cache_capacity));
             let tracker = Tracker::start(config, cache.clone())
-                .map_err(|error| TokenStoreError::Internal(Box::new(error)))?;
+                .map_err(|error| StoreError::Internal(Box::new(error)))?;
             Some((cache, tracker))
         } else {
             None
@@ -122,7 +122,7 @@ impl RedisTokenStore {
     /// `EXPIREAT … GT` and reads them with `EXPIRETIME`, which older servers
     /// lack, and would otherwise fail every issuance. Asked by probing for
     /// `EXPIRETIME` itself, which also works through a cluster.
-    async fn check_version(&self) -> Result<(), TokenStoreError> {
+    async fn check_version(&self) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
         let probe = format!("{}version-probe", self.key_prefix);
         let answer: Result<i64, _> = self
@@ -133,13 +133,13 @@ impl RedisTokenStore {
             )
             .await;
         match answer {
-            Err(TokenStoreError::Internal(error))
+            Err(StoreError::Internal(error))
                 if error
                     .to_string()
                     .to_ascii_lowercase()
                     .contains("unknown command") =>
             {
-                Err(TokenStoreError::Internal(
+                Err(StoreError::Internal(
                     "Redis is older than 7.0, which Latchkey needs (EXPIRETIME, EXPIREAT GT)"
                         .into(),
                 ))
@@ -174,7 +174,7 @@ impl RedisTokenStore {
         connection: &mut (impl redis::aio::ConnectionLike + Send),
         keys: &CredentialKeys,
         hash: &TokenHash,
-    ) -> Result<Lookup, TokenStoreError> {
+    ) -> Result<Lookup, StoreError> {
         let mut pipeline = redis::pipe();
         pipeline
             .cmd("HGET")
@@ -216,7 +216,7 @@ impl RedisTokenStore {
         tracker: &Tracker,
         credential: CredentialKey,
         hash: &TokenHash,
-    ) -> Option<Result<Lookup, TokenStoreError>> {
+    ) -> Option<Result<Lookup, StoreError>> {
         if !cache.is_live() {
             return None;
         }
@@ -256,7 +256,7 @@ impl RedisTokenStore {
         cache: &Cache,
         tracker: &Tracker,
         credential: CredentialKey,
-    ) -> Option<Result<Option<Arc<CredentialPolicy>>, TokenStoreError>> {
+    ) -> Option<Result<Option<Arc<CredentialPolicy>>, StoreError>> {
         if !cache.is_live() {
             return None;
         }
@@ -282,7 +282,7 @@ impl RedisTokenStore {
         &self,
         connection: &mut (impl redis::aio::ConnectionLike + Send),
         credential: CredentialKey,
-    ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError> {
+    ) -> Result<Option<Arc<CredentialPolicy>>, StoreError> {
         let stored: Option<Vec<u8>> = self
             .run(
                 redis::cmd("GET")
@@ -304,7 +304,7 @@ impl RedisTokenStore {
     async fn await_replicas(
         &self,
         connection: &mut (impl redis::aio::ConnectionLike + Send),
-    ) -> Result<(), TokenStoreError> {
+    ) -> Result<(), StoreError> {
         if self.revocation_replicas == 0 {
             return Ok(());
         }
@@ -318,7 +318,7 @@ impl RedisTokenStore {
             )
             .await?;
         if acknowledged < i64::from(self.revocation_replicas) {
-            return Err(TokenStoreError::Unavailable(
+            return Err(StoreError::Unavailable(
                 format!(
                     "{acknowledged} of the {} Redis replicas required acknowledged the change within {timeout_ms} ms",
                     self.revocation_replicas
@@ -342,7 +342,7 @@ impl RedisTokenStore {
 
     /// The counter stored under `key` (a full key, see `failure_key`). One
     /// key, so GET and TTL travel together in one pipeline.
-    async fn read_failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
+    async fn read_failures(&self, key: &str) -> Result<FailureCount, StoreError> {
         let mut pipeline = redis::pipe();
         pipeline.cmd("GET").arg(key).cmd("TTL").arg(key);
         let mut connection = self.connection.clone();
@@ -359,10 +359,10 @@ impl RedisTokenStore {
     async fn run<T>(
         &self,
         operation: impl Future<Output = RedisResult<T>>,
-    ) -> Result<T, TokenStoreError> {
+    ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.deadline, operation).await {
             Ok(result) => result.map_err(from_redis),
-            Err(_) => Err(TokenStoreError::Unavailable(
+            Err(_) => Err(StoreError::Unavailable(
                 format!("Redis did not answer within {:?}", self.deadline).into(),
             )),
         }
@@ -370,7 +370,7 @@ impl RedisTokenStore {
 }
 
 /// A failure counter as read: its value (absent: none) and its TTL.
-fn failure_count(failures: Option<i64>, ttl: i64) -> Result<FailureCount, TokenStoreError> {
+fn failure_count(failures: Option<i64>, ttl: i64) -> Result<FailureCount, StoreError> {
     Ok(FailureCount {
         count: count(failures.unwrap_or(0))?,
         resets_in: count(ttl.max(0))?,
@@ -378,15 +378,15 @@ fn failure_count(failures: Option<i64>, ttl: i64) -> Result<FailureCount, TokenS
 }
 
 /// A count from a script as `u32`.
-fn count(value: i64) -> Result<u32, TokenStoreError> {
+fn count(value: i64) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| {
-        TokenStoreError::Internal(format!("unexpected count {value} from a Redis script").into())
+        StoreError::Internal(format!("unexpected count {value} from a Redis script").into())
     })
 }
 
 #[async_trait]
 impl TokenStore for RedisTokenStore {
-    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, TokenStoreError> {
+    async fn issue(&self, token: &NewToken<'_>) -> Result<u32, StoreIssueError> {
         check_not_expired(token)?;
         let keys = self.keys(token.credential);
         let mut invocation = self.scripts.issue.prepare_invoke();
@@ -420,15 +420,16 @@ impl TokenStore for RedisTokenStore {
         }
         let (status, detail) = result?;
         match status {
-            issue_status::STORED => count(detail),
+            issue_status::STORED => Ok(count(detail)?),
             issue_status::LIMIT_REACHED => {
-                Err(TokenStoreError::LimitReached(token.limit.max_tokens))
+                Err(StoreIssueError::LimitReached(token.limit.max_tokens))
             }
-            issue_status::STALE_POLICY => Err(TokenStoreError::StalePolicy { held: Some(detail) }),
-            issue_status::NO_POLICY => Err(TokenStoreError::StalePolicy { held: None }),
-            other => Err(TokenStoreError::Internal(
+            issue_status::STALE_POLICY => Err(StoreIssueError::StalePolicy { held: Some(detail) }),
+            issue_status::NO_POLICY => Err(StoreIssueError::StalePolicy { held: None }),
+            other => Err(StoreError::Internal(
                 format!("unexpected status {other} from the issue script").into(),
-            )),
+            )
+            .into()),
         }
     }
 
@@ -436,7 +437,7 @@ impl TokenStore for RedisTokenStore {
         &self,
         credential: CredentialKey,
         hash: &TokenHash,
-    ) -> Result<Lookup, TokenStoreError> {
+    ) -> Result<Lookup, StoreError> {
         if let Some((cache, tracker)) = &self.cache
             && let Some(result) = self.cached_lookup(cache, tracker, credential, hash).await
         {
@@ -450,7 +451,7 @@ impl TokenStore for RedisTokenStore {
     async fn policy(
         &self,
         credential: CredentialKey,
-    ) -> Result<Option<Arc<CredentialPolicy>>, TokenStoreError> {
+    ) -> Result<Option<Arc<CredentialPolicy>>, StoreError> {
         if let Some((cache, tracker)) = &self.cache
             && let Some(result) = self.cached_policy(cache, tracker, credential).await
         {
@@ -464,7 +465,7 @@ impl TokenStore for RedisTokenStore {
         &self,
         credential: CredentialKey,
         hash: &TokenHash,
-    ) -> Result<bool, TokenStoreError> {
+    ) -> Result<bool, StoreError> {
         let keys = self.keys(credential);
         let mut invocation = self.scripts.revoke.prepare_invoke();
         invocation
@@ -489,7 +490,7 @@ impl TokenStore for RedisTokenStore {
         credential: CredentialKey,
         policy: &CredentialPolicy,
         revoke_tokens: bool,
-    ) -> Result<u32, TokenStoreError> {
+    ) -> Result<u32, StoreError> {
         let keys = self.keys(credential);
         let mut invocation = self.scripts.apply_policy.prepare_invoke();
         invocation
@@ -526,7 +527,7 @@ impl TokenStore for RedisTokenStore {
         &self,
         key: &str,
         window_seconds: u32,
-    ) -> Result<FailureCount, TokenStoreError> {
+    ) -> Result<FailureCount, StoreError> {
         let mut invocation = self.scripts.record_failure.prepare_invoke();
         invocation.key(self.failure_key(key)).arg(window_seconds);
         let mut connection = self.connection.clone();
@@ -538,11 +539,11 @@ impl TokenStore for RedisTokenStore {
         })
     }
 
-    async fn failures(&self, key: &str) -> Result<FailureCount, TokenStoreError> {
+    async fn failures(&self, key: &str) -> Result<FailureCount, StoreError> {
         self.read_failures(&self.failure_key(key)).await
     }
 
-    async fn failures_of(&self, keys: &[&str]) -> Result<Vec<FailureCount>, TokenStoreError> {
+    async fn failures_of(&self, keys: &[&str]) -> Result<Vec<FailureCount>, StoreError> {
         let keys: Vec<String> = keys.iter().map(|key| self.failure_key(key)).collect();
         if matches!(self.connection, Connection::Cluster(_)) {
             // The counters live in different slots, which one cluster
@@ -566,7 +567,7 @@ impl TokenStore for RedisTokenStore {
             .collect()
     }
 
-    async fn ping(&self) -> Result<(), TokenStoreError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
         self.run(redis::cmd("PING").query_async::<()>(&mut connection))
             .await

@@ -20,11 +20,12 @@ async fn a_refusal_names_its_credential_project_and_reason() {
     let (fixture, queue) = audited();
     fixture
         .tokens
+        .issuer()
         .issue(request("lks_wrong", "10.0.0.1"))
         .await
         .unwrap_err();
     *fixture.registry.answer.lock().unwrap() = Answer::Refused("disabled");
-    fixture.tokens.issue(right()).await.unwrap_err();
+    fixture.tokens.issuer().issue(right()).await.unwrap_err();
 
     let events = queue.take(10);
     let seen: Vec<_> = events
@@ -66,7 +67,7 @@ async fn an_unknown_client_id_names_no_credential() {
     let (fixture, queue) = audited();
     let mut unknown = right();
     unknown.client_id = "lkc_4vJq0cZbW3mKx9TnR2pLs8aQ1fYhD7".to_owned();
-    fixture.tokens.issue(unknown).await.unwrap_err();
+    fixture.tokens.issuer().issue(unknown).await.unwrap_err();
     let events = queue.take(10);
     assert_eq!(events.len(), 1);
     let event = &events[0];
@@ -84,6 +85,7 @@ async fn an_introspection_caller_refused_by_the_registry_is_audited_too() {
     let (fixture, queue) = audited();
     fixture
         .tokens
+        .introspector()
         .authorize_introspection_caller(
             crate::caller_auth::CallerCredentials::Client {
                 client_id: CLIENT_ID,

@@ -33,6 +33,7 @@ fn ip() -> IpAddr {
 async fn authorize(fixture: &Fixture, secret: &str) -> Result<(), CallerError> {
     fixture
         .tokens
+        .introspector()
         .authorize_introspection_caller(gateway(secret), ip())
         .await
 }
@@ -140,4 +141,39 @@ async fn a_locked_out_caller_source_is_told_when_to_retry() {
         matches!(refused, Err(CallerError::TooManyFailures { retry_after }) if retry_after > 0),
         "{refused:?}"
     );
+}
+
+#[tokio::test]
+async fn a_policy_change_applied_here_drops_the_callers_entry_at_once() {
+    // The default caller TTL (30 s): only forgetting ends the entry in time.
+    let fixture = Fixture::new();
+    authorize(&fixture, SECRET).await.unwrap();
+    fixture.registry.down.store(true, Ordering::SeqCst);
+    // Another credential's change leaves this caller's entry alone: no
+    // store read.
+    let other =
+        crate::key::CredentialKey::from_credential_id("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c")
+            .unwrap();
+    let mut policy = crate::testing::client(1, &[]).policy;
+    fixture
+        .tokens
+        .apply_policy(other, &policy, false)
+        .await
+        .unwrap();
+    let reads = fixture.store.policy_reads.load(Ordering::SeqCst);
+    authorize(&fixture, SECRET).await.unwrap();
+    assert_eq!(fixture.store.policy_reads.load(Ordering::SeqCst), reads);
+    // Its own credential disabled: refused on the next call, from the
+    // store, with the registry down.
+    policy.version = 2;
+    policy.state = PolicyState::Disabled;
+    fixture
+        .tokens
+        .apply_policy(crate::testing::credential(), &policy, false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        authorize(&fixture, SECRET).await,
+        Err(CallerError::Unauthenticated)
+    ));
 }

@@ -10,7 +10,7 @@ mod widening;
 
 use std::net::IpAddr;
 
-use crate::issue::IssueRequest;
+use crate::issuer::IssueRequest;
 use crate::testing::{CLIENT_ID, SECRET};
 
 /// A token request for [`CLIENT_ID`] with `secret` from `ip`.

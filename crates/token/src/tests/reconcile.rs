@@ -20,7 +20,7 @@ fn lost_commit(fixture: &Fixture) {
 async fn a_policy_the_registry_never_committed_is_reconciled_then_issuance_succeeds() {
     let fixture = Fixture::new();
     lost_commit(&fixture);
-    let issued = fixture.tokens.issue(right()).await.unwrap();
+    let issued = fixture.tokens.issuer().issue(right()).await.unwrap();
     assert_eq!(issued.credential_id, CREDENTIAL_ID);
     assert_eq!(
         *fixture.registry.reconciles.lock().unwrap(),
@@ -30,7 +30,7 @@ async fn a_policy_the_registry_never_committed_is_reconciled_then_issuance_succe
     assert_eq!(fixture.store.held_version(), Some(3));
     // Settled: the next issuance needs neither.
     let calls = fixture.registry.calls();
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     assert_eq!(fixture.registry.calls(), calls);
     assert_eq!(fixture.registry.reconciles.lock().unwrap().len(), 1);
 }
@@ -43,7 +43,7 @@ async fn a_registry_that_cannot_reconcile_is_unavailable_not_a_loop() {
         .settles
         .store(false, std::sync::atomic::Ordering::SeqCst);
     lost_commit(&fixture);
-    let refused = fixture.tokens.issue(right()).await;
+    let refused = fixture.tokens.issuer().issue(right()).await;
     assert!(
         matches!(
             refused,
@@ -63,8 +63,8 @@ async fn a_registry_that_cannot_reconcile_is_unavailable_not_a_loop() {
 #[tokio::test]
 async fn an_older_stored_policy_or_none_needs_no_reconciling() {
     let fixture = Fixture::new();
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     fixture.store.wipe();
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     assert!(fixture.registry.reconciles.lock().unwrap().is_empty());
 }

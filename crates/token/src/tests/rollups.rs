@@ -35,9 +35,10 @@ fn drained(rollups: &UsageRollups) -> Vec<UsageRollup> {
 #[tokio::test]
 async fn an_issued_token_is_counted_and_not_audited() {
     let (fixture, queue, rollups) = recorded();
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     fixture
         .tokens
+        .issuer()
         .issue(request(SECRET, "10.0.0.2"))
         .await
         .unwrap();
@@ -70,12 +71,13 @@ async fn refused_issuances_are_audited_and_not_counted() {
     let (fixture, queue, rollups) = recorded();
     fixture
         .tokens
+        .issuer()
         .issue(request("lks_wrong", "10.0.0.1"))
         .await
         .unwrap_err();
     let mut foreign_scope = right();
     foreign_scope.scopes = vec!["billing.admin".to_owned()];
-    let refused = fixture.tokens.issue(foreign_scope).await;
+    let refused = fixture.tokens.issuer().issue(foreign_scope).await;
     assert!(
         matches!(refused, Err(IssueError::InvalidScope(_))),
         "{refused:?}"
@@ -105,10 +107,17 @@ async fn refused_issuances_are_audited_and_not_counted() {
 #[tokio::test]
 async fn a_revocation_is_counted_only_when_it_revoked_a_token() {
     let (fixture, queue, rollups) = recorded();
-    let token = fixture.tokens.issue(right()).await.unwrap().access_token;
+    let token = fixture
+        .tokens
+        .issuer()
+        .issue(right())
+        .await
+        .unwrap()
+        .access_token;
     let ip = "10.0.0.3".parse().unwrap();
     fixture
         .tokens
+        .issuer()
         .revoke(&token, CLIENT_ID, SECRET, ip)
         .await
         .unwrap();
@@ -116,17 +125,20 @@ async fn a_revocation_is_counted_only_when_it_revoked_a_token() {
     // is counted.
     fixture
         .tokens
+        .issuer()
         .revoke(&token, CLIENT_ID, SECRET, ip)
         .await
         .unwrap();
     fixture
         .tokens
+        .issuer()
         .revoke("not-a-token", CLIENT_ID, SECRET, ip)
         .await
         .unwrap();
     // A refused revocation stays an audit event.
     fixture
         .tokens
+        .issuer()
         .revoke(&token, CLIENT_ID, "lks_wrong", ip)
         .await
         .unwrap_err();
@@ -194,9 +206,16 @@ async fn logged_with(enabled: bool) -> (Vec<String>, String) {
     let _default = tracing::subscriber::set_default(log.clone());
     let (mut fixture, _queue, rollups) = recorded();
     fixture.tokens = fixture.tokens.with_token_event_log(enabled);
-    let token = fixture.tokens.issue(right()).await.unwrap().access_token;
+    let token = fixture
+        .tokens
+        .issuer()
+        .issue(right())
+        .await
+        .unwrap()
+        .access_token;
     fixture
         .tokens
+        .issuer()
         .revoke(&token, CLIENT_ID, SECRET, "10.0.0.1".parse().unwrap())
         .await
         .unwrap();

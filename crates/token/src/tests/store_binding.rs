@@ -10,8 +10,8 @@ use super::right;
 #[tokio::test]
 async fn a_remembered_verification_answers_while_the_store_holds_its_version() {
     let fixture = Fixture::new();
-    fixture.tokens.issue(right()).await.unwrap();
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     assert_eq!(fixture.registry.calls(), 1, "the second one was remembered");
 }
 
@@ -24,7 +24,7 @@ async fn a_store_that_lost_the_policy_sends_issuance_back_to_the_registry() {
         (PolicyState::Active, "wrong_secret"),
     ] {
         let fixture = Fixture::new();
-        fixture.tokens.issue(right()).await.unwrap();
+        fixture.tokens.issuer().issue(right()).await.unwrap();
         // The registry applies the change to the store, commits, and then
         // the store loses everything (a Redis restarted empty).
         fixture
@@ -34,7 +34,7 @@ async fn a_store_that_lost_the_policy_sends_issuance_back_to_the_registry() {
         *fixture.registry.answer.lock().unwrap() = Answer::Refused(reason);
         fixture.store.wipe();
 
-        let refused = fixture.tokens.issue(right()).await;
+        let refused = fixture.tokens.issuer().issue(right()).await;
         assert!(
             matches!(&refused, Err(IssueError::InvalidClient(refusal)) if refusal.reason == reason),
             "{change:?}: {refused:?}"
@@ -55,13 +55,13 @@ async fn a_store_that_lost_the_policy_sends_issuance_back_to_the_registry() {
 #[tokio::test]
 async fn without_a_change_a_lost_policy_is_written_again_from_the_registry() {
     let fixture = Fixture::new();
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     fixture.store.wipe();
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     assert_eq!(fixture.registry.calls(), 2);
     assert_eq!(fixture.store.held_version(), Some(1));
     // And remembered again from there.
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     assert_eq!(fixture.registry.calls(), 2);
 }
 
@@ -70,11 +70,11 @@ async fn a_store_holding_an_older_version_does_not_confirm_a_newer_verification(
     // A failover to a replica that missed the last policy write.
     let fixture = Fixture::new();
     fixture.registry.change(|_| {}).await;
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     let mut older = crate::testing::client(1, &[]).policy;
     older.state = PolicyState::Active;
     fixture.store.force(&older);
-    fixture.tokens.issue(right()).await.unwrap();
+    fixture.tokens.issuer().issue(right()).await.unwrap();
     assert_eq!(fixture.registry.calls(), 2, "the registry was asked again");
     assert_eq!(
         fixture.store.held_version(),

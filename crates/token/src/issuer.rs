@@ -1,23 +1,17 @@
-//! The client-credentials grant and token revocation.
+//! The issuer: the client-credentials grant and token revocation, with
+//! client verification and the audit trail of both.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use latchkey_secrets::HashKey;
-
-use crate::audit::{AuditQueue, TokenAction};
-use crate::auth_cache::AuthenticationCache;
-use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
-use crate::caller_auth::CallerCache;
-use crate::error::{ClientRefusal, IssueError, TokenStoreError};
-use crate::events::{NoEvents, TokenEvents};
+use crate::audit::TokenAction;
+use crate::authenticator::AuthenticatedClient;
+use crate::core::Core;
+use crate::error::{ClientRefusal, IssueError, StoreIssueError};
 use crate::key::{CredentialKey, new_token, parse_token};
 use crate::model::{CredentialPolicy, PolicyState, TokenRecord, unix_now};
-use crate::rollup::UsageRollups;
 use crate::scope::{MAX_SCOPES, check_scope_syntax};
-use crate::store::{NewToken, PolicyOrigin, TokenStore};
-use crate::usage::UsageTracker;
-use crate::verify::{FailureLimits, Verified, store_unavailable};
+use crate::store::{NewToken, PolicyOrigin};
+use crate::verify::{Verified, store_unavailable};
 
 /// A token request, however it arrived (gRPC or `/oauth2/token`).
 #[derive(Debug, Clone)]
@@ -45,20 +39,11 @@ pub struct IssuedToken {
     pub credential_id: String,
 }
 
-/// Issues, introspects and revokes tokens.
+/// Issues and revokes tokens, over the core it shares with the
+/// [`crate::Introspector`]. Cheap to clone (shared handles).
 #[derive(Debug, Clone)]
-pub struct TokenService {
-    pub(crate) store: Arc<dyn TokenStore>,
-    pub(crate) authenticator: Arc<dyn ClientAuthenticator>,
-    pub(crate) hash_key: HashKey,
-    pub(crate) usage: Arc<UsageTracker>,
-    pub(crate) callers: Arc<CallerCache>,
-    pub(crate) failure_limits: FailureLimits,
-    pub(crate) events: Arc<dyn TokenEvents>,
-    pub(crate) audit: Option<Arc<AuditQueue>>,
-    pub(crate) rollups: Option<Arc<UsageRollups>>,
-    pub(crate) token_event_log: bool,
-    pub(crate) authentications: Arc<AuthenticationCache>,
+pub struct Issuer {
+    pub(crate) core: Core,
 }
 
 /// Most verifications one issuance makes: a remembered one the store no
@@ -67,61 +52,14 @@ pub struct TokenService {
 /// registry is asked to reconcile), and the answer after that.
 const MAX_VERIFICATIONS: usize = 4;
 
-impl TokenService {
-    /// A service over `store`, checking clients with `authenticator`.
-    pub fn new(
-        store: Arc<dyn TokenStore>,
-        authenticator: Arc<dyn ClientAuthenticator>,
-        hash_key: HashKey,
-        usage: Arc<UsageTracker>,
-    ) -> Self {
-        Self {
-            store,
-            authenticator,
-            hash_key,
-            usage,
-            callers: Arc::new(CallerCache::default()),
-            failure_limits: FailureLimits::default(),
-            events: Arc::new(NoEvents),
-            audit: None,
-            rollups: None,
-            token_event_log: false,
-            authentications: Arc::new(AuthenticationCache::default()),
-        }
-    }
-
-    /// The same service queueing audit events (refused issuances,
-    /// revocations and authentications) in `queue`, for the registry's
-    /// audit trail.
-    pub fn with_audit(mut self, queue: Arc<AuditQueue>) -> Self {
-        self.audit = Some(queue);
-        self
-    }
-
-    /// The same service reporting its work to `events`.
-    pub fn with_events(mut self, events: Arc<dyn TokenEvents>) -> Self {
-        self.events = events;
-        self
-    }
-
-    /// The same service with other limits on failed authentications.
-    pub fn with_failure_limits(mut self, limits: FailureLimits) -> Self {
-        self.failure_limits = limits;
-        self
-    }
-
-    /// The token store, for health checks and administration.
-    pub fn store(&self) -> &Arc<dyn TokenStore> {
-        &self.store
-    }
-
+impl Issuer {
     /// The client-credentials grant: authenticate, check scopes, store.
     pub async fn issue(&self, request: IssueRequest) -> Result<IssuedToken, IssueError> {
         let started = std::time::Instant::now();
         let mut client = None;
         let outcome = self.issue_unobserved(&request, &mut client).await;
         let granted;
-        self.audit(
+        self.core.auditor.audit(
             TokenAction::Issue,
             match &outcome {
                 Ok(issued) => {
@@ -135,9 +73,10 @@ impl TokenService {
             request.client_ip,
         );
         if matches!(&outcome, Err(IssueError::Unavailable("token store", _))) {
-            self.events.store_error();
+            self.core.events.store_error();
         }
-        self.events
+        self.core
+            .events
             .issuance(outcome.as_ref().map(|_| ()), started.elapsed());
         outcome
     }
@@ -153,6 +92,8 @@ impl TokenService {
         let mut reconciled = false;
         for _ in 0..MAX_VERIFICATIONS {
             let verified = self
+                .core
+                .verifier
                 .authenticate_client(
                     &request.client_id,
                     &request.client_secret,
@@ -201,7 +142,9 @@ impl TokenService {
                     answered,
                     "token store holds a policy the registry never committed; reconciling"
                 );
-                self.authenticator
+                self.core
+                    .verifier
+                    .authenticator
                     .reconcile(&client.credential_id, held)
                     .await?;
                 reconciled = true;
@@ -252,7 +195,7 @@ impl TokenService {
             expires_at,
             scopes,
         };
-        let (access_token, parsed) = new_token(credential, &self.hash_key);
+        let (access_token, parsed) = new_token(credential, &self.core.hash_key);
         let new = NewToken {
             credential,
             hash: parsed.hash,
@@ -262,28 +205,21 @@ impl TokenService {
             limit: client.limit,
             now,
         };
-        match self.store.issue(&new).await {
+        match self.core.store.issue(&new).await {
             Ok(evicted) => {
                 if evicted > 0 {
                     // Per issuance: counted, logged at debug only.
-                    self.events.evicted(evicted);
+                    self.core.events.evicted(evicted);
                     tracing::debug!(credential_id = %client.credential_id, evicted, "oldest token evicted at the limit");
                 }
             }
-            Err(TokenStoreError::LimitReached(max)) => {
+            Err(StoreIssueError::LimitReached(max)) => {
                 return Err(IssueError::TokenLimitReached(max));
             }
-            Err(TokenStoreError::StalePolicy { held }) => return Ok(Stored::Stale { held }),
-            Err(error @ TokenStoreError::TooManyFailures { .. }) => {
-                // Issuance names no failure counter: a store bug.
-                return Err(IssueError::Internal(Box::new(error)));
-            }
-            Err(TokenStoreError::Unavailable(source)) => {
-                return Err(IssueError::Unavailable("token store", source));
-            }
-            Err(TokenStoreError::Internal(source)) => return Err(IssueError::Internal(source)),
+            Err(StoreIssueError::StalePolicy { held }) => return Ok(Stored::Stale { held }),
+            Err(StoreIssueError::Store(error)) => return Err(store_unavailable(error)),
         }
-        self.usage.record(
+        self.core.usage.record(
             &client.credential_id,
             std::time::SystemTime::now(),
             request.client_ip,
@@ -309,6 +245,7 @@ impl TokenService {
         refusal: IssueError,
     ) -> Result<Stored, IssueError> {
         let held = self
+            .core
             .store
             .policy(credential)
             .await
@@ -336,17 +273,25 @@ impl TokenService {
         client_ip: IpAddr,
     ) -> Result<(), IssueError> {
         let client = match self
+            .core
+            .verifier
             .authenticate_client(client_id, client_secret, client_ip, false)
             .await
         {
             Ok(verified) => verified.client,
             Err(error) => {
-                self.audit(TokenAction::Revoke, Err(&error), client_id, None, client_ip);
+                self.core.auditor.audit(
+                    TokenAction::Revoke,
+                    Err(&error),
+                    client_id,
+                    None,
+                    client_ip,
+                );
                 return Err(error);
             }
         };
         let outcome = self.revoke_for(&client, token).await;
-        self.audit(
+        self.core.auditor.audit(
             TokenAction::Revoke,
             match &outcome {
                 Ok(true) => Ok("revoked"),
@@ -366,25 +311,27 @@ impl TokenService {
         client: &AuthenticatedClient,
         token: &str,
     ) -> Result<bool, IssueError> {
-        let Ok(parsed) = parse_token(token, &self.hash_key) else {
+        let Ok(parsed) = parse_token(token, &self.core.hash_key) else {
             return Ok(false);
         };
         if parsed.credential.credential_id() != client.credential_id {
             tracing::debug!(credential_id = %client.credential_id, "revocation of another client's token ignored");
             return Ok(false);
         }
-        match self.store.revoke(parsed.credential, &parsed.hash).await {
+        match self
+            .core
+            .store
+            .revoke(parsed.credential, &parsed.hash)
+            .await
+        {
             Ok(revoked) => {
                 if revoked {
-                    self.events.revoked();
+                    self.core.events.revoked();
                     tracing::debug!(credential_id = %client.credential_id, "token revoked");
                 }
                 Ok(revoked)
             }
-            Err(TokenStoreError::Unavailable(source)) => {
-                Err(IssueError::Unavailable("token store", source))
-            }
-            Err(other) => Err(IssueError::Internal(Box::new(other))),
+            Err(error) => Err(store_unavailable(error)),
         }
     }
 }

@@ -1,96 +1,50 @@
-//! Introspection: is this token active for this caller and these scopes?
+//! The introspector: is this token active for this caller and these
+//! scopes? Also home of introspection-caller authentication
+//! ([`crate::caller_auth`]) and gateway checks ([`crate::gateway`]), which
+//! add `impl Introspector` blocks of their own.
 
-use std::net::IpAddr;
+use std::sync::Arc;
 
-use crate::error::TokenStoreError;
-use crate::issue::TokenService;
+use crate::caller_cache::CallerCache;
+use crate::core::Core;
+use crate::error::StoreError;
+use crate::introspection::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
 use crate::key::parse_token;
 use crate::model::{PolicyState, unix_now};
 
-/// Why a token is not active. Gateways may log it; it never says more than
-/// the token's holder could find out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InactiveReason {
-    /// Not a Latchkey token (format or checksum).
-    Malformed,
-    /// No such token (never issued, or expired and removed).
-    Unknown,
-    /// The token's lifetime is over.
-    Expired,
-    /// The token was revoked (by its client, by eviction at the token
-    /// limit, or with all of its credential's tokens), or its credential
-    /// deleted; answered until the token would have expired.
-    Revoked,
-    /// The credential is disabled.
-    CredentialDisabled,
-    /// The credential itself has expired.
-    CredentialExpired,
-    /// The caller's IP is outside the credential's allowlist (or was not
-    /// given while the credential has one).
-    IpNotAllowed,
-    /// A required scope is not granted (or no longer allowed).
-    ScopeNotAllowed,
-}
-
-/// An introspection question.
+/// Answers introspections, authenticates introspection callers and decides
+/// gateway checks, over the core it shares with the [`crate::Issuer`].
+/// Cheap to clone (shared handles).
 #[derive(Debug, Clone)]
-pub struct IntrospectionRequest<'a> {
-    /// The bearer token.
-    pub token: &'a str,
-    /// The address of the caller that presented the token to the gateway.
-    pub client_ip: Option<IpAddr>,
-    /// Scopes the called API requires; all must be granted.
-    pub required_scopes: &'a [String],
+pub struct Introspector {
+    pub(crate) core: Core,
+    /// Verified introspection callers.
+    pub(crate) callers: Arc<CallerCache>,
 }
 
-/// What is known about an active token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenInfo {
-    /// The credential's public client ID.
-    pub client_id: String,
-    /// The credential's ID.
-    pub credential_id: String,
-    /// Its project.
-    pub project_id: String,
-    /// Its owner.
-    pub owner: String,
-    /// Granted scopes still allowed by the credential's current policy.
-    pub scopes: Vec<String>,
-    /// Issued at (Unix seconds).
-    pub issued_at: i64,
-    /// Expires at (Unix seconds).
-    pub expires_at: i64,
-}
-
-/// The answer: active with the token's facts, or inactive with a reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Introspection {
-    /// The token may be used for this request.
-    Active(TokenInfo),
-    /// It may not.
-    Inactive(InactiveReason),
-}
-
-impl TokenService {
+impl Introspector {
     /// Answers whether the token is active. Store errors are returned, never
     /// turned into an answer: a store that cannot be read never yields
     /// "active" (fail closed).
     pub async fn introspect(
         &self,
         request: &IntrospectionRequest<'_>,
-    ) -> Result<Introspection, TokenStoreError> {
+    ) -> Result<Introspection, StoreError> {
         let started = std::time::Instant::now();
         let answer = match self.introspect_quietly(request).await {
             Ok(answer) => answer,
             Err(error) => {
-                self.events.store_error();
-                self.events.introspection(None, started.elapsed());
+                self.core.events.store_error();
+                self.core.events.introspection(None, started.elapsed());
                 return Err(error);
             }
         };
-        self.events.introspection(Some(&answer), started.elapsed());
+        self.core
+            .events
+            .introspection(Some(&answer), started.elapsed());
         if let (Introspection::Active(info), Some(ip)) = (&answer, request.client_ip) {
-            self.usage
+            self.core
+                .usage
                 .record(&info.credential_id, std::time::SystemTime::now(), ip);
         }
         Ok(answer)
@@ -101,12 +55,16 @@ impl TokenService {
     pub(crate) async fn introspect_quietly(
         &self,
         request: &IntrospectionRequest<'_>,
-    ) -> Result<Introspection, TokenStoreError> {
+    ) -> Result<Introspection, StoreError> {
         use Introspection::Inactive;
-        let Ok(parsed) = parse_token(request.token, &self.hash_key) else {
+        let Ok(parsed) = parse_token(request.token, &self.core.hash_key) else {
             return Ok(Inactive(InactiveReason::Malformed));
         };
-        let lookup = self.store.lookup(parsed.credential, &parsed.hash).await?;
+        let lookup = self
+            .core
+            .store
+            .lookup(parsed.credential, &parsed.hash)
+            .await?;
         // Revoked for good, whatever happens to the credential later.
         if lookup.revoked {
             return Ok(Inactive(InactiveReason::Revoked));
