@@ -32,12 +32,13 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A port of 127.0.0.1 nobody listened on a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("an ephemeral port")
-        .port()
+/// `N` distinct ports of 127.0.0.1 nobody listened on a moment ago. All
+/// are held until every one is chosen: ports taken one at a time may come
+/// back twice, and a service given one port for two listeners cannot start.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: [TcpListener; N] =
+        std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").expect("an ephemeral port"));
+    listeners.map(|listener| listener.local_addr().expect("its address").port())
 }
 
 /// `name` run in `directory` with a clean `LATCHKEY_*` / `OTEL_*`

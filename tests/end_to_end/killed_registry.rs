@@ -21,7 +21,7 @@ use latchkey_proto::token::v1::introspection_client::IntrospectionClient;
 use latchkey_proto::token::v1::token_service_client::TokenServiceClient;
 use latchkey_tests::TcpRelay;
 use latchkey_tests::binaries::{
-    Running, bootstrap, command, free_port, log_path, wait_until_serving,
+    Running, bootstrap, command, free_ports, log_path, wait_until_serving,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -79,11 +79,11 @@ async fn a_registry_killed_mid_enable_leaves_no_token_live() {
     std::fs::create_dir_all(&registry_dir).unwrap();
     std::fs::create_dir_all(&issuer_dir).unwrap();
     let internal_key = latchkey_secrets::HashKey::generate().to_hex();
-    let (issuer_port, issuer_internal, http_port) = (free_port(), free_port(), free_port());
+    let [issuer_port, issuer_internal, http_port, public, internal] = free_ports();
     let mut relay = TcpRelay::start(format!("127.0.0.1:{issuer_internal}")).await;
     let ports = RegistryPorts {
-        public: free_port(),
-        internal: free_port(),
+        public,
+        internal,
         relay: relay.address().port(),
     };
     let (admin_id, admin_secret) = bootstrap(&registry_dir, "ops", |_| {});

@@ -19,7 +19,7 @@ use latchkey_proto::registry::v1 as registry_pb;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 use latchkey_proto::token::v1 as token_pb;
 use latchkey_proto::token::v1::token_service_client::TokenServiceClient;
-use latchkey_tests::binaries::{Running, bootstrap, command, free_port, wait_until_serving};
+use latchkey_tests::binaries::{Running, bootstrap, command, free_ports, wait_until_serving};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -356,8 +356,13 @@ async fn one_issue_token_call_is_one_trace_across_both_services() {
     std::fs::create_dir_all(&registry_dir).unwrap();
     std::fs::create_dir_all(&issuer_dir).unwrap();
     let logs = directory.path().join("logs");
-    let (registry_port, issuer_port, http_port) = (free_port(), free_port(), free_port());
-    let (registry_internal_port, issuer_internal_port) = (free_port(), free_port());
+    let [
+        registry_port,
+        issuer_port,
+        http_port,
+        registry_internal_port,
+        issuer_internal_port,
+    ] = free_ports();
     // The two services' data directories differ: they share a configured
     // internal key, as separate processes must.
     let internal_key = latchkey_secrets::HashKey::generate().to_hex();

@@ -11,13 +11,19 @@ use std::time::{Duration, Instant};
 use latchkey_proto::registry::v1 as pb;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 
-use crate::common::{Running, free_port};
+use crate::common::{Running, free_ports};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_command_runs_both_services_and_issues_a_token() {
     let directory = tempfile::tempdir().unwrap();
-    let (registry, issuer, http, metrics) = (free_port(), free_port(), free_port(), free_port());
-    let (registry_internal, issuer_internal) = (free_port(), free_port());
+    let [
+        registry,
+        issuer,
+        http,
+        metrics,
+        registry_internal,
+        issuer_internal,
+    ] = free_ports();
     let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(directory.path())
         .args([

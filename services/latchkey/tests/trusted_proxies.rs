@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use latchkey_proto::registry::v1 as pb;
 use latchkey_proto::registry::v1::credential_registry_client::CredentialRegistryClient;
 
-use crate::common::{Running, free_port};
+use crate::common::{Running, free_ports};
 
 const PROXY: &str = "127.0.0.2";
 const STRANGER: &str = "127.0.0.1";
@@ -32,8 +32,14 @@ fn from(source: &str) -> reqwest::Client {
 /// Starts `latchkey dev` with `extra` arguments; its HTTP and registry
 /// ports, the admin's client ID and secret, and the process.
 fn start(directory: &std::path::Path, extra: &[&str]) -> (u16, u16, String, String, Running) {
-    let (registry, issuer, http, metrics) = (free_port(), free_port(), free_port(), free_port());
-    let (registry_internal, issuer_internal) = (free_port(), free_port());
+    let [
+        registry,
+        issuer,
+        http,
+        metrics,
+        registry_internal,
+        issuer_internal,
+    ] = free_ports();
     let address = |port: u16| format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(directory)

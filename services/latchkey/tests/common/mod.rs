@@ -14,11 +14,11 @@ impl Drop for Running {
     }
 }
 
-/// A port of 127.0.0.1 nobody listened on a moment ago.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct ports of 127.0.0.1 nobody listened on a moment ago. All
+/// are held until every one is chosen: ports taken one at a time may come
+/// back twice, and a service given one port for two listeners cannot start.
+pub(crate) fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: [TcpListener; N] =
+        std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").unwrap());
+    listeners.map(|listener| listener.local_addr().unwrap().port())
 }
