@@ -27,10 +27,6 @@ use crate::rollup::{UsageKind, UsageRollups};
 /// [`crate::TokenService::with_token_event_log`]).
 pub const TOKEN_EVENT_TARGET: &str = "latchkey::token_event";
 
-/// The detail of a revocation that revoked a token (`issue.rs`); any other
-/// successful revocation found no live token of the client.
-const REVOKED: &str = "revoked";
-
 /// What happened to a token or a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenAction {
@@ -52,7 +48,9 @@ pub struct TokenAuditEvent {
     pub time: SystemTime,
     /// What.
     pub action: TokenAction,
-    /// Whether it succeeded.
+    /// Whether it succeeded: never, today (successful issues and
+    /// revocations are usage rollups, not audit events); kept because the
+    /// wire message carries an outcome.
     pub succeeded: bool,
     /// The client's credential when known; otherwise the presented client
     /// ID if it is well-formed (a malformed one might be a pasted secret,
@@ -65,7 +63,7 @@ pub struct TokenAuditEvent {
     /// The caller's address.
     pub client_ip: IpAddr,
     /// Why it failed (the registry's reason for a refused client, such as
-    /// `wrong_secret`; otherwise an OAuth error code), or what was granted.
+    /// `wrong_secret`; otherwise an OAuth error code).
     pub detail: String,
 }
 
@@ -164,30 +162,23 @@ pub(crate) struct Auditor {
 }
 
 impl Auditor {
-    /// Records `client_id`'s attempt from `client_ip`: a success in the
-    /// usage rollups, a refusal as an audit event. A refused client
-    /// authentication names the credential and project the registry found
-    /// behind the client ID (so the project sees attacks on its keys) and
-    /// the registry's reason.
-    pub(crate) fn audit(
+    /// Queues an audit event about `client_id`'s refused attempt from
+    /// `client_ip`. A refused client authentication names the credential
+    /// and project the registry found behind the client ID (so the project
+    /// sees attacks on its keys) and the registry's reason.
+    pub(crate) fn refused(
         &self,
         action: TokenAction,
-        outcome: Result<&str, &IssueError>,
+        error: &IssueError,
         client_id: &str,
         client: Option<&AuthenticatedClient>,
         client_ip: IpAddr,
     ) {
-        if let Ok(detail) = outcome {
-            if let Some(client) = client {
-                self.count_usage(action, detail, client, client_ip);
-            }
-            return;
-        }
         let Some(queue) = &self.audit else {
             return;
         };
-        let refusal = match outcome {
-            Err(IssueError::InvalidClient(refusal)) => Some(refusal),
+        let refusal = match error {
+            IssueError::InvalidClient(refusal) => Some(refusal),
             _ => None,
         };
         let (credential_id, project_id) = match (refusal, client) {
@@ -208,22 +199,21 @@ impl Auditor {
             // Never record what is not a client ID: it may be a pasted secret.
             String::new()
         };
-        let action = match outcome {
-            Err(IssueError::InvalidClient(_) | IssueError::TooManyFailures { .. }) => {
+        let action = match error {
+            IssueError::InvalidClient(_) | IssueError::TooManyFailures { .. } => {
                 TokenAction::Authenticate
             }
             _ => action,
         };
-        let detail = match (outcome, refusal) {
-            (Ok(detail), _) => detail.to_owned(),
-            (Err(_), Some(refusal)) if !refusal.reason.is_empty() => refusal.reason.clone(),
-            (Err(error), _) => refusal_label(error).to_owned(),
+        let detail = match refusal {
+            Some(refusal) if !refusal.reason.is_empty() => refusal.reason.clone(),
+            _ => refusal_label(error).to_owned(),
         };
         queue.push(TokenAuditEvent {
             id: uuid::Uuid::now_v7().to_string(),
             time: SystemTime::now(),
             action,
-            succeeded: outcome.is_ok(),
+            succeeded: false,
             actor,
             credential_id,
             project_id,
@@ -232,69 +222,54 @@ impl Auditor {
         });
     }
 
-    /// Counts a successful issue or revocation (`detail` as `issue.rs`
-    /// words it) in the rollups, and logs it when asked to.
-    fn count_usage(
+    /// Counts a token issued to `client` (granting `scopes`) in the usage
+    /// rollups, and logs it when asked to. Not an audit event: a row per
+    /// token cost the registry's database 670 B per token.
+    pub(crate) fn issued(
         &self,
-        action: TokenAction,
-        detail: &str,
         client: &AuthenticatedClient,
+        scopes: &[String],
         client_ip: IpAddr,
     ) {
-        let kind = match action {
-            TokenAction::Issue => UsageKind::Issued,
-            TokenAction::Revoke if detail == REVOKED => UsageKind::Revoked,
-            // No live token of this client: nothing changed, nothing to count.
-            TokenAction::Revoke => return,
-            // Only a refused authentication is ever reported.
-            TokenAction::Authenticate => return,
-        };
-        let time = SystemTime::now();
+        self.count(UsageKind::Issued, client, client_ip);
+        if self.token_event_log {
+            tracing::info!(
+                target: TOKEN_EVENT_TARGET,
+                event = "issued",
+                credential_id = client.credential_id.as_str(),
+                project_id = client.policy.project_id.as_str(),
+                client_ip = %client_ip.to_canonical(),
+                scopes = scopes.join(" "),
+                "token issued"
+            );
+        }
+    }
+
+    /// Counts a live token of `client` it revoked itself, like
+    /// [`Self::issued`]. A revocation that found no live token changed
+    /// nothing and is not counted.
+    pub(crate) fn revoked(&self, client: &AuthenticatedClient, client_ip: IpAddr) {
+        self.count(UsageKind::Revoked, client, client_ip);
+        if self.token_event_log {
+            tracing::info!(
+                target: TOKEN_EVENT_TARGET,
+                event = "revoked",
+                credential_id = client.credential_id.as_str(),
+                project_id = client.policy.project_id.as_str(),
+                client_ip = %client_ip.to_canonical(),
+                "token revoked"
+            );
+        }
+    }
+
+    fn count(&self, kind: UsageKind, client: &AuthenticatedClient, client_ip: IpAddr) {
         if let Some(rollups) = &self.rollups {
             rollups.record(
                 &client.credential_id,
                 &client.policy.project_id,
                 kind,
-                time,
+                SystemTime::now(),
                 client_ip,
-            );
-        }
-        if self.token_event_log {
-            log_token_event(kind, detail, client, client_ip);
-        }
-    }
-}
-
-/// One INFO event per token, for an export pipeline (opt-in).
-fn log_token_event(kind: UsageKind, detail: &str, client: &AuthenticatedClient, client_ip: IpAddr) {
-    let credential_id = client.credential_id.as_str();
-    let project_id = client.policy.project_id.as_str();
-    match kind {
-        UsageKind::Issued => {
-            // `issue.rs` words the grant as `scopes "a.read b.write"`; scope
-            // syntax allows no quote, so trimming recovers the list.
-            let scopes = detail
-                .strip_prefix("scopes ")
-                .unwrap_or(detail)
-                .trim_matches('"');
-            tracing::info!(
-                target: TOKEN_EVENT_TARGET,
-                event = "issued",
-                credential_id,
-                project_id,
-                client_ip = %client_ip.to_canonical(),
-                scopes,
-                "token issued"
-            );
-        }
-        UsageKind::Revoked => {
-            tracing::info!(
-                target: TOKEN_EVENT_TARGET,
-                event = "revoked",
-                credential_id,
-                project_id,
-                client_ip = %client_ip.to_canonical(),
-                "token revoked"
             );
         }
     }

@@ -130,9 +130,9 @@ impl Introspector {
             Err(error) => {
                 let refused = caller_refusal(&error);
                 if matches!(error, IssueError::InvalidClient(_)) {
-                    self.core.auditor.audit(
+                    self.core.auditor.refused(
                         TokenAction::Authenticate,
-                        Err(&error),
+                        &error,
                         client_id,
                         None,
                         caller_ip,

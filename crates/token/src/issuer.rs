@@ -58,20 +58,22 @@ impl Issuer {
         let started = std::time::Instant::now();
         let mut client = None;
         let outcome = self.issue_unobserved(&request, &mut client).await;
-        let granted;
-        self.core.auditor.audit(
-            TokenAction::Issue,
-            match &outcome {
-                Ok(issued) => {
-                    granted = format!("scopes {:?}", issued.scopes.join(" "));
-                    Ok(granted.as_str())
-                }
-                Err(error) => Err(error),
-            },
-            &request.client_id,
-            client.as_ref(),
-            request.client_ip,
-        );
+        match (&outcome, &client) {
+            (Ok(issued), Some(client)) => {
+                self.core
+                    .auditor
+                    .issued(client, &issued.scopes, request.client_ip);
+            }
+            // A token is only issued to a verified client.
+            (Ok(_), None) => {}
+            (Err(error), client) => self.core.auditor.refused(
+                TokenAction::Issue,
+                error,
+                &request.client_id,
+                client.as_ref(),
+                request.client_ip,
+            ),
+        }
         if matches!(&outcome, Err(IssueError::Unavailable("token store", _))) {
             self.core.events.store_error();
         }
@@ -280,28 +282,25 @@ impl Issuer {
         {
             Ok(verified) => verified.client,
             Err(error) => {
-                self.core.auditor.audit(
-                    TokenAction::Revoke,
-                    Err(&error),
-                    client_id,
-                    None,
-                    client_ip,
-                );
+                self.core
+                    .auditor
+                    .refused(TokenAction::Revoke, &error, client_id, None, client_ip);
                 return Err(error);
             }
         };
         let outcome = self.revoke_for(&client, token).await;
-        self.core.auditor.audit(
-            TokenAction::Revoke,
-            match &outcome {
-                Ok(true) => Ok("revoked"),
-                Ok(false) => Ok("not a live token of this client: nothing to revoke"),
-                Err(error) => Err(error),
-            },
-            client_id,
-            Some(&client),
-            client_ip,
-        );
+        match &outcome {
+            Ok(true) => self.core.auditor.revoked(&client, client_ip),
+            // Not a live token of this client: nothing changed.
+            Ok(false) => {}
+            Err(error) => self.core.auditor.refused(
+                TokenAction::Revoke,
+                error,
+                client_id,
+                Some(&client),
+                client_ip,
+            ),
+        }
         outcome.map(|_| ())
     }
 
