@@ -33,6 +33,7 @@ pub use config::RegistryConfig;
 
 // Used by the binary only; the lint cannot tell a package's targets apart.
 use clap as _;
+use mimalloc as _;
 // Used by the black-box tests only.
 #[cfg(test)]
 use {tempfile as _, tonic_health as _};

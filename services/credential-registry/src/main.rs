@@ -13,6 +13,13 @@ use credential_registry::{
 };
 use latchkey_runtime::{Shutdown, init_telemetry, shutdown_on_signals};
 
+/// mimalloc instead of glibc's malloc: the hot paths allocate per request
+/// (hyper, tonic, prost), and glibc's arenas cost a fifth of the issuer's
+/// CPU; mimalloc cut the issuer's CPU per issuance by about a fifth in the
+/// bench (docs/performance.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Latchkey's credential registry: projects and client credentials over gRPC.
 #[derive(Debug, Parser)]
 #[command(version)]

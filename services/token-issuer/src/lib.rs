@@ -35,6 +35,7 @@ use metrics::IssuerMetrics;
 
 // Used by the binary only; the lint cannot tell a package's targets apart.
 use clap as _;
+use mimalloc as _;
 // Used by the black-box tests only.
 #[cfg(test)]
 use tempfile as _;
