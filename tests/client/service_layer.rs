@@ -254,6 +254,11 @@ async fn the_opt_in_cache_is_stale_for_at_most_its_ttl() {
 async fn a_tonic_service_checks_grpc_callers() {
     let stack = shop(StackBackend::Embedded, None).await;
     let introspector = gateway(&stack).await;
+    let printed = format!("{introspector:?}");
+    assert!(
+        !printed.contains("lks_") && !printed.contains("Basic"),
+        "{printed}"
+    );
     let (_reporter, health) = tonic_health::server::health_reporter();
     let rules = AccessRules::new().route("/grpc.health.v1.Health/Check", ["inventory.read"]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

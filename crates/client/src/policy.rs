@@ -6,11 +6,13 @@ use rand::Rng;
 
 /// When a cached token is replaced.
 ///
-/// A token is refreshed once `refresh_fraction` of its lifetime has passed,
+/// A token's lifetime is taken as the issuer's `expires_in` less one second
+/// (it counts whole seconds, so up to one may be gone already). It is
+/// refreshed once `refresh_fraction` of that lifetime has passed,
 /// plus a random share of up to `jitter` of its lifetime, so replicas that
 /// started together do not all ask the issuer at the same moment. It is
 /// served until `expiry_margin` before it expires (a tenth of the lifetime
-/// when that is shorter), which absorbs clock-free network delays between
+/// when that is shorter), which absorbs network delays between
 /// here and the callee.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RefreshPolicy {
@@ -34,8 +36,16 @@ impl Default for RefreshPolicy {
 }
 
 impl RefreshPolicy {
-    /// `(refresh after, stop serving after)` for a token living `lifetime`.
-    pub(crate) fn schedule(&self, lifetime: Duration) -> (Duration, Duration) {
+    /// `(refresh after, stop serving after)` for a token the issuer said
+    /// expires in `expires_in`.
+    pub(crate) fn schedule(&self, expires_in: Duration) -> (Duration, Duration) {
+        // `expires_in` counts whole seconds from a whole-second issue time:
+        // up to one second of it may be gone already.
+        let lifetime = if expires_in > Duration::from_secs(1) {
+            expires_in - Duration::from_secs(1)
+        } else {
+            expires_in / 2
+        };
         let fraction = self.refresh_fraction.clamp(0.0, 1.0);
         let jitter = self.jitter.clamp(0.0, 1.0 - fraction);
         let share = fraction + rand::rng().random_range(0.0..=jitter);
@@ -104,12 +114,12 @@ mod tests {
     fn refresh_starts_between_the_fraction_and_the_jitter() {
         let policy = RefreshPolicy::default();
         for _ in 0..100 {
-            let (refresh, usable) = policy.schedule(Duration::from_secs(3600));
+            let (refresh, usable) = policy.schedule(Duration::from_secs(3601));
             assert!(refresh >= Duration::from_secs(2700) && refresh <= Duration::from_secs(2880));
             assert_eq!(usable, Duration::from_secs(3595));
         }
         // A short lifetime keeps a proportionate margin.
-        let (refresh, usable) = policy.schedule(Duration::from_secs(4));
+        let (refresh, usable) = policy.schedule(Duration::from_secs(5));
         assert!(refresh >= Duration::from_secs(3) && refresh <= Duration::from_millis(3600));
         assert_eq!(usable, Duration::from_millis(3600));
     }
