@@ -213,7 +213,7 @@ async fn latchkey_down_fails_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_opt_in_cache_is_stale_for_at_most_its_ttl() {
     let stack = shop(StackBackend::Embedded, None).await;
-    let ttl = Duration::from_secs(1);
+    let ttl = Duration::from_secs(2);
     let inventory = Inventory::start(gateway(&stack).await.with_cache(ttl, 1000)).await;
     let orders = credential(&stack, "orders", &["inventory.read"], &[]).await;
     let token = builder(&orders)
@@ -242,7 +242,7 @@ async fn the_opt_in_cache_is_stale_for_at_most_its_ttl() {
     .await;
     assert!(refused);
     assert!(
-        cached_at.elapsed() < ttl + Duration::from_millis(500),
+        cached_at.elapsed() < ttl + Duration::from_secs(1),
         "{:?}",
         cached_at.elapsed()
     );

@@ -1,5 +1,5 @@
-//! Clients of [Latchkey](https://github.com/latchkey), the client-credentials
-//! service for service-to-service calls.
+//! Clients of Latchkey, the client-credentials service for
+//! service-to-service calls.
 //!
 //! - **Calling a service**: a [`TokenSource`] holds your credential's access
 //!   token, fetched over HTTP (`POST /oauth2/token`) or gRPC (`IssueToken`),

@@ -40,5 +40,4 @@ mod rules;
 pub use identity::Identity;
 pub use introspector::{InactiveReason, IntrospectionUnavailable, Introspector, Verdict};
 pub use layer::{LatchkeyAuth, LatchkeyAuthLayer};
-pub use reject::Rejection;
 pub use rules::AccessRules;

@@ -14,8 +14,7 @@ const FORBIDDEN: &str = r#"Bearer realm="latchkey", error="invalid_token", error
 
 /// Why the layer refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// No bearer token (or more than one `authorization`).
     NoToken,
     /// Latchkey says the token is not active for this request.
