@@ -25,9 +25,10 @@ export function auditSection(filter) {
         body.replaceChildren(h('p', { class: 'empty' }, 'No audit events yet.'));
         return;
       }
-      body.replaceChildren(
-        table('Audit events', ['Time', 'Action', 'Actor', 'Credential', 'From', 'Outcome', 'Detail'], rows),
-        page.nextPageToken ? h('button', { type: 'button', onclick: () => load(page.nextPageToken) }, 'More events') : null);
+      body.replaceChildren(table('Audit events', ['Time', 'Action', 'Actor', 'Credential', 'From', 'Outcome', 'Detail'], rows));
+      if (page.nextPageToken) {
+        body.append(h('button', { type: 'button', onclick: () => load(page.nextPageToken) }, 'More events'));
+      }
     } catch (error) {
       body.replaceChildren(errorBox(error));
     }

@@ -2,7 +2,7 @@
 // the hash holds only project and credential IDs) and the header.
 
 import { currentSession, onSignOut, signOut, setSessionDetails } from './api.js';
-import { h, show, announce } from './dom.js';
+import { h, show, announce, nextView } from './dom.js';
 import { signInPage } from './signin.js';
 import { projectsPage } from './projects.js';
 import { projectPage } from './project.js';
@@ -44,6 +44,7 @@ function renderHeader() {
 
 /** Parses the hash into a page and shows it. */
 export function route() {
+  nextView();
   renderHeader();
   const session = currentSession();
   const path = (location.hash || '#/').slice(1).split('/').filter(Boolean).map(decodeURIComponent);

@@ -2,19 +2,21 @@
 // its audit trail and usage.
 
 import { call, loadConfig } from './api.js';
-import { h, show, errorBox, loading, when, enumWord, copyButton, announce } from './dom.js';
+import { currentView, h, show, errorBox, loading, when, enumWord, copyButton, announce } from './dom.js';
 import { renameDialog, editDialog, regenerateDialog, deleteDialog } from './dialogs.js';
 import { auditSection, usageSection } from './activity.js';
 
 export async function credentialPage(credentialId) {
   show(h('h1', {}, 'Credential'), loading('the credential'));
+  const view = currentView();
   let credential;
   try {
     credential = (await call('GetCredential', { credentialId })).credential;
   } catch (error) {
-    show(h('h1', {}, 'Credential'), errorBox(error));
+    if (view === currentView()) show(h('h1', {}, 'Credential'), errorBox(error));
     return;
   }
+  if (view !== currentView()) return;
   render(credential);
 }
 

@@ -29,6 +29,17 @@ function append(element, children) {
   }
 }
 
+let view = 0;
+/** Starts a new page view; answers that arrive for an older one are dropped. */
+export function nextView() {
+  view += 1;
+  return view;
+}
+/** The current view's number, to check against after an await. */
+export function currentView() {
+  return view;
+}
+
 let idCounter = 0;
 /** A fresh element id, to tie labels, hints and errors to their inputs. */
 export function uid(prefix = 'f') {

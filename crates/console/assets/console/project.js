@@ -2,7 +2,7 @@
 // the endpoints a program needs and a curl to get a token.
 
 import { call, currentSession, loadConfig, setSessionDetails, listAll } from './api.js';
-import { h, show, field, errorBox, loading, table, when, enumWord, copyButton, openDialog, announce } from './dom.js';
+import { currentView, h, show, field, errorBox, loading, table, when, enumWord, copyButton, openDialog, announce } from './dom.js';
 import { createCredentialDialog } from './dialogs.js';
 import { auditSection, usageSection } from './activity.js';
 import { policyFacts, quotaText } from './projects.js';
@@ -19,13 +19,16 @@ function tabs(projectId, current) {
 
 export async function projectPage(projectId, tab) {
   show(h('h1', {}, `Project ${projectId}`), loading('the project'));
+  const view = currentView();
   let project;
   try {
     project = (await call('GetProject', { projectId })).project;
   } catch (error) {
-    show(h('h1', {}, `Project ${projectId}`), errorBox(error));
+    if (view === currentView()) show(h('h1', {}, `Project ${projectId}`), errorBox(error));
     return;
   }
+  // The user went elsewhere meanwhile.
+  if (view !== currentView()) return;
   const content = h('div', {});
   show(h('h1', {}, project.displayName && project.displayName !== project.id ? `${project.displayName} (${project.id})` : `Project ${project.id}`),
     tabs(project.id, tab), content);
@@ -72,15 +75,17 @@ async function credentialsTab(project, content, order = 'create_time desc', page
     list);
   endpointsSection(project).then((section) => content.append(section));
   const owner = session.actingFor?.userId || '';
-  quotaText(project).then(async (text) => {
-    const perOwner = project.policy?.maxCredentialsPerOwner || 0;
-    const user = session.actingFor?.userId || (!session.admin && !session.manager ? session.user : '');
-    if (perOwner && user) {
-      const mine = await listAll('ListCredentials', { projectId: project.id, owner: user, kind: 'CREDENTIAL_KIND_API' }, 'credentials');
-      quota.textContent = `${text}; ${user}: ${mine.length} of ${perOwner}`;
-    } else {
-      quota.textContent = text;
-    }
+  // A member (or a call on one's behalf) sees only their own credentials,
+  // so their count is against the per-user limit; others see the project's.
+  const user = session.actingFor?.userId || (!session.admin && !session.manager ? session.user : '');
+  const counted = user
+    ? listAll('ListCredentials', { projectId: project.id, owner: user, kind: 'CREDENTIAL_KIND_API' }, 'credentials').then((mine) => {
+      const perOwner = project.policy?.maxCredentialsPerOwner || 0;
+      return perOwner ? `${user}: ${mine.length} of ${perOwner} credentials used` : `${user}: ${mine.length} credentials (no per-user limit)`;
+    })
+    : quotaText(project);
+  counted.then((text) => {
+    quota.textContent = text;
   }).catch((error) => { quota.textContent = error.message; });
   try {
     const page = await call('ListCredentials', { projectId: project.id, owner, pageSize: PAGE_SIZE, pageToken, orderBy: order });
@@ -114,12 +119,12 @@ async function membersTab(project, content) {
   const session = currentSession();
   const list = h('div', {}, loading('members'));
   const manages = session.admin || session.manager;
-  content.replaceChildren(
+  content.replaceChildren(h('div', {},
     h('h2', {}, 'Members'),
     h('p', { class: 'hint' }, 'A member’s credentials never hold an API beyond the member’s ceiling. The role is informational.'),
     manages ? h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'primary', onclick: () => createMemberDialog(project, () => membersTab(project, content)) }, 'Add member')) : null,
-    list);
+    list));
   try {
     const members = await listAll('ListMembers', { projectId: project.id }, 'members');
     if (members.length === 0) {
