@@ -59,7 +59,7 @@ impl Dev {
         let mut process = Running(child);
         let console_url = format!("http://127.0.0.1:{registry_http}");
         wait_for_console(&console_url, &mut process.0, &log).await;
-        let printed = wait_for_output(&stdout, "Console", &mut process.0, &log);
+        let printed = wait_for_output(&stdout, "console (browser)", &mut process.0, &log);
         // What `latchkey dev` prints is what a user signs in with.
         assert!(
             printed.contains(&format!("{console_url}/")),
@@ -102,10 +102,10 @@ async fn wait_for_console(url: &str, child: &mut Child, log: &Path) {
                 std::fs::read_to_string(log).unwrap_or_default()
             );
         }
-        if let Ok(response) = client.get(format!("{url}/")).send().await {
-            if response.status().is_success() {
-                return;
-            }
+        if let Ok(response) = client.get(format!("{url}/")).send().await
+            && response.status().is_success()
+        {
+            return;
         }
         assert!(
             Instant::now() < deadline,
