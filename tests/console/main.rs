@@ -137,8 +137,13 @@ fn stories_directory() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("console")
 }
 
+/// One story at a time: each runs a whole Latchkey and a chromium, and
+/// several at once on a small machine only race their own timeouts.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Runs `node <story>.mjs <console URL>` and fails with its output.
 async fn story(name: &str) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let directory = stories_directory();
     assert!(
         directory.join("node_modules/playwright-core").exists(),
