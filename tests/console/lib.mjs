@@ -120,7 +120,10 @@ export async function readSecretDialog(page, title) {
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret, 'the copy button copies the secret');
   const done = dialog.getByRole('button', { name: 'Done' });
   assert.equal(await done.isDisabled(), true, 'Done is disabled before the acknowledgement');
+  // Twice: a browser may force a modal dialog shut on a second Escape.
   await page.keyboard.press('Escape');
+  await page.keyboard.press('Escape');
+  await page.waitForTimeout(100);
   assert.equal(await dialog.isVisible(), true, 'Escape does not close the secret before the acknowledgement');
   await dialog.getByLabel('I have copied the secret and stored it safely').check();
   await done.click();

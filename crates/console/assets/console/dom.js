@@ -131,6 +131,13 @@ export function openDialog(title, build, { canClose = () => true, onClose } = {}
     event.preventDefault();
     if (canClose()) close();
   });
+  // Browsers may close a modal dialog despite a prevented cancel (a second
+  // Escape without user activation): one that may not close yet reopens.
+  dialog.addEventListener('close', () => {
+    if (closed) return;
+    if (canClose()) close();
+    else dialog.showModal();
+  });
   dialog.append(h('h2', { id: titleId }, title));
   append(dialog, [build(close)]);
   document.body.append(dialog);
