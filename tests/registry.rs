@@ -69,6 +69,7 @@ pub struct RegistryFixture {
     address: SocketAddr,
     internal_address: SocketAddr,
     metrics_address: SocketAddr,
+    http_address: SocketAddr,
     channel: Channel,
     internal_channel: TracedChannel,
     unsigned_internal_channel: Channel,
@@ -143,6 +144,8 @@ impl RegistryFixture {
             .expect("test internal key");
         let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let metrics_address = metrics_listener.local_addr().expect("local address");
+        let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let http_address = http_listener.local_addr().expect("local address");
         let shutdown = Shutdown::new();
         let task = tokio::spawn(serve(
             config.clone(),
@@ -150,6 +153,7 @@ impl RegistryFixture {
                 grpc: listener,
                 internal: internal_listener,
                 metrics: metrics_listener,
+                http: http_listener,
             },
             shutdown.clone(),
         ));
@@ -160,6 +164,7 @@ impl RegistryFixture {
             address,
             internal_address,
             metrics_address,
+            http_address,
             channel,
             internal_channel,
             unsigned_internal_channel,
@@ -211,6 +216,16 @@ impl RegistryFixture {
     /// `http://host:port/metrics`.
     pub fn metrics_url(&self) -> String {
         format!("http://{}/metrics", self.metrics_address)
+    }
+
+    /// `http://host:port` of the management API over HTTP/JSON.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_address)
+    }
+
+    /// The platform admin's management token, once the stack set it.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
     }
 
     /// A channel to the registry's public listener.

@@ -40,6 +40,7 @@ mod consistency;
 mod envoy;
 mod http;
 mod internal_input;
+mod json_api;
 mod killed_registry;
 mod lifecycle;
 mod limits;

@@ -4,6 +4,7 @@
 
 mod body_deadline;
 mod config;
+mod cors;
 mod grpc;
 mod grpc_limits;
 mod hash_key;
@@ -21,6 +22,7 @@ mod telemetry;
 mod tls;
 
 pub use config::{ConfigError, load_config};
+pub use cors::cors_layer;
 pub use grpc::{health_service, reflection_service, take_ready};
 pub use grpc_limits::{GrpcConcurrencyLayer, GrpcConcurrencyLimit};
 pub use hash_key::{HashKeySource, InternalKeySource, validate_clock_skew};

@@ -31,6 +31,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use latchkey_net::TrustedProxies;
 use latchkey_token::TokenService;
+use tower_http::cors::CorsLayer;
 
 /// Largest request body accepted (a token request is well under 1 KiB).
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -50,10 +51,16 @@ pub struct HttpState {
 
 /// The issuer's HTTP routes. Serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so handlers see
-/// the peer address.
-pub fn router(state: HttpState) -> Router {
+/// the peer address. `token_cors`, when set, lets browsers of its origins
+/// call `POST /oauth2/token` (and only it: introspection and revocation
+/// are for servers).
+pub fn router(state: HttpState, token_cors: Option<CorsLayer>) -> Router {
+    let token = match token_cors {
+        Some(cors) => post(token::issue).layer(cors),
+        None => post(token::issue),
+    };
     Router::new()
-        .route("/oauth2/token", post(token::issue))
+        .route("/oauth2/token", token)
         .route("/oauth2/introspect", post(introspect::introspect))
         .route("/oauth2/revoke", post(revoke::revoke))
         .route("/auth/check", get(auth_check::check))

@@ -12,6 +12,7 @@ use latchkey_runtime::{
     load_config, validate_clock_skew,
 };
 use serde::Deserialize;
+use tonic::codegen::http::Method;
 
 /// Everything the credential registry can be configured with. See
 /// `docs/configuration.md` for each key.
@@ -26,6 +27,12 @@ pub struct RegistryConfig {
     pub internal_listen_addr: SocketAddr,
     /// HTTP listen address of `GET /metrics`.
     pub metrics_listen_addr: SocketAddr,
+    /// HTTP listen address of the management API over HTTP/JSON (every
+    /// `CredentialRegistry` RPC, `GET /openapi.json`).
+    pub http_listen_addr: SocketAddr,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the
+    /// HTTP/JSON API; empty (the default) turns CORS off.
+    pub cors_allowed_origins: Vec<String>,
     /// Directory of the embedded defaults (SQLite file, generated hash key).
     pub data_dir: PathBuf,
     /// The database.
@@ -79,6 +86,8 @@ impl Default for RegistryConfig {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             internal_listen_addr: SocketAddr::from(([127, 0, 0, 1], 50061)),
             metrics_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            http_listen_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            cors_allowed_origins: Vec::new(),
             data_dir: PathBuf::from("latchkey-data"),
             database: DatabaseConfig::default(),
             hash_key: None,
@@ -108,6 +117,8 @@ impl std::fmt::Debug for RegistryConfig {
             .field("listen_addr", &self.listen_addr)
             .field("internal_listen_addr", &self.internal_listen_addr)
             .field("metrics_listen_addr", &self.metrics_listen_addr)
+            .field("http_listen_addr", &self.http_listen_addr)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("data_dir", &self.data_dir)
             .field("database", &self.database)
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
@@ -165,6 +176,7 @@ impl RegistryConfig {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.limits.validate("limits")?;
+        self.cors()?;
         validate::default_policy("policy_defaults", &self.policy_defaults)
             .map_err(|error| ConfigError::new(error.to_string()))?;
         if self.database.backend_name() == "unknown" {
@@ -194,6 +206,15 @@ impl RegistryConfig {
             )));
         }
         Ok(())
+    }
+
+    /// The HTTP/JSON API's CORS layer; `None` when no origin is allowed.
+    pub fn cors(&self) -> Result<Option<tower_http::cors::CorsLayer>, ConfigError> {
+        latchkey_runtime::cors_layer(
+            "cors_allowed_origins",
+            &self.cors_allowed_origins,
+            &[Method::GET, Method::POST],
+        )
     }
 
     /// Where the internal key comes from.

@@ -20,10 +20,11 @@ use latchkey_registry_grpc::{
     AuditSinkService, Authenticated, ClientAuthenticationService, CredentialRegistryService,
     TokenAdminCallerVerifier, TokenAdminSync, UsageSinkService,
 };
+use latchkey_registry_http::{GrpcService, HttpApi};
 use latchkey_runtime::{
-    GrpcTraceLayer, LimitedListener, MAX_INTERNAL_BODY_BYTES, Metrics, RequireClientCertificate,
-    ServerTls, Shutdown, TracedChannel, VerifyInternalCallsLayer, follow_readiness, health_service,
-    reflection_service, serve_http,
+    GrpcTraceLayer, HttpTraceLayer, LimitedListener, MAX_INTERNAL_BODY_BYTES, Metrics,
+    RequireClientCertificate, ServerTls, Shutdown, TracedChannel, VerifyInternalCallsLayer,
+    follow_readiness, health_service, reflection_service, serve_http,
 };
 use tokio::net::TcpListener;
 use tonic::transport::Endpoint;
@@ -61,6 +62,8 @@ pub struct Listeners {
     pub internal: TcpListener,
     /// HTTP `GET /metrics` for Prometheus.
     pub metrics: TcpListener,
+    /// The management API over HTTP/JSON (`latchkey_registry_http`).
+    pub http: TcpListener,
 }
 
 /// Serves the registry on `listeners` until `shutdown` fires, then drains
@@ -136,6 +139,32 @@ pub async fn serve(
     };
     let mutual_tls = config.tls.as_ref().is_some_and(ServerTls::is_mutual);
 
+    // One service for both transports: HTTP/JSON calls go through the same
+    // authentication, on-behalf-of confinement and handlers as gRPC ones.
+    let management = Authenticated::new(
+        CredentialRegistryService::new(registry.clone(), config.token_endpoint.clone())
+            .into_server(),
+        verifier,
+    )
+    .acting_for_members(registry.clone());
+    let http_address = listeners.http.local_addr().ok();
+    let http_api = latchkey_registry_http::router(
+        HttpApi {
+            service: GrpcService::new(management.clone()),
+            token_endpoint: config.token_endpoint.clone(),
+            cors: config.cors()?,
+        },
+        None,
+    )
+    .layer(HttpTraceLayer);
+    let http_server = serve_http(
+        listeners.http,
+        config.tls.as_ref(),
+        http_api,
+        limits,
+        shutdown.clone(),
+    )?;
+
     let (reflection_v1, reflection_v1alpha) = reflection_service(PUBLIC_SERVICE_NAMES);
     let mut public = limits
         .grpc_server()
@@ -149,14 +178,7 @@ pub async fn serve(
         .add_service(health.clone())
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(
-            Authenticated::new(
-                CredentialRegistryService::new(registry.clone(), config.token_endpoint.clone())
-                    .into_server(),
-                verifier,
-            )
-            .acting_for_members(registry.clone()),
-        );
+        .add_service(management);
 
     // Internal services: only token issuers, each call signed with the
     // internal key; with mutual TLS also only callers with a certificate.
@@ -208,12 +230,16 @@ pub async fn serve(
         async move { stop.wait().await },
     );
     let mut server = tokio::spawn(async move {
-        let (public, internal) = tokio::join!(public, internal);
+        let (public, internal, http) = tokio::join!(public, internal, http_server);
+        if let Err(error) = http {
+            tracing::warn!(%error, "HTTP/JSON listener failed");
+        }
         public.and(internal)
     });
     tracing::info!(
         address = ?address,
         internal_address = ?internal_address,
+        http_address = ?http_address,
         database = config.database.backend_name(),
         "credential registry serving"
     );

@@ -81,15 +81,18 @@ async fn run(config: RegistryConfig) -> Result<ExitCode, ServeError> {
         bind(config.listen_addr).await,
         bind(config.internal_listen_addr).await,
         bind(config.metrics_listen_addr).await,
+        bind(config.http_listen_addr).await,
     ) {
-        (Ok(grpc), Ok(internal), Ok(metrics)) => Listeners {
+        (Ok(grpc), Ok(internal), Ok(metrics), Ok(http)) => Listeners {
             grpc,
             internal,
             metrics,
+            http,
         },
-        (Err((address, error)), _, _)
-        | (_, Err((address, error)), _)
-        | (_, _, Err((address, error))) => {
+        (Err((address, error)), _, _, _)
+        | (_, Err((address, error)), _, _)
+        | (_, _, Err((address, error)), _)
+        | (_, _, _, Err((address, error))) => {
             tracing::error!(%address, %error, "cannot listen");
             return Ok(ExitCode::FAILURE);
         }

@@ -55,6 +55,10 @@ struct DevArgs {
     /// The registry's metrics address.
     #[arg(long, default_value = "127.0.0.1:9090")]
     metrics_addr: SocketAddr,
+    /// The registry's HTTP address (the management API over HTTP/JSON);
+    /// the issuer's token endpoint allows browsers from its origin (CORS).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    api_addr: SocketAddr,
     /// A proxy (CIDR block or single address) whose forwarding headers the
     /// issuer believes: `Forwarded` / `X-Forwarded-For`, and `X-Real-IP` on
     /// `/auth/check`. Repeatable; the issuer's `trusted_proxies`. Needed
@@ -94,6 +98,7 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         grpc: bind(args.registry_addr).await?,
         internal: bind(args.registry_internal_addr).await?,
         metrics: bind(args.metrics_addr).await?,
+        http: bind(args.api_addr).await?,
     };
     let issuer_listeners = Listeners {
         grpc: bind(args.issuer_addr).await?,
@@ -101,10 +106,12 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         http: bind(args.http_addr).await?,
     };
     let http_url = format!("http://{}", args.http_addr);
+    let api_url = format!("http://{}", args.api_addr);
     let registry = RegistryConfig {
         listen_addr: args.registry_addr,
         internal_listen_addr: args.registry_internal_addr,
         metrics_listen_addr: args.metrics_addr,
+        http_listen_addr: args.api_addr,
         data_dir: args.data_dir.clone(),
         token_issuer_url: format!("http://{}", args.issuer_internal_addr),
         token_endpoint: format!("{http_url}/oauth2/token"),
@@ -120,6 +127,9 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         registry_url: format!("http://{}", args.registry_internal_addr),
         data_dir: args.data_dir.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
+        // The console, served on the registry's HTTP listener, signs in
+        // at the token endpoint from the browser.
+        cors_allowed_origins: vec![api_url.clone()],
         ..IssuerConfig::default()
     };
     registry.validate().map_err(|error| error.to_string())?;
@@ -151,7 +161,7 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         }
         BootstrapOutcome::AdminsExist(_) => None,
     };
-    print_getting_started(&args, &http_url, new_admin);
+    print_getting_started(&args, &http_url, &api_url, new_admin);
 
     let (registry_outcome, issuer_outcome) = tokio::join!(
         stop_all_on_exit(registry_task, shutdown.clone()),
@@ -220,6 +230,7 @@ fn admin_exports(client_id: &str, client_secret: &str) -> String {
 fn print_getting_started(
     args: &DevArgs,
     http_url: &str,
+    api_url: &str,
     new_admin: Option<(String, Option<PathBuf>)>,
 ) {
     let registry = args.registry_addr;
@@ -262,6 +273,7 @@ fn print_getting_started(
 Latchkey is running on the embedded defaults (data in {data}).
 
   credential registry (gRPC)   {registry}
+  credential registry (HTTP)   {api_url} (the same API as JSON; {api_url}/openapi.json)
   token issuer (gRPC)          {issuer}
   token issuer (HTTP, OAuth)   {http_url}
   internal (registry, issuer)  {registry_internal}, {issuer_internal} (signed calls only; never expose)
@@ -276,6 +288,9 @@ Try it (grpcurl needs no proto files: reflection is on; README.md walks through 
       {registry} latchkey.registry.v1.CredentialRegistry/CreateProject
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"project_id":"demo","owner":"me","allowed_apis":["demo.read"]}}' \
       {registry} latchkey.registry.v1.CredentialRegistry/CreateCredential
+  # the same over HTTP/JSON:
+  curl -s -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{}}' \
+      {api_url}/latchkey.registry.v1.CredentialRegistry/ListProjects
   # the new credential's clientId and clientSecret (shown once) get tokens the same way:
   curl -s -u "$APP_ID:$APP_SECRET" -d grant_type=client_credentials {http_url}/oauth2/token
   # gateways introspect them, authenticating as a caller with tokens:introspect (the admin has it):

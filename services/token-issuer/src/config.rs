@@ -13,6 +13,7 @@ use latchkey_runtime::{
 use latchkey_token::FailureLimits;
 use latchkey_token_store::RedisConfig;
 use serde::Deserialize;
+use tonic::codegen::http::Method;
 
 /// Everything the token issuer can be configured with. See
 /// `docs/configuration.md` for each key.
@@ -58,6 +59,10 @@ pub struct IssuerConfig {
     pub registry_tls: Option<ClientTls>,
     /// Networks of proxies whose `Forwarded`/`X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Browser origins (`scheme://host[:port]`) allowed to call
+    /// `POST /oauth2/token` (the console signs in there); empty (the
+    /// default) turns CORS off.
+    pub cors_allowed_origins: Vec<String>,
     /// How often last uses are sent to the registry.
     pub usage_flush_interval_ms: u64,
     /// Limits on failed client authentications (brute-force protection).
@@ -92,6 +97,7 @@ impl Default for IssuerConfig {
             tls: None,
             registry_tls: None,
             trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
             usage_flush_interval_ms: 1000,
             failed_authentication: FailureLimitsConfig::default(),
             limits: ListenerLimits::default(),
@@ -131,6 +137,7 @@ impl std::fmt::Debug for IssuerConfig {
             .field("tls", &self.tls)
             .field("registry_tls", &self.registry_tls)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("usage_flush_interval_ms", &self.usage_flush_interval_ms)
             .field("failed_authentication", &self.failed_authentication)
             .field("limits", &self.limits)
@@ -198,9 +205,19 @@ impl IssuerConfig {
         Ok(config)
     }
 
+    /// The token endpoint's CORS layer; `None` when no origin is allowed.
+    pub fn token_cors(&self) -> Result<Option<tower_http::cors::CorsLayer>, ConfigError> {
+        latchkey_runtime::cors_layer(
+            "cors_allowed_origins",
+            &self.cors_allowed_origins,
+            &[Method::POST],
+        )
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.limits.validate("limits")?;
+        self.token_cors()?;
         for (key, url) in [
             ("registry_url", &self.registry_url),
             ("public_url", &self.public_url),

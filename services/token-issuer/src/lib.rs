@@ -218,11 +218,14 @@ pub async fn serve(
         public.and(internal)
     };
 
-    let http_app = latchkey_token_http::router(HttpState {
-        tokens,
-        proxies,
-        public_url: config.public_url.clone(),
-    })
+    let http_app = latchkey_token_http::router(
+        HttpState {
+            tokens,
+            proxies,
+            public_url: config.public_url.clone(),
+        },
+        config.token_cors()?,
+    )
     .layer(HttpTraceLayer)
     .merge(metrics.router());
     let http = serve_http(
