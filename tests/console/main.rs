@@ -203,3 +203,46 @@ async fn cloudops_last_use_endpoint_errors_and_deleted_key_refused() {
 async fn operations_allowed_apis_and_ips_disable_enable_audit_usage() {
     story("operations").await;
 }
+
+/// The console and the JSON API on one listener: the page with its own
+/// strict policy, the API's answers and unknown paths with the API's.
+#[tokio::test]
+async fn the_console_and_the_api_share_the_listener_each_with_its_headers() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let dev = Dev::start().await;
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{}/", dev.console_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.starts_with("default-src 'self'; script-src 'self'; style-src 'self';")
+            && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let unknown = client
+        .get(format!("{}/nothing/here", dev.console_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert_eq!(body["code"], "not_found");
+    let call = client
+        .post(format!(
+            "{}/latchkey.registry.v1.CredentialRegistry/ListProjects",
+            dev.console_url
+        ))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), 401, "no token, no answer");
+    let policy = call.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+}
