@@ -230,3 +230,29 @@ ensure_curl() {
   if command -v curl >/dev/null; then return 0; fi
   apt_install curl
 }
+
+# Debian's chromium for the console's browser tests (tests/console), driven
+# headless by playwright-core; LATCHKEY_CHROMIUM names another binary.
+ensure_chromium() {
+  local binary="${LATCHKEY_CHROMIUM:-/usr/bin/chromium}"
+  if [ -x "$binary" ]; then return 0; fi
+  apt_install chromium
+  [ -x "$binary" ] || { log "$binary missing after installing chromium"; return 1; }
+}
+
+# Node.js and the console tests' pinned playwright-core (package-lock.json),
+# installed into tests/console/node_modules by `npm ci` when missing or
+# older than the lock file. Test tooling only: Latchkey needs no Node.js.
+ensure_playwright() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt_install nodejs npm
+  fi
+  local directory=tests/console
+  if [ -d "$directory/node_modules/playwright-core" ] \
+    && ! [ "$directory/package-lock.json" -nt "$directory/node_modules/.package-lock.json" ]; then
+    return 0
+  fi
+  log "installing playwright-core into $directory/node_modules (npm ci)"
+  # No browser download: the tests drive the system's chromium.
+  (cd "$directory" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --silent)
+}
