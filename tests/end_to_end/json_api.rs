@@ -16,19 +16,19 @@ use tonic::Code;
 
 use crate::support::{create_client, issue};
 
-const SERVICE: &str = "latchkey.registry.v1.CredentialRegistry";
+pub(crate) const SERVICE: &str = "latchkey.registry.v1.CredentialRegistry";
 
 /// An HTTP answer as curl saw it.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     /// Header lines, names lowercased.
     headers: Vec<(String, String)>,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text)
             .unwrap_or_else(|_| panic!("not JSON ({}): {:?}", self.status, self.text))
     }
@@ -41,7 +41,7 @@ impl Answer {
     }
 
     /// Asserts an error answer: its HTTP status and Connect code.
-    fn assert_error(&self, status: u16, code: &str) -> String {
+    pub(crate) fn assert_error(&self, status: u16, code: &str) -> String {
         assert_eq!(self.status, status, "{self:?}");
         let body = self.json();
         assert_eq!(body["code"], code, "{self:?}");
@@ -50,7 +50,7 @@ impl Answer {
 }
 
 /// Runs `curl` with `args` (plus `-sS -i`), off the async runtime.
-async fn curl(args: Vec<String>) -> Answer {
+pub(crate) async fn curl(args: Vec<String>) -> Answer {
     let output = tokio::task::spawn_blocking(move || {
         Command::new("curl")
             .args(["-sS", "-i", "-H", "Expect:"])
@@ -85,7 +85,7 @@ async fn curl(args: Vec<String>) -> Answer {
 }
 
 /// POSTs `body` to method `method` with `token` and `extra` curl arguments.
-async fn call_with(
+pub(crate) async fn call_with(
     stack: &Stack,
     method: &str,
     token: Option<&str>,
@@ -109,7 +109,7 @@ async fn call_with(
 }
 
 /// POSTs as the platform admin and expects 200.
-async fn admin_call(stack: &Stack, method: &str, body: Value) -> Value {
+pub(crate) async fn admin_call(stack: &Stack, method: &str, body: Value) -> Value {
     let answer = call_with(stack, method, stack.registry.admin_token(), &body, &[]).await;
     assert_eq!(answer.status, 200, "{method}: {answer:?}");
     answer.json()

@@ -31,6 +31,7 @@ macro_rules! on_both_stacks {
 
 mod audit;
 mod auth_cache;
+mod auth_proxy;
 mod authorization;
 mod brute_force;
 mod cache;

@@ -12,13 +12,16 @@ mod assets;
 mod headers;
 mod settings;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{ConnectInfo, Path, Request};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-pub use settings::{ConsoleSettings, InvalidTokenEndpoint};
+pub use settings::{ConsoleSettings, InvalidTokenEndpoint, ProxySignIn, SignedInByProxy};
 
 #[cfg(test)]
 use {http_body_util as _, tokio as _, tower as _};
@@ -29,15 +32,21 @@ use {http_body_util as _, tokio as _, tower as _};
 /// security headers; merge it into the registry's HTTP router.
 pub fn router(settings: ConsoleSettings) -> Router {
     let policy = headers::SecurityHeaders::new(&settings);
-    let config = settings.config_json();
+    let config = Arc::new(settings.clone());
     Router::new()
         .route("/", get(index))
         .route("/index.html", get(index))
         .route(
             "/console/config.json",
-            get(move || {
+            get(move |request: Request| {
                 let config = config.clone();
-                async move { headers::config_response(config) }
+                async move {
+                    let peer = request
+                        .extensions()
+                        .get::<ConnectInfo<SocketAddr>>()
+                        .map(|ConnectInfo(peer)| *peer);
+                    headers::config_response(config.config_json(peer, request.headers()))
+                }
             }),
         )
         .route("/console/{file}", get(asset))

@@ -26,7 +26,13 @@ impl TrustedProxies {
         Self::default()
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether no network is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` (IPv4-mapped IPv6 included) is a trusted proxy.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.0.iter().any(|network| network.contains(&ip))
     }

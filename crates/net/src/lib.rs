@@ -3,7 +3,9 @@
 //! trusted proxies.
 
 mod allowlist;
+mod auth_proxy;
 mod client_ip;
 
 pub use allowlist::{InvalidEntry, IpAllowlist};
+pub use auth_proxy::AuthProxy;
 pub use client_ip::TrustedProxies;

@@ -138,6 +138,55 @@ fn check_failed(status: &Status) -> Status {
 /// `<user_id>` in the caller's project, or `<project_id>/<user_id>`.
 pub const ON_BEHALF_OF_METADATA: &str = "x-latchkey-on-behalf-of";
 
+/// The member a trusted authentication proxy signed in, put into the
+/// request's extensions by the HTTP/JSON bridge
+/// (`latchkey_registry_http`) after its trust check
+/// (`latchkey_net::AuthProxy`). Extensions live in process only: a call
+/// over the gRPC listener can never carry one, whatever headers it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxiedUser {
+    /// The member's user ID, as the proxy named it.
+    pub user_id: String,
+    /// The project whose members the proxy signs in.
+    pub project_id: String,
+    /// The header the proxy named the user in (for error messages).
+    pub header: String,
+}
+
+/// The credential ID (and owner) of the synthetic caller that stands for
+/// the authentication proxy in the audit trail.
+pub const AUTH_PROXY_CALLER: &str = "auth-proxy";
+
+/// The proxy as a caller: a `credentials:manage` caller of its project,
+/// confined at once to the member it signed in (exactly as a manager
+/// acting on behalf of one, so a suspended, removed or unknown member is
+/// refused alike and the audit event names both).
+async fn proxied_caller(
+    proxied: ProxiedUser,
+    client_ip: Option<IpAddr>,
+    members: Option<&Registry>,
+) -> Result<Caller, Status> {
+    let Some(registry) = members else {
+        return Err(Status::permission_denied(format!(
+            "{}: sign-in by proxy not served here",
+            proxied.header
+        )));
+    };
+    let proxy = Caller {
+        credential_id: AUTH_PROXY_CALLER.to_owned(),
+        project_id: proxied.project_id,
+        owner: AUTH_PROXY_CALLER.to_owned(),
+        scopes: vec!["credentials:manage".to_owned()],
+        address: client_ip,
+        on_behalf_of: None,
+        own_ceiling: None,
+    };
+    registry
+        .act_on_behalf(proxy, &proxied.header, &proxied.user_id)
+        .await
+        .map_err(crate::status::to_status)
+}
+
 /// `service` behind the authentication layer.
 #[derive(Debug, Clone)]
 pub struct Authenticated<S> {
@@ -254,12 +303,23 @@ where
         let verifier = self.verifier.clone();
         let members = self.members.clone();
         Box::pin(async move {
+            let client_ip = latchkey_runtime::peer_address(&request).map(|address| address.ip());
+            // Only the in-process HTTP/JSON bridge can set this (see
+            // `ProxiedUser`); it never sets it beside a bearer token.
+            if let Some(proxied) = request.extensions_mut().remove::<ProxiedUser>() {
+                return match proxied_caller(proxied, client_ip, members.as_ref()).await {
+                    Ok(caller) => {
+                        request.extensions_mut().insert(caller);
+                        inner.call(request).await
+                    }
+                    Err(status) => Ok(status.into_http()),
+                };
+            }
             let Some(token) = bearer_token(&request) else {
                 let status =
                     Status::unauthenticated("missing bearer token (authorization: Bearer …)");
                 return Ok(status.into_http());
             };
-            let client_ip = latchkey_runtime::peer_address(&request).map(|address| address.ip());
             let requested = match on_behalf_of(&request) {
                 Ok(requested) => requested,
                 Err(status) => return Ok(status.into_http()),

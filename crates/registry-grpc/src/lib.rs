@@ -23,7 +23,8 @@ mod usage_sink;
 
 pub use audit::AuditSinkService;
 pub use authentication::{
-    Authenticated, CallerVerifier, ON_BEHALF_OF_METADATA, TokenAdminCallerVerifier,
+    AUTH_PROXY_CALLER, Authenticated, CallerVerifier, ON_BEHALF_OF_METADATA, ProxiedUser,
+    TokenAdminCallerVerifier,
 };
 pub use client_authentication::ClientAuthenticationService;
 pub use credential_registry::CredentialRegistryService;

@@ -19,6 +19,8 @@ use tonic::codegen::http;
 use tonic::transport::server::TcpConnectInfo;
 use tower::ServiceExt;
 
+use latchkey_registry_grpc::ProxiedUser;
+
 use crate::error::ApiError;
 use crate::{ApiState, MAX_BODY_BYTES, SERVICE_NAME, descriptors};
 
@@ -85,6 +87,15 @@ async fn answer(state: &ApiState, method: &str, request: Request) -> Result<Vec<
             grpc_request.headers_mut().append(*name, value.clone());
         }
     }
+    if let Some(proxied) = state
+        .auth_proxy
+        .as_ref()
+        .and_then(|proxy| proxied_user(proxy, peer, &parts.headers))
+    {
+        // The proxy's header itself never reaches the gRPC service: only
+        // this in-process extension, which no network caller can send.
+        grpc_request.extensions_mut().insert(proxied);
+    }
     // Management tokens are bound to addresses: the verifier reads the
     // peer address where the gRPC listener puts it.
     grpc_request.extensions_mut().insert(TcpConnectInfo {
@@ -118,6 +129,29 @@ async fn answer(state: &ApiState, method: &str, request: Request) -> Result<Vec<
         ApiError::new(Code::Internal, "internal error")
     })?;
     encode_json(&message)
+}
+
+/// The member `proxy` signed in for a request from `peer` with `headers`
+/// (see `latchkey_net::AuthProxy::signed_in_user`), as the gRPC layer
+/// takes it. The console's `config.json` asks the same question.
+pub fn proxied_user(
+    proxy: &latchkey_net::AuthProxy,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<ProxiedUser> {
+    let user_id = proxy.signed_in_user(
+        peer.map(|peer| peer.ip()),
+        headers
+            .get_all(proxy.user_header())
+            .iter()
+            .map(HeaderValue::as_bytes),
+        headers.contains_key(header::AUTHORIZATION),
+    )?;
+    Some(ProxiedUser {
+        user_id,
+        project_id: proxy.project().to_owned(),
+        header: proxy.user_header().to_owned(),
+    })
 }
 
 /// Only JSON is spoken (a charset parameter is allowed).

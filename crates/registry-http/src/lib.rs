@@ -21,6 +21,8 @@ mod error;
 mod headers;
 pub mod openapi;
 
+pub use call::proxied_user;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -56,12 +58,16 @@ pub struct HttpApi {
     pub token_endpoint: String,
     /// Origins allowed to call the API from a browser; none turns CORS off.
     pub cors: Option<tower_http::cors::CorsLayer>,
+    /// The trusted authentication proxy whose signed-in users the API acts
+    /// for (`[http.auth_proxy]`), if one is configured.
+    pub auth_proxy: Option<latchkey_net::AuthProxy>,
 }
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
 pub(crate) struct ApiState {
     pub(crate) service: GrpcService,
+    pub(crate) auth_proxy: Option<latchkey_net::AuthProxy>,
 }
 
 /// The API's routes, with `console` (if any) merged in: its routes are
@@ -75,6 +81,7 @@ pub(crate) struct ApiState {
 pub fn router(api: HttpApi, console: Option<Router>) -> Router {
     let state = Arc::new(ApiState {
         service: api.service,
+        auth_proxy: api.auth_proxy,
     });
     let api_routes = Router::new()
         .route(&format!("/{SERVICE_NAME}/{{method}}"), post(call::call))

@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
+use latchkey_net::{AuthProxy, TrustedProxies};
 use latchkey_registry::{ProjectPolicy, validate};
 use latchkey_registry_store::DatabaseConfig;
 use latchkey_runtime::{
@@ -12,7 +14,7 @@ use latchkey_runtime::{
     load_config, validate_clock_skew,
 };
 use serde::Deserialize;
-use tonic::codegen::http::Method;
+use tonic::codegen::http::{HeaderName, Method};
 
 /// Everything the credential registry can be configured with. See
 /// `docs/configuration.md` for each key.
@@ -33,6 +35,9 @@ pub struct RegistryConfig {
     /// Browser origins (`scheme://host[:port]`) allowed to call the
     /// HTTP/JSON API; empty (the default) turns CORS off.
     pub cors_allowed_origins: Vec<String>,
+    /// Sign-in through a trusted authentication proxy on the HTTP listener
+    /// (off unless `trusted_proxies` is set).
+    pub auth_proxy: AuthProxyConfig,
     /// Directory of the embedded defaults (SQLite file, generated hash key).
     pub data_dir: PathBuf,
     /// The database.
@@ -88,6 +93,7 @@ impl Default for RegistryConfig {
             metrics_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             http_listen_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             cors_allowed_origins: Vec::new(),
+            auth_proxy: AuthProxyConfig::default(),
             data_dir: PathBuf::from("latchkey-data"),
             database: DatabaseConfig::default(),
             hash_key: None,
@@ -119,6 +125,7 @@ impl std::fmt::Debug for RegistryConfig {
             .field("metrics_listen_addr", &self.metrics_listen_addr)
             .field("http_listen_addr", &self.http_listen_addr)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("auth_proxy", &self.auth_proxy)
             .field("data_dir", &self.data_dir)
             .field("database", &self.database)
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
@@ -150,6 +157,40 @@ impl std::fmt::Debug for RegistryConfig {
     }
 }
 
+/// `[auth_proxy]`: a proxy in front of the HTTP listener that signs users
+/// in (SSO) and names them in a header. See `docs/configuration.md`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthProxyConfig {
+    /// Addresses or networks (CIDR) the proxy calls from; empty turns the
+    /// feature off.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The header naming the signed-in user.
+    pub user_header: String,
+    /// The project whose members the proxy signs in.
+    pub project: String,
+}
+
+impl Default for AuthProxyConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            user_header: "x-forwarded-user".to_owned(),
+            project: String::new(),
+        }
+    }
+}
+
+/// Headers that cannot name the proxy's user.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "x-latchkey-on-behalf-of",
+    "cookie",
+    "host",
+    "content-type",
+    "content-length",
+];
+
 /// Longest audit (and usage) retention accepted (100 years): beyond it, 0
 /// says "forever".
 const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
@@ -177,6 +218,7 @@ impl RegistryConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.limits.validate("limits")?;
         self.cors()?;
+        self.auth_proxy()?;
         validate::default_policy("policy_defaults", &self.policy_defaults)
             .map_err(|error| ConfigError::new(error.to_string()))?;
         if self.database.backend_name() == "unknown" {
@@ -215,6 +257,34 @@ impl RegistryConfig {
             &self.cors_allowed_origins,
             &[Method::GET, Method::POST],
         )
+    }
+
+    /// The trusted authentication proxy; `None` when `trusted_proxies` is
+    /// empty (the default).
+    pub fn auth_proxy(&self) -> Result<Option<AuthProxy>, ConfigError> {
+        let proxy = &self.auth_proxy;
+        if proxy.trusted_proxies.is_empty() {
+            return Ok(None);
+        }
+        let header = HeaderName::from_bytes(proxy.user_header.as_bytes()).map_err(|_| {
+            ConfigError::new(format!(
+                "auth_proxy.user_header: {:?} is not an HTTP header name",
+                proxy.user_header
+            ))
+        })?;
+        // These carry credentials or the on-behalf-of choice of their own.
+        if RESERVED_HEADERS.contains(&header.as_str()) {
+            return Err(ConfigError::new(format!(
+                "auth_proxy.user_header: {header} is reserved"
+            )));
+        }
+        validate::project_id("auth_proxy.project", &proxy.project)
+            .map_err(|error| ConfigError::new(error.to_string()))?;
+        Ok(Some(AuthProxy::new(
+            TrustedProxies::new(proxy.trusted_proxies.clone()),
+            header.as_str(),
+            &proxy.project,
+        )))
     }
 
     /// Where the internal key comes from.

@@ -11,7 +11,7 @@ mod usage;
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_console::ConsoleSettings;
+use latchkey_console::{ConsoleSettings, SignedInByProxy};
 use latchkey_proto::registry::v1::audit_sink_server::AuditSinkServer;
 use latchkey_proto::registry::v1::client_authentication_server::ClientAuthenticationServer;
 use latchkey_proto::registry::v1::credential_registry_server::CredentialRegistryServer;
@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Endpoint;
 
 pub use bootstrap::{BootstrapOutcome, bootstrap_admin};
-pub use config::RegistryConfig;
+pub use config::{AuthProxyConfig, RegistryConfig};
 
 // Used by the binary only; the lint cannot tell a package's targets apart.
 use clap as _;
@@ -151,13 +151,26 @@ pub async fn serve(
     .acting_for_members(registry.clone());
     let http_address = listeners.http.local_addr().ok();
     // The console on the same listener and origin as the API it calls.
-    let console = ConsoleSettings::new(&config.token_endpoint)
+    let mut console = ConsoleSettings::new(&config.token_endpoint)
         .map_err(|error| latchkey_runtime::ConfigError::new(error.to_string()))?;
+    let auth_proxy = config.auth_proxy()?;
+    if let Some(proxy) = auth_proxy.clone() {
+        // The page asks the API's own question, so both agree on who is in.
+        console = console.with_proxy_sign_in(Arc::new(move |peer, headers| {
+            latchkey_registry_http::proxied_user(&proxy, peer, headers).map(|proxied| {
+                SignedInByProxy {
+                    user: proxied.user_id,
+                    project: proxied.project_id,
+                }
+            })
+        }));
+    }
     let http_api = latchkey_registry_http::router(
         HttpApi {
             service: GrpcService::new(management.clone()),
             token_endpoint: config.token_endpoint.clone(),
             cors: config.cors()?,
+            auth_proxy,
         },
         Some(latchkey_console::router(console)),
     )
