@@ -263,9 +263,8 @@ impl RegistryConfig {
     /// empty (the default).
     pub fn auth_proxy(&self) -> Result<Option<AuthProxy>, ConfigError> {
         let proxy = &self.auth_proxy;
-        if proxy.trusted_proxies.is_empty() {
-            return Ok(None);
-        }
+        // The header is checked even while the feature is off: a typo must
+        // not wait for the day the proxy is turned on.
         let header = HeaderName::from_bytes(proxy.user_header.as_bytes()).map_err(|_| {
             ConfigError::new(format!(
                 "auth_proxy.user_header: {:?} is not an HTTP header name",
@@ -277,6 +276,9 @@ impl RegistryConfig {
             return Err(ConfigError::new(format!(
                 "auth_proxy.user_header: {header} is reserved"
             )));
+        }
+        if proxy.trusted_proxies.is_empty() {
+            return Ok(None);
         }
         validate::project_id("auth_proxy.project", &proxy.project)
             .map_err(|error| ConfigError::new(error.to_string()))?;
@@ -303,6 +305,50 @@ impl RegistryConfig {
             value: self.hash_key.as_deref(),
             file: self.hash_key_file.as_deref(),
             data_dir: &self.data_dir,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_proxy(header: &str, project: &str) -> RegistryConfig {
+        let mut config = RegistryConfig::default();
+        config.auth_proxy = AuthProxyConfig {
+            trusted_proxies: vec!["10.0.0.0/8".parse().expect("network")],
+            user_header: header.to_owned(),
+            project: project.to_owned(),
+        };
+        config
+    }
+
+    #[test]
+    fn the_auth_proxy_is_off_by_default() {
+        assert_eq!(RegistryConfig::default().auth_proxy().expect("valid"), None);
+    }
+
+    #[test]
+    fn the_auth_proxy_is_validated() {
+        let proxy = with_proxy("X-Remote-User", "acme")
+            .auth_proxy()
+            .expect("valid")
+            .expect("on");
+        assert_eq!(proxy.user_header(), "x-remote-user");
+        assert_eq!(proxy.project(), "acme");
+        for (header, project, key) in [
+            ("x user", "acme", "auth_proxy.user_header"),
+            ("", "acme", "auth_proxy.user_header"),
+            ("Authorization", "acme", "auth_proxy.user_header"),
+            ("x-latchkey-on-behalf-of", "acme", "auth_proxy.user_header"),
+            ("x-forwarded-user", "", "auth_proxy.project"),
+            ("x-forwarded-user", "Not A Project", "auth_proxy.project"),
+        ] {
+            let error = with_proxy(header, project)
+                .validate()
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains(key), "{header:?} {project:?}: {error}");
         }
     }
 }

@@ -155,7 +155,7 @@ async fn embedded_default_starts_from_nothing_and_stops_on_sigterm() {
 #[test]
 fn bad_configuration_exits_64_and_names_the_key() {
     let directory = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str); 8] = [
         (
             "LATCHKEY_POLICY_DEFAULTS__TOKEN_TTL_SECONDS",
             "0",
@@ -178,6 +178,17 @@ fn bad_configuration_exits_64_and_names_the_key() {
             "LATCHKEY_CORS_ALLOWED_ORIGINS",
             "[\"https://console.example.com/app\"]",
             "cors_allowed_origins",
+        ),
+        // The auth proxy's networks are CIDRs; its header a header name.
+        (
+            "LATCHKEY_AUTH_PROXY__TRUSTED_PROXIES",
+            "[\"10.0.0.0/33\"]",
+            "trusted_proxies",
+        ),
+        (
+            "LATCHKEY_AUTH_PROXY__USER_HEADER",
+            "x user",
+            "auth_proxy.user_header",
         ),
     ];
     for (variable, value, key) in cases {
