@@ -83,6 +83,34 @@ export async function signIn(clientId, clientSecret, projectId) {
   return session;
 }
 
+/**
+ * The session a trusted sign-in proxy (SSO) opened, when the server says
+ * this page came through it: there is no token at all, the proxy names the
+ * user on every request, and the registry acts for that member of the
+ * proxy's project. Null otherwise, or once the proxy has turned a call
+ * down (the sign-in form is then the way in).
+ */
+let proxyRefused = false;
+export async function proxySession() {
+  const { signedInByProxy } = await loadConfig();
+  if (!signedInByProxy || proxyRefused) return null;
+  session = {
+    token: null,
+    proxied: true,
+    clientId: signedInByProxy.user,
+    // What the page may offer: the member's own keys, as a user with
+    // credentials:own (the registry enforces the member's ceiling).
+    scopes: ['credentials:own'],
+    admin: false,
+    manager: false,
+    projectId: signedInByProxy.project,
+    actingFor: null,
+    user: signedInByProxy.user,
+    expiresAt: Infinity,
+  };
+  return session;
+}
+
 /** Fills in who the session acts for (found after sign-in). */
 export function setSessionDetails(details) {
   if (session) Object.assign(session, details);
@@ -108,10 +136,9 @@ export function signOut(reason = '') {
 export async function call(method, request = {}) {
   if (!session) throw new ApiError(401, 'unauthenticated', 'Sign in first.');
   const { apiPrefix } = await loadConfig();
-  const headers = {
-    Authorization: `Bearer ${session.token}`,
-    'Content-Type': 'application/json',
-  };
+  const headers = { 'Content-Type': 'application/json' };
+  // Signed in by the proxy: no token; the proxy names the user.
+  if (!session.proxied) headers.Authorization = `Bearer ${session.token}`;
   const acting = session.actingFor;
   if (acting) {
     // Another project's member is named with its project (platform admins).
@@ -136,6 +163,7 @@ export async function call(method, request = {}) {
   if (!response.ok) {
     const message = body.message || `The registry answered HTTP ${response.status}.`;
     if (response.status === 401) {
+      if (session && session.proxied) proxyRefused = true;
       signOut(`Signed out: ${message}`);
     }
     throw new ApiError(response.status, body.code || 'unknown', message);

@@ -1,7 +1,7 @@
 // The console's entry point: a hash router (no secret ever goes into a URL;
 // the hash holds only project and credential IDs) and the header.
 
-import { currentSession, onSignOut, signOut, setSessionDetails } from './api.js';
+import { currentSession, onSignOut, signOut, setSessionDetails, proxySession } from './api.js';
 import { h, show, announce, nextView } from './dom.js';
 import { signInPage } from './signin.js';
 import { projectsPage } from './projects.js';
@@ -37,6 +37,11 @@ function renderHeader() {
           route();
         },
       }, 'Stop acting on behalf'));
+  }
+  if (session.proxied) {
+    // Signing out is the sign-in proxy's business, not this page's.
+    box.append(h('span', {}, `Signed in as ${session.user} (by your organization's sign-in)`));
+    return;
   }
   box.append(h('span', {}, `Signed in as ${session.clientId}`),
     h('button', { type: 'button', onclick: () => signOut('You signed out.') }, 'Sign out'));
@@ -81,4 +86,6 @@ onSignOut((reason) => {
 });
 
 window.addEventListener('hashchange', route);
-route();
+// Behind a trusted sign-in proxy the page opens signed in; otherwise (or
+// when the configuration cannot be read) the sign-in form shows.
+proxySession().catch(() => null).finally(route);
