@@ -314,13 +314,14 @@ mod tests {
     use super::*;
 
     fn with_proxy(header: &str, project: &str) -> RegistryConfig {
-        let mut config = RegistryConfig::default();
-        config.auth_proxy = AuthProxyConfig {
-            trusted_proxies: vec!["10.0.0.0/8".parse().expect("network")],
-            user_header: header.to_owned(),
-            project: project.to_owned(),
-        };
-        config
+        RegistryConfig {
+            auth_proxy: AuthProxyConfig {
+                trusted_proxies: vec!["10.0.0.0/8".parse().expect("network")],
+                user_header: header.to_owned(),
+                project: project.to_owned(),
+            },
+            ..RegistryConfig::default()
+        }
     }
 
     #[test]
