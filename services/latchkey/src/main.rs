@@ -112,8 +112,8 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         internal: bind(args.issuer_internal_addr).await?,
         http: bind(args.http_addr).await?,
     };
-    let http_url = format!("http://{}", args.http_addr);
-    let api_url = format!("http://{}", args.api_addr);
+    let http_url = local_url(args.http_addr);
+    let api_url = local_url(args.api_addr);
     let registry = RegistryConfig {
         listen_addr: args.registry_addr,
         internal_listen_addr: args.registry_internal_addr,
@@ -316,4 +316,41 @@ Stop with Ctrl-C.
 /// `text` with every line indented by two spaces.
 fn indent(text: &str) -> String {
     text.lines().map(|line| format!("  {line}\n")).collect()
+}
+
+/// The URL a browser on this machine (or the container's host) uses for a
+/// listener: a wildcard address (`0.0.0.0`, `[::]`, as in the container
+/// image) is no address to browse to or a CORS origin a page sends, so it
+/// becomes `localhost`.
+fn local_url(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        format!("http://localhost:{}", address.port())
+    } else {
+        format!("http://{address}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_url;
+
+    #[test]
+    fn wildcard_listeners_are_browsed_at_localhost() {
+        assert_eq!(
+            local_url("0.0.0.0:8081".parse().unwrap()),
+            "http://localhost:8081"
+        );
+        assert_eq!(
+            local_url("[::]:8080".parse().unwrap()),
+            "http://localhost:8080"
+        );
+        assert_eq!(
+            local_url("127.0.0.1:8081".parse().unwrap()),
+            "http://127.0.0.1:8081"
+        );
+        assert_eq!(
+            local_url("[::1]:8081".parse().unwrap()),
+            "http://[::1]:8081"
+        );
+    }
 }
