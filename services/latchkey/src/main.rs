@@ -93,7 +93,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Dev(args) => args,
-        Command::Client(command) => return cli::run(cli.global, command).await,
+        Command::Client(command) => {
+            return cli::run(cli.global, command, <Cli as clap::CommandFactory>::command).await;
+        }
     };
     let _telemetry = init_telemetry(LogFormat::Text, "info");
     match dev(args).await {

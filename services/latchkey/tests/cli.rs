@@ -442,3 +442,112 @@ fn exit_codes_tell_the_kind_of_error() {
     let help = stack.cli(&["--help"], "");
     assert!(text(&help.stdout).contains("64  configuration error"));
 }
+
+#[test]
+fn on_behalf_of_a_member_is_confined_to_them() {
+    let stack = Stack::start();
+    assert!(
+        stack
+            .env_cli(&["projects", "create", "team"], "")
+            .status
+            .success()
+    );
+    let member = stack.env_cli(
+        &[
+            "members",
+            "create",
+            "--project",
+            "team",
+            "bob",
+            "--api",
+            "team.read",
+        ],
+        "",
+    );
+    assert!(member.status.success(), "{}", text(&member.stderr));
+    assert!(text(&member.stdout).contains("bob"));
+    let carol = json(&stack.env_cli(
+        &[
+            "credentials",
+            "create",
+            "--project",
+            "team",
+            "--owner",
+            "carol",
+            "--name",
+            "carols",
+            "-o",
+            "json",
+        ],
+        "",
+    ));
+    let as_bob = |args: &[&str]| {
+        let mut all = vec!["--on-behalf-of", "team/bob"];
+        all.extend_from_slice(args);
+        stack.env_cli(&all, "")
+    };
+    // Bob's credential is his, within his ceiling.
+    let bobs = json(&as_bob(&[
+        "credentials",
+        "create",
+        "--project",
+        "team",
+        "--name",
+        "bobs",
+        "--allowed-api",
+        "team.read",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(bobs["credential"]["owner"], "bob");
+    let beyond = as_bob(&[
+        "credentials",
+        "create",
+        "--project",
+        "team",
+        "--allowed-api",
+        "team.write",
+    ]);
+    assert_eq!(beyond.status.code(), Some(4), "{}", text(&beyond.stderr));
+    assert!(text(&beyond.stderr).contains("beyond the API ceiling"));
+    // He sees only his own; Carol's is not found for him.
+    let listed = json(&as_bob(&[
+        "credentials",
+        "list",
+        "--project",
+        "team",
+        "-o",
+        "json",
+    ]));
+    let names: Vec<&str> = listed["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|credential| credential["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bobs"]);
+    let carols = carol["credential"]["id"].as_str().unwrap();
+    let hidden = as_bob(&["credentials", "delete", carols, "--confirm-name", "carols"]);
+    assert_eq!(hidden.status.code(), Some(3), "{}", text(&hidden.stderr));
+    assert!(
+        stack
+            .env_cli(&["credentials", "get", carols], "")
+            .status
+            .success()
+    );
+    // He manages no members.
+    let members = as_bob(&["members", "list", "--project", "team"]);
+    assert_eq!(members.status.code(), Some(4), "{}", text(&members.stderr));
+}
+
+#[test]
+fn completions_for_the_usual_shells() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        assert!(text(&output.stdout).contains("credentials"), "{shell}");
+    }
+}

@@ -6,6 +6,7 @@ mod connection;
 mod credentials;
 pub(crate) mod error;
 mod login;
+mod members;
 mod output;
 mod profile;
 mod projects;
@@ -42,10 +43,27 @@ pub(crate) enum Command {
     /// Projects.
     #[command(subcommand)]
     Projects(projects::Command),
+    /// A project's members (users) and the APIs each may hold.
+    #[command(subcommand)]
+    Members(members::Command),
+    /// Prints a shell completion script: `latchkey completions bash > …`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
-/// Runs `command` and tells how it went, as an exit code.
-pub(crate) async fn run(global: Global, command: Command) -> ExitCode {
+/// Runs `command` and tells how it went, as an exit code. `whole` is the
+/// binary's whole command line definition, for `completions`.
+pub(crate) async fn run(
+    global: Global,
+    command: Command,
+    whole: fn() -> clap::Command,
+) -> ExitCode {
+    if let Command::Completions { shell } = command {
+        clap_complete::generate(shell, &mut whole(), "latchkey", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     match execute(global, command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -67,6 +85,12 @@ async fn execute(global: Global, command: Command) -> Result<(), CliError> {
             let registry = connect(&global).await?;
             projects::run(registry, command, global.output).await
         }
+        Command::Members(command) => {
+            let registry = connect(&global).await?;
+            members::run(registry, command, global.output).await
+        }
+        // Answered by `run` before any profile is read.
+        Command::Completions { .. } => Ok(()),
     }
 }
 
