@@ -2,6 +2,7 @@
 //! management calls for people (tables, prompts) and scripts (JSON, exit
 //! codes by error kind; see [`error::EXIT_CODES_HELP`]).
 
+mod activity;
 mod connection;
 mod credentials;
 pub(crate) mod error;
@@ -46,6 +47,10 @@ pub(crate) enum Command {
     /// A project's members (users) and the APIs each may hold.
     #[command(subcommand)]
     Members(members::Command),
+    /// The audit trail, newest first: who changed what, from where.
+    Audit(activity::AuditArgs),
+    /// Tokens issued and revoked per credential and period.
+    Usage(activity::UsageArgs),
     /// Prints a shell completion script: `latchkey completions bash > …`.
     Completions {
         /// The shell.
@@ -89,6 +94,8 @@ async fn execute(global: Global, command: Command) -> Result<(), CliError> {
             let registry = connect(&global).await?;
             members::run(registry, command, global.output).await
         }
+        Command::Audit(args) => activity::audit(connect(&global).await?, args, global.output).await,
+        Command::Usage(args) => activity::usage(connect(&global).await?, args, global.output).await,
         // Answered by `run` before any profile is read.
         Command::Completions { .. } => Ok(()),
     }
