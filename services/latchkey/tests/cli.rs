@@ -265,6 +265,67 @@ fn a_credential_from_login_to_delete() {
         reader["credential"]["clientId"]
     );
 
+    // A token for the new credential, and its introspection by the admin.
+    let issued = stack.cli(
+        &[
+            "tokens",
+            "issue",
+            "--client-id",
+            reader["credential"]["clientId"].as_str().unwrap(),
+            "--secret-stdin",
+            "-o",
+            "json",
+        ],
+        &format!("{reader_secret}\n"),
+    );
+    let issued = json(&issued);
+    let token = issued["access_token"].as_str().unwrap();
+    assert_eq!(issued["scope"], "demo.read");
+    let introspected = json(&stack.cli(
+        &[
+            "tokens",
+            "introspect",
+            "--client-ip",
+            "127.0.0.1",
+            "-o",
+            "json",
+        ],
+        &format!("{token}\n"),
+    ));
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["owner"], "alice");
+    let refused = stack.cli(
+        &[
+            "tokens",
+            "issue",
+            "--client-id",
+            reader["credential"]["clientId"].as_str().unwrap(),
+            "--secret-stdin",
+        ],
+        "lks_wrong\n",
+    );
+    assert_eq!(refused.status.code(), Some(4), "{}", text(&refused.stderr));
+    // The table shows where it was last used, once the issuer has flushed
+    // its usage to the registry (every second).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let list = text(
+            &stack
+                .cli(&["credentials", "list", "--project", "demo"], "")
+                .stdout,
+        );
+        let row = list
+            .lines()
+            .find(|line| line.starts_with("reader"))
+            .unwrap()
+            .to_owned();
+        if row.contains("just now from 127.0.0.1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no last use after 15 s: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // Rename, disable, enable, rotate.
     let renamed = json(&stack.cli(
         &[

@@ -11,6 +11,7 @@ mod members;
 mod output;
 mod profile;
 mod projects;
+mod tokens;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,9 @@ pub(crate) enum Command {
     Audit(activity::AuditArgs),
     /// Tokens issued and revoked per credential and period.
     Usage(activity::UsageArgs),
+    /// Access tokens: issue one for a credential, introspect one.
+    #[command(subcommand)]
+    Tokens(tokens::Command),
     /// Prints a shell completion script: `latchkey completions bash > …`.
     Completions {
         /// The shell.
@@ -96,6 +100,10 @@ async fn execute(global: Global, command: Command) -> Result<(), CliError> {
         }
         Command::Audit(args) => activity::audit(connect(&global).await?, args, global.output).await,
         Command::Usage(args) => activity::usage(connect(&global).await?, args, global.output).await,
+        Command::Tokens(command) => {
+            let profile = profile::resolve(&global.profile)?;
+            tokens::run(&profile, command, global.output).await
+        }
         // Answered by `run` before any profile is read.
         Command::Completions { .. } => Ok(()),
     }
