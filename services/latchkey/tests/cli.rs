@@ -596,6 +596,60 @@ fn on_behalf_of_a_member_is_confined_to_them() {
             .status
             .success()
     );
+    // Suspended, his credentials are refused; resumed, they work again.
+    let suspended = json(&stack.env_cli(
+        &[
+            "members",
+            "update",
+            "--project",
+            "team",
+            "bob",
+            "--suspend",
+            "-o",
+            "json",
+        ],
+        "",
+    ));
+    assert_eq!(suspended["member"]["state"], "MEMBER_STATE_SUSPENDED");
+    let suspended_self = as_bob(&["credentials", "list", "--project", "team"]);
+    assert_eq!(
+        suspended_self.status.code(),
+        Some(4),
+        "{}",
+        text(&suspended_self.stderr)
+    );
+    let resumed = stack.env_cli(
+        &["members", "update", "--project", "team", "bob", "--resume"],
+        "",
+    );
+    assert!(
+        text(&resumed.stdout).contains("active"),
+        "{}",
+        text(&resumed.stderr)
+    );
+    // Project changes.
+    let policy = json(&stack.env_cli(
+        &[
+            "projects",
+            "policy",
+            "team",
+            "--token-ttl-seconds",
+            "600",
+            "-o",
+            "json",
+        ],
+        "",
+    ));
+    assert_eq!(policy["project"]["policy"]["tokenTtlSeconds"], 600);
+    let renamed = stack.env_cli(
+        &["projects", "update", "team", "--display-name", "The Team"],
+        "",
+    );
+    assert!(
+        text(&renamed.stdout).contains("The Team"),
+        "{}",
+        text(&renamed.stderr)
+    );
     // He manages no members.
     let members = as_bob(&["members", "list", "--project", "team"]);
     assert_eq!(members.status.code(), Some(4), "{}", text(&members.stderr));

@@ -35,6 +35,34 @@ pub(crate) enum Command {
         #[arg(long = "api", value_name = "API")]
         api_ceiling: Vec<String>,
     },
+    /// Shows one member.
+    Get {
+        /// The project.
+        #[arg(long, env = "LATCHKEY_PROJECT")]
+        project: String,
+        /// The user.
+        user: String,
+    },
+    /// Changes a member's name, APIs or state (only the given flags change).
+    Update {
+        /// The project.
+        #[arg(long, env = "LATCHKEY_PROJECT")]
+        project: String,
+        /// The user.
+        user: String,
+        /// The new human-readable name.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The APIs the user holds, replacing the current list; repeatable.
+        #[arg(long = "api", value_name = "API")]
+        api_ceiling: Vec<String>,
+        /// Suspends the member: their credentials are refused until resumed.
+        #[arg(long, conflicts_with = "resume")]
+        suspend: bool,
+        /// Makes a suspended member active again.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Removes a user for good: their credentials are refused, their tokens revoked.
     Remove {
         /// The project.
@@ -110,6 +138,67 @@ pub(crate) async fn run(
             show(
                 &response,
                 "CreateMemberResponse",
+                response.member.as_ref(),
+                format,
+            )
+        }
+        Command::Get { project, user } => {
+            let response = client
+                .get_member(registry.request(pb::GetMemberRequest {
+                    project_id: project,
+                    user_id: user,
+                }))
+                .await?
+                .into_inner();
+            show(
+                &response,
+                "GetMemberResponse",
+                response.member.as_ref(),
+                format,
+            )
+        }
+        Command::Update {
+            project,
+            user,
+            display_name,
+            api_ceiling,
+            suspend,
+            resume,
+        } => {
+            let mut paths = Vec::new();
+            if display_name.is_some() {
+                paths.push("display_name".to_owned());
+            }
+            if !api_ceiling.is_empty() {
+                paths.push("api_ceiling".to_owned());
+            }
+            let state = if suspend {
+                pb::MemberState::Suspended
+            } else if resume {
+                pb::MemberState::Active
+            } else {
+                pb::MemberState::Unspecified
+            };
+            if suspend || resume {
+                paths.push("state".to_owned());
+            }
+            let response = client
+                .update_member(registry.request(pb::UpdateMemberRequest {
+                    member: Some(pb::Member {
+                        project_id: project,
+                        user_id: user,
+                        display_name: display_name.unwrap_or_default(),
+                        api_ceiling,
+                        state: state.into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask { paths }),
+                }))
+                .await?
+                .into_inner();
+            show(
+                &response,
+                "UpdateMemberResponse",
                 response.member.as_ref(),
                 format,
             )

@@ -27,6 +27,34 @@ pub(crate) enum Command {
         #[arg(long)]
         api_endpoint: Option<String>,
     },
+    /// Changes a project's name or API endpoint ("" clears one).
+    Update {
+        /// The project's ID.
+        id: String,
+        /// The new human-readable name.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The new API endpoint.
+        #[arg(long)]
+        api_endpoint: Option<String>,
+    },
+    /// Overrides a project's limits (only the given ones change).
+    Policy {
+        /// The project's ID.
+        id: String,
+        /// Most API credentials in the project; 0: unlimited.
+        #[arg(long)]
+        max_credentials: Option<u32>,
+        /// Most API credentials per owner; 0: unlimited.
+        #[arg(long)]
+        max_credentials_per_owner: Option<u32>,
+        /// Most live tokens per credential.
+        #[arg(long)]
+        max_tokens_per_credential: Option<u32>,
+        /// Lifetime of issued tokens, in seconds.
+        #[arg(long)]
+        token_ttl_seconds: Option<u32>,
+    },
 }
 
 /// Runs `command`.
@@ -104,6 +132,64 @@ pub(crate) async fn run(
             show(
                 &response,
                 "CreateProjectResponse",
+                response.project.as_ref(),
+                format,
+            )
+        }
+        Command::Update {
+            id,
+            display_name,
+            api_endpoint,
+        } => {
+            let mut paths = Vec::new();
+            if display_name.is_some() {
+                paths.push("display_name".to_owned());
+            }
+            if api_endpoint.is_some() {
+                paths.push("api_endpoint".to_owned());
+            }
+            let response = client
+                .update_project(registry.request(pb::UpdateProjectRequest {
+                    project: Some(pb::Project {
+                        id,
+                        display_name: display_name.unwrap_or_default(),
+                        api_endpoint: api_endpoint.unwrap_or_default(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask { paths }),
+                }))
+                .await?
+                .into_inner();
+            show(
+                &response,
+                "UpdateProjectResponse",
+                response.project.as_ref(),
+                format,
+            )
+        }
+        Command::Policy {
+            id,
+            max_credentials,
+            max_credentials_per_owner,
+            max_tokens_per_credential,
+            token_ttl_seconds,
+        } => {
+            let response = client
+                .update_project_policy(registry.request(pb::UpdateProjectPolicyRequest {
+                    project_id: id,
+                    policy: Some(pb::ProjectPolicy {
+                        max_credentials,
+                        max_credentials_per_owner,
+                        max_tokens_per_credential,
+                        token_ttl_seconds,
+                        on_token_limit: None,
+                    }),
+                }))
+                .await?
+                .into_inner();
+            show(
+                &response,
+                "UpdateProjectPolicyResponse",
                 response.project.as_ref(),
                 format,
             )
