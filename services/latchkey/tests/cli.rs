@@ -294,6 +294,27 @@ fn a_credential_from_login_to_delete() {
     ));
     assert_eq!(introspected["active"], true);
     assert_eq!(introspected["owner"], "alice");
+    // Revoked by its own credential, it is inactive.
+    let revoked = stack.cli(
+        &[
+            "tokens",
+            "revoke",
+            "--client-id",
+            reader["credential"]["clientId"].as_str().unwrap(),
+            "--secret-stdin",
+        ],
+        &format!("{token}\n{reader_secret}\n"),
+    );
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    let introspected = stack.cli(
+        &["tokens", "introspect", "--client-ip", "127.0.0.1"],
+        &format!("{token}\n"),
+    );
+    assert!(
+        text(&introspected.stdout).contains("active:        false"),
+        "{}",
+        text(&introspected.stdout)
+    );
     let refused = stack.cli(
         &[
             "tokens",

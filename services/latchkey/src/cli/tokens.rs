@@ -31,6 +31,17 @@ pub(crate) enum Command {
         #[arg(long, value_name = "IP")]
         client_ip: Option<String>,
     },
+    /// Revokes a token (read from the first line of stdin); only the
+    /// token's own credential can (RFC 7009).
+    Revoke {
+        /// The client ID of the credential the token was issued to.
+        #[arg(long)]
+        client_id: String,
+        /// Reads the credential's secret from stdin (the line after the
+        /// token) instead of a prompt.
+        #[arg(long)]
+        secret_stdin: bool,
+    },
 }
 
 /// Runs `command`.
@@ -74,6 +85,29 @@ pub(crate) async fn run(
                 .basic_auth(&profile.client_id, Some(&profile.client_secret))
                 .form(&form);
             (send(request).await?, "introspection")
+        }
+        Command::Revoke {
+            client_id,
+            secret_stdin,
+        } => {
+            output::note("Token (stdin):");
+            let token = read_line()?;
+            let secret = if secret_stdin {
+                read_line()?
+            } else {
+                rpassword::prompt_password("Client secret (not shown): ")?
+            };
+            let request = http
+                .post(sibling(&profile.token_url, "revoke")?)
+                .basic_auth(client_id, Some(secret))
+                .form(&[("token", token)]);
+            send(request).await?;
+            if format == Format::Json {
+                output::line("{}");
+            } else {
+                output::line("Revoked.");
+            }
+            return Ok(());
         }
     };
     if format == Format::Json {
@@ -123,7 +157,17 @@ async fn send(request: reqwest::RequestBuilder) -> Result<serde_json::Value, Cli
     };
     let response = request.send().await.map_err(unavailable)?;
     let status = response.status();
-    let body: serde_json::Value = response.json().await.map_err(unavailable)?;
+    let text = response.text().await.map_err(unavailable)?;
+    // A revocation answers 200 with an empty body.
+    let body: serde_json::Value = if text.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).map_err(|error| {
+            CliError::Status(tonic::Status::unknown(format!(
+                "the issuer answered HTTP {status} with something not JSON: {error}"
+            )))
+        })?
+    };
     if status.is_success() {
         return Ok(body);
     }
