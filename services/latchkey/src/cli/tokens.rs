@@ -50,8 +50,13 @@ pub(crate) async fn run(
     command: Command,
     format: Format,
 ) -> Result<(), CliError> {
-    let http = reqwest::Client::new();
-    let (response, what) = match command {
+    // The same bound as the token source's own client: a stuck issuer is
+    // an error (exit 6), not a hung terminal.
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|error| CliError::Config(format!("HTTP client: {error}")))?;
+    match command {
         Command::Issue {
             client_id,
             scopes,
@@ -70,7 +75,8 @@ pub(crate) async fn run(
                 .post(&profile.token_url)
                 .basic_auth(client_id, Some(secret))
                 .form(&form);
-            (send(request).await?, "token")
+            show_token(&send(request).await?, format);
+            Ok(())
         }
         Command::Introspect { client_ip } => {
             output::note("Token (stdin):");
@@ -84,7 +90,8 @@ pub(crate) async fn run(
                 .post(url)
                 .basic_auth(&profile.client_id, Some(&profile.client_secret))
                 .form(&form);
-            (send(request).await?, "introspection")
+            show_introspection(&send(request).await?, format);
+            Ok(())
         }
         Command::Revoke {
             client_id,
@@ -107,27 +114,36 @@ pub(crate) async fn run(
             } else {
                 output::line("Revoked.");
             }
-            return Ok(());
+            Ok(())
         }
-    };
+    }
+}
+
+/// The token endpoint's answer: as it is for scripts.
+fn show_token(response: &serde_json::Value, format: Format) {
     if format == Format::Json {
         output::line(&response.to_string());
-        return Ok(());
+        return;
     }
-    if what == "token" {
-        output::line(&format!(
-            "Access token:  {}",
-            response["access_token"].as_str().unwrap_or("")
-        ));
-        output::line(&format!("Expires in:    {} s", response["expires_in"]));
-        output::line(&format!(
-            "Scope:         {}",
-            response["scope"].as_str().unwrap_or("-")
-        ));
-        return Ok(());
+    output::line(&format!(
+        "Access token:  {}",
+        response["access_token"].as_str().unwrap_or("")
+    ));
+    output::line(&format!("Expires in:    {} s", response["expires_in"]));
+    output::line(&format!(
+        "Scope:         {}",
+        response["scope"].as_str().unwrap_or("-")
+    ));
+}
+
+/// The introspection answer (RFC 7662 fields): as it is for scripts.
+fn show_introspection(response: &serde_json::Value, format: Format) {
+    if format == Format::Json {
+        output::line(&response.to_string());
+        return;
     }
     let Some(fields) = response.as_object() else {
-        return Ok(());
+        return;
     };
     for (key, value) in fields {
         let value = value
@@ -135,7 +151,6 @@ pub(crate) async fn run(
             .map_or_else(|| value.to_string(), str::to_owned);
         output::line(&format!("{:<14} {value}", format!("{key}:")));
     }
-    Ok(())
 }
 
 /// The endpoint `name` beside the token endpoint (`…/oauth2/introspect`).
