@@ -4,6 +4,7 @@
 
 mod activity;
 mod connection;
+mod credential_view;
 mod credentials;
 pub(crate) mod error;
 mod login;
