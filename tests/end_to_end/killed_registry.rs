@@ -65,6 +65,7 @@ fn registry_command(directory: &Path, ports: &RegistryPorts, internal_key: &str)
         )
         .env("LATCHKEY_INTERNAL_KEY", internal_key)
         .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LATCHKEY_HTTP_LISTEN_ADDR", "127.0.0.1:0")
         .env(
             "LATCHKEY_TOKEN_ISSUER_URL",
             format!("http://127.0.0.1:{}", ports.relay),

@@ -377,6 +377,7 @@ async fn one_issue_token_call_is_one_trace_across_both_services() {
         )
         .env("LATCHKEY_INTERNAL_KEY", &internal_key)
         .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LATCHKEY_HTTP_LISTEN_ADDR", "127.0.0.1:0")
         .env(
             "LATCHKEY_TOKEN_ISSUER_URL",
             format!("http://127.0.0.1:{issuer_internal_port}"),

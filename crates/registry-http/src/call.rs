@@ -260,3 +260,37 @@ mod tests {
         assert!(decode_json(input, b"{").is_err());
     }
 }
+
+#[cfg(test)]
+mod output_tests {
+    use prost_reflect::Kind;
+
+    use super::*;
+
+    /// Answers show every scalar and list field, and leave unset messages
+    /// (an unset `expireTime`, `lastUsedTime`) out rather than `null`.
+    #[test]
+    fn answers_show_defaults_but_no_nulls() {
+        let output = descriptors::method("GetCredential")
+            .expect("GetCredential")
+            .output();
+        let mut message = DynamicMessage::new(output.clone());
+        let credential = output
+            .get_field_by_name("credential")
+            .expect("credential field");
+        let Kind::Message(credential_descriptor) = credential.kind() else {
+            panic!("credential is a message");
+        };
+        message.set_field(
+            &credential,
+            prost_reflect::Value::Message(DynamicMessage::new(credential_descriptor)),
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&encode_json(&message).expect("JSON")).expect("valid JSON");
+        let credential = &json["credential"];
+        assert_eq!(credential["allowedIps"], serde_json::json!([]));
+        assert_eq!(credential["name"], "");
+        assert_eq!(credential["state"], "CREDENTIAL_STATE_UNSPECIFIED");
+        assert!(credential.get("expireTime").is_none(), "{json}");
+    }
+}

@@ -81,10 +81,12 @@ pub fn router(api: HttpApi, console: Option<Router>) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .with_state(state)
         .layer(axum::middleware::map_response(headers::api_headers));
+    // Paths neither serves are the API's JSON 404, console or not.
     let mut app = match console {
         Some(console) => api_routes.merge(console),
-        None => api_routes.fallback(error::no_such_path),
-    };
+        None => api_routes,
+    }
+    .fallback(error::no_such_path);
     app = app.layer(axum::middleware::map_response(headers::security_headers));
     match api.cors {
         Some(cors) => app.layer(cors),

@@ -11,6 +11,7 @@ mod usage;
 use std::sync::Arc;
 use std::time::Duration;
 
+use latchkey_console::ConsoleSettings;
 use latchkey_proto::registry::v1::audit_sink_server::AuditSinkServer;
 use latchkey_proto::registry::v1::client_authentication_server::ClientAuthenticationServer;
 use latchkey_proto::registry::v1::credential_registry_server::CredentialRegistryServer;
@@ -149,13 +150,16 @@ pub async fn serve(
     )
     .acting_for_members(registry.clone());
     let http_address = listeners.http.local_addr().ok();
+    // The console on the same listener and origin as the API it calls.
+    let console = ConsoleSettings::new(&config.token_endpoint)
+        .map_err(|error| latchkey_runtime::ConfigError::new(error.to_string()))?;
     let http_api = latchkey_registry_http::router(
         HttpApi {
             service: GrpcService::new(management.clone()),
             token_endpoint: config.token_endpoint.clone(),
             cors: config.cors()?,
         },
-        None,
+        Some(latchkey_console::router(console)),
     )
     .layer(HttpTraceLayer);
     let http_server = serve_http(

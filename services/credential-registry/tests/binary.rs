@@ -94,6 +94,7 @@ async fn embedded_default_starts_from_nothing_and_stops_on_sigterm() {
     let child = registry_command(directory.path())
         .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LATCHKEY_HTTP_LISTEN_ADDR", "127.0.0.1:0")
         .env("LATCHKEY_INTERNAL_LISTEN_ADDR", "127.0.0.1:0")
         .spawn()
         .unwrap();
@@ -142,6 +143,7 @@ async fn embedded_default_starts_from_nothing_and_stops_on_sigterm() {
     let child = registry_command(directory.path())
         .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LATCHKEY_HTTP_LISTEN_ADDR", "127.0.0.1:0")
         .env("LATCHKEY_INTERNAL_LISTEN_ADDR", "127.0.0.1:0")
         .spawn()
         .unwrap();
@@ -153,7 +155,7 @@ async fn embedded_default_starts_from_nothing_and_stops_on_sigterm() {
 #[test]
 fn bad_configuration_exits_64_and_names_the_key() {
     let directory = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str); 6] = [
         (
             "LATCHKEY_POLICY_DEFAULTS__TOKEN_TTL_SECONDS",
             "0",
@@ -166,6 +168,17 @@ fn bad_configuration_exits_64_and_names_the_key() {
             "hash_key",
         ),
         ("LATCHKEY_HASH_KEY", "abc", "hash_key"),
+        // CORS names exact origins: no wildcard, no path.
+        (
+            "LATCHKEY_CORS_ALLOWED_ORIGINS",
+            "[\"*\"]",
+            "cors_allowed_origins",
+        ),
+        (
+            "LATCHKEY_CORS_ALLOWED_ORIGINS",
+            "[\"https://console.example.com/app\"]",
+            "cors_allowed_origins",
+        ),
     ];
     for (variable, value, key) in cases {
         let output = registry_command(directory.path())
@@ -258,6 +271,7 @@ async fn a_hash_key_other_than_the_databases_stops_the_start() {
             .env("LATCHKEY_HASH_KEY", key)
             .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
+            .env("LATCHKEY_HTTP_LISTEN_ADDR", "127.0.0.1:0")
             .spawn()
             .unwrap();
         (port, Running(child))

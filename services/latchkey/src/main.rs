@@ -293,6 +293,7 @@ Latchkey is running on the embedded defaults (data in {data}).
 
   credential registry (gRPC)   {registry}
   credential registry (HTTP)   {api_url} (the same API as JSON; {api_url}/openapi.json)
+  console (browser)            {api_url}/ (sign in with the admin's ADMIN_ID and ADMIN_SECRET)
   token issuer (gRPC)          {issuer}
   token issuer (HTTP, OAuth)   {http_url}
   internal (registry, issuer)  {registry_internal}, {issuer_internal} (signed calls only; never expose)

@@ -23,6 +23,7 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         metrics,
         registry_internal,
         issuer_internal,
+        api,
     ] = free_ports();
     let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(directory.path())
@@ -40,6 +41,8 @@ async fn one_command_runs_both_services_and_issues_a_token() {
             &format!("127.0.0.1:{registry_internal}"),
             "--issuer-internal-addr",
             &format!("127.0.0.1:{issuer_internal}"),
+            "--api-addr",
+            &format!("127.0.0.1:{api}"),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -192,6 +195,49 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         .unwrap();
     assert_eq!(introspection["active"], true);
     assert!(directory.path().join("latchkey-data/registry.db").exists());
+
+    // The same API over HTTP/JSON on the printed address...
+    let api_url = format!("http://127.0.0.1:{api}");
+    assert!(printed.contains(&api_url), "{printed}");
+    let projects: serde_json::Value = http_client
+        .post(format!(
+            "{api_url}/latchkey.registry.v1.CredentialRegistry/ListProjects"
+        ))
+        .bearer_auth(&admin_token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        projects["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|project| project["id"] == "demo"),
+        "{projects}"
+    );
+    // ... whose pages may sign in at the token endpoint from the browser.
+    let preflight = http_client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("http://127.0.0.1:{http}/oauth2/token"),
+        )
+        .header("origin", &api_url)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|value| value.to_str().ok()),
+        Some(api_url.as_str())
+    );
 
     // SIGTERM stops both services and the process exits cleanly.
     let pid = running.0.id().to_string();

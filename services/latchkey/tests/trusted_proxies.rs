@@ -39,6 +39,7 @@ fn start(directory: &std::path::Path, extra: &[&str]) -> (u16, u16, String, Stri
         metrics,
         registry_internal,
         issuer_internal,
+        api,
     ] = free_ports();
     let address = |port: u16| format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -49,6 +50,7 @@ fn start(directory: &std::path::Path, extra: &[&str]) -> (u16, u16, String, Stri
         .args(["--metrics-addr", &address(metrics)])
         .args(["--registry-internal-addr", &address(registry_internal)])
         .args(["--issuer-internal-addr", &address(issuer_internal)])
+        .args(["--api-addr", &address(api)])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
