@@ -488,7 +488,14 @@ fn exit_codes_tell_the_kind_of_error() {
         "{}",
         text(&unconfigured.stderr)
     );
-    // Usage: 2 (clap).
+    // Usage: 2, from clap or from the CLI's own checks.
+    let ownerless = stack.env_cli(&["credentials", "create", "--project", "codes"], "");
+    assert_eq!(
+        ownerless.status.code(),
+        Some(2),
+        "{}",
+        text(&ownerless.stderr)
+    );
     let usage = stack.cli(&["credentials", "frobnicate"], "");
     assert_eq!(usage.status.code(), Some(2));
     // Unavailable: 6.

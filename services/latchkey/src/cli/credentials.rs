@@ -174,7 +174,7 @@ pub(crate) async fn run(
                     .to_owned()
             });
             let Some(owner) = owner.or(member) else {
-                return Err(CliError::Config(
+                return Err(CliError::Usage(
                     "--owner is needed (or --on-behalf-of, whose user owns it)".to_owned(),
                 ));
             };
@@ -229,9 +229,9 @@ pub(crate) async fn run(
                 paths.push("allowed_ips".to_owned());
             }
             if paths.is_empty() {
-                return Err(CliError::Status(tonic::Status::invalid_argument(
-                    "nothing to change: give --description, --allowed-api, --allowed-ip or --any-ip",
-                )));
+                return Err(CliError::Usage(
+                    "nothing to change: give --description, --allowed-api, --allowed-ip or --any-ip".to_owned(),
+                ));
             }
             let credential = pb::Credential {
                 id,

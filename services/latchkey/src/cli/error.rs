@@ -24,6 +24,10 @@ pub(crate) enum CliError {
     /// The profile is missing, incomplete or unreadable.
     #[error("configuration: {0}")]
     Config(String),
+    /// The command line lacks something clap cannot tell (e.g. a flag
+    /// needed only without another).
+    #[error("usage: {0}")]
+    Usage(String),
     /// The registry answered with an error status.
     #[error("{}: {}", describe(.0.code()), .0.message())]
     Status(tonic::Status),
@@ -49,6 +53,7 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Self::Config(_) => 64,
+            Self::Usage(_) => 2,
             Self::Status(status) => status_exit_code(status.code()),
             Self::Token(error) => token_exit_code(error),
             Self::NotConfirmed(_) => 5,

@@ -53,7 +53,7 @@ pub(crate) enum Command {
     Audit(activity::AuditArgs),
     /// Tokens issued and revoked per credential and period.
     Usage(activity::UsageArgs),
-    /// Access tokens: issue one for a credential, introspect one.
+    /// Access tokens: issue one for a credential, introspect, revoke.
     #[command(subcommand)]
     Tokens(tokens::Command),
     /// Prints a shell completion script: `latchkey completions bash > …`.
