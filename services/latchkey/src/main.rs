@@ -7,6 +7,8 @@
 // Dev-dependencies serve the black-box test; the lint cannot tell targets apart.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
+mod cli;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,8 +29,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Latchkey: client credentials, access tokens and gateway checks.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, after_help = cli::error::EXIT_CODES_HELP)]
 struct Cli {
+    #[command(flatten)]
+    global: cli::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +41,8 @@ struct Cli {
 enum Command {
     /// Runs both services in this process on the embedded defaults.
     Dev(DevArgs),
+    #[command(flatten)]
+    Client(cli::Command),
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,7 +90,13 @@ fn parse_proxy(text: &str) -> Result<IpNet, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Command::Dev(args) = Cli::parse().command;
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Command::Dev(args) => args,
+        Command::Client(command) => {
+            return cli::run(cli.global, command, <Cli as clap::CommandFactory>::command).await;
+        }
+    };
     let _telemetry = init_telemetry(LogFormat::Text, "info");
     match dev(args).await {
         Ok(()) => ExitCode::SUCCESS,
