@@ -209,6 +209,28 @@ ensure_grpcurl() {
   export LATCHKEY_TEST_GRPCURL
 }
 
+OPENAPI_VENV="${LATCHKEY_OPENAPI_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/latchkey/openapi-venv}"
+
+# The OpenAPI validator the JSON API test checks docs/openapi.json with
+# (PyPI openapi-spec-validator, pinned), in a venv of its own.
+ensure_openapi_validator() {
+  if [ -n "${LATCHKEY_TEST_OPENAPI_VALIDATOR:-}" ]; then return 0; fi
+  local binary="$OPENAPI_VENV/bin/openapi-spec-validator"
+  if [ ! -x "$binary" ]; then
+    if ! command -v python3 >/dev/null; then apt_install python3 python3-venv; fi
+    log "installing openapi-spec-validator (PyPI) into $OPENAPI_VENV"
+    if ! python3 -m venv "$OPENAPI_VENV" >/dev/null 2>&1; then
+      rm -rf "$OPENAPI_VENV"
+      apt_install python3-venv
+      python3 -m venv "$OPENAPI_VENV"
+    fi
+    "$OPENAPI_VENV/bin/pip" install -q openapi-spec-validator==0.9.0
+  fi
+  "$binary" --version >/dev/null 2>&1 || { log "$binary does not run"; return 1; }
+  LATCHKEY_TEST_OPENAPI_VALIDATOR=$binary
+  export LATCHKEY_TEST_OPENAPI_VALIDATOR
+}
+
 # The README test runs `latchkey dev` on its documented fixed ports; 50051-50062
 # lie in Linux's ephemeral range, where any outgoing connection of another
 # test may take one for a moment. Reserve them (and 8080, 8081, 9090) from ephemeral

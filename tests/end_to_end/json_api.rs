@@ -772,4 +772,28 @@ async fn the_openapi_document_is_served_committed_and_complete() {
         document["paths"].as_object().unwrap().len(),
         service.method.len()
     );
+    // And it is valid OpenAPI by an independent validator, not only by our
+    // own reading of it.
+    assert_valid_openapi(&served.text);
+}
+
+/// Runs the OpenAPI validator `scripts/test` installs (PyPI
+/// `openapi-spec-validator`, `LATCHKEY_TEST_OPENAPI_VALIDATOR`) on `document`.
+fn assert_valid_openapi(document: &str) {
+    let validator = std::env::var_os("LATCHKEY_TEST_OPENAPI_VALIDATOR").expect(
+        "an OpenAPI validator is needed: run scripts/test (it installs one) or set \
+         LATCHKEY_TEST_OPENAPI_VALIDATOR",
+    );
+    let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(file.path(), document).unwrap();
+    let output = Command::new(&validator)
+        .arg(file.path())
+        .output()
+        .expect("run the OpenAPI validator");
+    assert!(
+        output.status.success(),
+        "the OpenAPI document is not valid:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

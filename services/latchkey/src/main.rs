@@ -7,6 +7,8 @@
 // Dev-dependencies serve the black-box test; the lint cannot tell targets apart.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
+mod cli;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,8 +29,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Latchkey: client credentials, access tokens and gateway checks.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, after_help = cli::error::EXIT_CODES_HELP)]
 struct Cli {
+    #[command(flatten)]
+    global: cli::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +41,8 @@ struct Cli {
 enum Command {
     /// Runs both services in this process on the embedded defaults.
     Dev(DevArgs),
+    #[command(flatten)]
+    Client(cli::Command),
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,7 +90,13 @@ fn parse_proxy(text: &str) -> Result<IpNet, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Command::Dev(args) = Cli::parse().command;
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Command::Dev(args) => args,
+        Command::Client(command) => {
+            return cli::run(cli.global, command, <Cli as clap::CommandFactory>::command).await;
+        }
+    };
     let _telemetry = init_telemetry(LogFormat::Text, "info");
     match dev(args).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,8 +124,8 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         internal: bind(args.issuer_internal_addr).await?,
         http: bind(args.http_addr).await?,
     };
-    let http_url = format!("http://{}", args.http_addr);
-    let api_url = format!("http://{}", args.api_addr);
+    let http_url = local_url(args.http_addr);
+    let api_url = local_url(args.api_addr);
     let registry = RegistryConfig {
         listen_addr: args.registry_addr,
         internal_listen_addr: args.registry_internal_addr,
@@ -316,4 +328,41 @@ Stop with Ctrl-C.
 /// `text` with every line indented by two spaces.
 fn indent(text: &str) -> String {
     text.lines().map(|line| format!("  {line}\n")).collect()
+}
+
+/// The URL a browser on this machine (or the container's host) uses for a
+/// listener: a wildcard address (`0.0.0.0`, `[::]`, as in the container
+/// image) is no address to browse to or a CORS origin a page sends, so it
+/// becomes `localhost`.
+fn local_url(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        format!("http://localhost:{}", address.port())
+    } else {
+        format!("http://{address}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_url;
+
+    #[test]
+    fn wildcard_listeners_are_browsed_at_localhost() {
+        assert_eq!(
+            local_url("0.0.0.0:8081".parse().unwrap()),
+            "http://localhost:8081"
+        );
+        assert_eq!(
+            local_url("[::]:8080".parse().unwrap()),
+            "http://localhost:8080"
+        );
+        assert_eq!(
+            local_url("127.0.0.1:8081".parse().unwrap()),
+            "http://127.0.0.1:8081"
+        );
+        assert_eq!(
+            local_url("[::1]:8081".parse().unwrap()),
+            "http://[::1]:8081"
+        );
+    }
 }
