@@ -64,7 +64,8 @@ fn every_sh_block_of_the_readme_runs_as_written() {
 }
 
 /// A directory holding `grpcurl` (a link to `LATCHKEY_TEST_GRPCURL` when
-/// set), put first on the session's `PATH`; fails when there is no grpcurl.
+/// set) and `latchkey`, put first on the session's `PATH`; fails when there
+/// is no grpcurl.
 fn tools_directory() -> tempfile::TempDir {
     let tools = tempfile::tempdir().unwrap();
     let grpcurl = match std::env::var_os("LATCHKEY_TEST_GRPCURL") {
@@ -74,6 +75,8 @@ fn tools_directory() -> tempfile::TempDir {
         ),
     };
     std::os::unix::fs::symlink(&grpcurl, tools.path().join("grpcurl")).unwrap();
+    // The README's CLI section runs the `latchkey` built next to this test.
+    std::os::unix::fs::symlink(binary("latchkey"), tools.path().join("latchkey")).unwrap();
     let version = Command::new(tools.path().join("grpcurl"))
         .arg("-version")
         .output()
