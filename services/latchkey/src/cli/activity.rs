@@ -79,7 +79,7 @@ pub(crate) async fn audit(
     }
     all.events.truncate(args.limit);
     if format == Format::Json {
-        return output::json(&all, "latchkey.registry.v1.ListAuditEventsResponse");
+        return output::json(&all, "ListAuditEventsResponse");
     }
     let rows: Vec<Vec<String>> = all
         .events
@@ -155,7 +155,7 @@ pub(crate) async fn usage(
         page_token = page.next_page_token;
     }
     if format == Format::Json {
-        return output::json(&all, "latchkey.registry.v1.ListUsageResponse");
+        return output::json(&all, "ListUsageResponse");
     }
     let rows: Vec<Vec<String>> = all
         .buckets

@@ -103,9 +103,6 @@ pub(crate) enum Command {
     },
 }
 
-/// The proto package of the registry's messages, for JSON output.
-const PACKAGE: &str = "latchkey.registry.v1";
-
 /// Runs `command`.
 pub(crate) async fn run(
     registry: Registry,
@@ -139,7 +136,7 @@ pub(crate) async fn run(
                 }
             }
             match format {
-                Format::Json => output::json(&all, &format!("{PACKAGE}.ListCredentialsResponse")),
+                Format::Json => output::json(&all, "ListCredentialsResponse"),
                 Format::Human => {
                     show_table(&all.credentials);
                     Ok(())
@@ -191,9 +188,7 @@ pub(crate) async fn run(
                 .await?
                 .into_inner();
             match format {
-                Format::Json => {
-                    output::json(&response, &format!("{PACKAGE}.CreateCredentialResponse"))
-                }
+                Format::Json => output::json(&response, "CreateCredentialResponse"),
                 Format::Human => {
                     if let Some(credential) = &response.credential {
                         show_details(credential);
@@ -256,10 +251,7 @@ pub(crate) async fn run(
                 .await?
                 .into_inner();
             match format {
-                Format::Json => output::json(
-                    &response,
-                    &format!("{PACKAGE}.RotateCredentialSecretResponse"),
-                ),
+                Format::Json => output::json(&response, "RotateCredentialSecretResponse"),
                 Format::Human => {
                     if let Some(credential) = &response.credential {
                         show_details(credential);
@@ -337,9 +329,7 @@ pub(crate) async fn run(
                 .await?
                 .into_inner();
             match format {
-                Format::Json => {
-                    output::json(&response, &format!("{PACKAGE}.DeleteCredentialResponse"))
-                }
+                Format::Json => output::json(&response, "DeleteCredentialResponse"),
                 Format::Human => {
                     output::line(&format!("Deleted credential {:?}.", credential.name));
                     Ok(())
@@ -379,7 +369,7 @@ fn show_one(
     format: Format,
 ) -> Result<(), CliError> {
     match format {
-        Format::Json => output::json(response, &format!("{PACKAGE}.{message}")),
+        Format::Json => output::json(response, message),
         Format::Human => {
             if let Some(credential) = credential {
                 show_details(credential);

@@ -73,8 +73,6 @@ pub(crate) enum Command {
     },
 }
 
-const PACKAGE: &str = "latchkey.registry.v1";
-
 /// Runs `command`.
 pub(crate) async fn run(
     registry: Registry,
@@ -107,7 +105,7 @@ pub(crate) async fn run(
                 page_token = page.next_page_token;
             }
             if format == Format::Json {
-                return output::json(&all, &format!("{PACKAGE}.ListMembersResponse"));
+                return output::json(&all, "ListMembersResponse");
             }
             let rows: Vec<Vec<String>> = all.members.iter().map(row).collect();
             output::table(&["USER", "NAME", "ROLE", "APIS", "STATE", "ADDED"], &rows);
@@ -228,7 +226,7 @@ fn show(
     format: Format,
 ) -> Result<(), CliError> {
     if format == Format::Json {
-        return output::json(response, &format!("{PACKAGE}.{message}"));
+        return output::json(response, message);
     }
     if let Some(member) = member {
         output::table(

@@ -41,11 +41,16 @@ fn pool() -> &'static DescriptorPool {
     })
 }
 
-/// Prints `message` (of the proto type `full_name`) as proto3 JSON, through
-/// its descriptor like the registry's HTTP API, so both show the same JSON.
-pub(crate) fn json(message: &impl prost::Message, full_name: &str) -> Result<(), CliError> {
+/// The proto package of every message the CLI prints as JSON.
+const REGISTRY_PACKAGE: &str = "latchkey.registry.v1";
+
+/// Prints `message` (of the registry's proto type `name`, e.g.
+/// `ListCredentialsResponse`) as proto3 JSON, through its descriptor like
+/// the registry's HTTP API, so both show the same JSON.
+pub(crate) fn json(message: &impl prost::Message, name: &str) -> Result<(), CliError> {
+    let full_name = format!("{REGISTRY_PACKAGE}.{name}");
     let descriptor = pool()
-        .get_message_by_name(full_name)
+        .get_message_by_name(&full_name)
         .unwrap_or_else(|| panic!("the descriptor set holds {full_name}"));
     let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
         .map_err(|error| CliError::Io(std::io::Error::other(error)))?;

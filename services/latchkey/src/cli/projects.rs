@@ -84,7 +84,7 @@ pub(crate) async fn run(
                 page_token = page.next_page_token;
             }
             match format {
-                Format::Json => output::json(&all, "latchkey.registry.v1.ListProjectsResponse"),
+                Format::Json => output::json(&all, "ListProjectsResponse"),
                 Format::Human => {
                     let rows: Vec<Vec<String>> = all
                         .projects
@@ -204,7 +204,7 @@ fn show(
     format: Format,
 ) -> Result<(), CliError> {
     if format == Format::Json {
-        return output::json(response, &format!("latchkey.registry.v1.{message}"));
+        return output::json(response, message);
     }
     let Some(project) = project else {
         return Ok(());
