@@ -6,7 +6,7 @@
 mod memory;
 mod redis;
 
-pub use self::memory::MemoryTokenStore;
+pub use self::memory::{MemoryTokenStore, Restored, Saved, SnapshotError};
 pub use self::redis::{CacheStats, RedisConfig, RedisTokenStore};
 
 use latchkey_token::{NewToken, StoreError};

@@ -158,17 +158,21 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         .await
         .map_err(|error| error.to_string())?;
 
-    let shutdown = Shutdown::new();
-    shutdown_on_signals(shutdown.clone());
+    // A signal stops the issuer first; the registry only once the issuer
+    // has ended, so the issuer's last usage and audit reports (sent after
+    // its servers drained) still find the registry's internal listener.
+    let issuer_shutdown = Shutdown::new();
+    let registry_shutdown = Shutdown::new();
+    shutdown_on_signals(issuer_shutdown.clone());
     let registry_task = tokio::spawn(credential_registry::serve(
         registry,
         registry_listeners,
-        shutdown.clone(),
+        registry_shutdown.clone(),
     ));
     let issuer_task = tokio::spawn(token_issuer::serve(
         issuer,
         issuer_listeners,
-        shutdown.clone(),
+        issuer_shutdown.clone(),
     ));
     let new_admin = match &admin {
         BootstrapOutcome::Created(created) => {
@@ -182,25 +186,27 @@ async fn dev(args: DevArgs) -> Result<(), String> {
     };
     print_getting_started(&args, &http_url, &api_url, new_admin);
 
+    // Whichever ends first (a signal ends the issuer; a failure either),
+    // the other is stopped too, so the process never keeps half of
+    // Latchkey running.
     let (registry_outcome, issuer_outcome) = tokio::join!(
-        stop_all_on_exit(registry_task, shutdown.clone()),
-        stop_all_on_exit(issuer_task, shutdown)
+        stop_other_on_exit(registry_task, issuer_shutdown),
+        stop_other_on_exit(issuer_task, registry_shutdown)
     );
     registry_outcome.and(issuer_outcome)
 }
 
-/// Waits for one service; when it ends (for whatever reason) the other is
-/// stopped too, so the process never keeps half of Latchkey running.
-async fn stop_all_on_exit<E: std::fmt::Display>(
+/// Waits for one service, then stops the other.
+async fn stop_other_on_exit<E: std::fmt::Display>(
     task: tokio::task::JoinHandle<Result<(), E>>,
-    shutdown: Shutdown,
+    other: Shutdown,
 ) -> Result<(), String> {
     let outcome = match task.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => Err(error.to_string()),
         Err(error) => Err(format!("service task failed: {error}")),
     };
-    shutdown.trigger();
+    other.trigger();
     outcome
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Tasks {
     pub(crate) audit: Arc<AuditQueue>,
     pub(crate) audit_reporter: AuditReporter,
     pub(crate) flush_interval: Duration,
+    /// How long the last flush, at shutdown, is retried.
+    pub(crate) final_flush: Duration,
     pub(crate) metrics: Arc<IssuerMetrics>,
     pub(crate) shutdown: Shutdown,
 }
@@ -47,23 +49,27 @@ pub(crate) fn spawn(tasks: Tasks) -> JoinHandle<()> {
     if let Some(memory) = tasks.memory {
         tokio::spawn(sweep(memory, tasks.shutdown.clone()));
     }
+    let schedule = Schedule {
+        interval: tasks.flush_interval,
+        final_flush: tasks.final_flush,
+    };
     let audit = tokio::spawn(flush_audit(
         tasks.audit,
         tasks.audit_reporter,
-        tasks.flush_interval,
+        schedule,
         tasks.shutdown.clone(),
     ));
     let rollups = tokio::spawn(flush_rollups(
         tasks.rollups,
         tasks.reporter.clone(),
-        tasks.flush_interval,
+        schedule,
         tasks.metrics.clone(),
         tasks.shutdown.clone(),
     ));
     let usage = tokio::spawn(flush_usage(
         tasks.usage,
         tasks.reporter,
-        tasks.flush_interval,
+        schedule,
         tasks.metrics,
         tasks.shutdown,
     ));
@@ -72,36 +78,81 @@ pub(crate) fn spawn(tasks: Tasks) -> JoinHandle<()> {
     })
 }
 
+/// When the flush tasks run.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    /// Between rounds.
+    interval: Duration,
+    /// How long the last round, at shutdown, is retried.
+    final_flush: Duration,
+}
+
+impl Schedule {
+    /// Waits for the next round; `true` when it is the last one.
+    async fn next_round(&self, shutdown: &Shutdown) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(self.interval) => false,
+            () = shutdown.wait() => true,
+        }
+    }
+
+    /// After a last round that left something undelivered: retries `round`
+    /// (which says whether everything went) with a growing pause until it
+    /// delivers or `final_flush` has passed. Whether everything went.
+    async fn retry_last_round<F: Future<Output = bool>>(&self, round: impl Fn() -> F) -> bool {
+        let deadline = tokio::time::Instant::now() + self.final_flush;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            if tokio::time::Instant::now() + pause > deadline {
+                return false;
+            }
+            tokio::time::sleep(pause).await;
+            if round().await {
+                return true;
+            }
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
 /// Sends last uses to the registry every `interval`; a failed batch is put
-/// back for the next round. One last flush runs at shutdown.
+/// back for the next round. The last round, at shutdown, is retried for a
+/// bounded time; what it could not deliver is logged as lost.
 async fn flush_usage(
     usage: Arc<UsageTracker>,
     reporter: UsageReporter,
-    interval: Duration,
+    schedule: Schedule,
     metrics: Arc<IssuerMetrics>,
     shutdown: Shutdown,
 ) {
     let mut last_success = std::time::Instant::now();
-    loop {
-        let stopping = tokio::select! {
-            () = tokio::time::sleep(interval) => false,
-            () = shutdown.wait() => true,
-        };
+    let (usage, reporter) = (&usage, &reporter);
+    let round = move || async move {
         let batch = usage.drain();
-        let delivered = if batch.is_empty() {
-            true
-        } else if let Err(status) = reporter.report(&batch).await {
-            tracing::warn!(error = %status.message(), uses = batch.len(), "usage report failed; retrying next round");
+        if batch.is_empty() {
+            return true;
+        }
+        if let Err(status) = reporter.report(&batch).await {
+            tracing::warn!(error = %status.message(), uses = batch.len(), "usage report failed; retrying");
             usage.restore(batch);
-            false
-        } else {
-            true
-        };
+            return false;
+        }
+        true
+    };
+    loop {
+        let stopping = schedule.next_round(&shutdown).await;
+        let delivered = round().await || (stopping && schedule.retry_last_round(round).await);
         if delivered {
             last_success = std::time::Instant::now();
         }
         metrics.set_usage_flush_lag(last_success.elapsed());
         if stopping {
+            if !delivered {
+                tracing::error!(
+                    credentials = usage.drain().len(),
+                    "last uses lost at shutdown: the registry did not take them in time"
+                );
+            }
             return;
         }
     }
@@ -110,20 +161,18 @@ async fn flush_usage(
 /// Sends usage rollups to the registry every `interval`, batch by batch;
 /// when one fails, it and the ones after it are put back whole, with their
 /// batch IDs, for the next round (so a batch whose answer was lost counts
-/// once). One last flush runs at shutdown.
+/// once). The last round, at shutdown, is retried for a bounded time; what
+/// it could not deliver is logged as lost.
 async fn flush_rollups(
     rollups: Arc<UsageRollups>,
     reporter: UsageReporter,
-    interval: Duration,
+    schedule: Schedule,
     metrics: Arc<IssuerMetrics>,
     shutdown: Shutdown,
 ) {
     let mut dropped_reported = 0;
-    loop {
-        let stopping = tokio::select! {
-            () = tokio::time::sleep(interval) => false,
-            () = shutdown.wait() => true,
-        };
+    let (rollups, reporter) = (&rollups, &reporter);
+    let round = move || async move {
         let mut batches = rollups.drain().into_iter();
         while let Some(batch) = batches.next() {
             match reporter.report_rollups(&batch).await {
@@ -133,13 +182,18 @@ async fn flush_rollups(
                     tracing::warn!(
                         error = %status.message(),
                         batches = 1 + batches.len(),
-                        "usage rollup report failed; retrying next round"
+                        "usage rollup report failed; retrying"
                     );
                     rollups.restore(std::iter::once(batch).chain(batches).collect());
-                    break;
+                    return false;
                 }
             }
         }
+        true
+    };
+    loop {
+        let stopping = schedule.next_round(&shutdown).await;
+        let delivered = round().await || (stopping && schedule.retry_last_round(round).await);
         let dropped = rollups.dropped();
         metrics.set_usage_rollups(dropped, rollups.pending());
         if dropped > dropped_reported {
@@ -150,6 +204,12 @@ async fn flush_rollups(
             dropped_reported = dropped;
         }
         if stopping {
+            if !delivered {
+                tracing::error!(
+                    rollups = rollups.pending(),
+                    "usage rollups lost at shutdown: the registry did not take them in time"
+                );
+            }
             return;
         }
     }
@@ -157,30 +217,32 @@ async fn flush_rollups(
 
 /// Sends queued audit events to the registry every `interval`, in batches
 /// until the queue is empty; a failed batch goes back to the front of the
-/// queue for the next round. One last flush runs at shutdown.
+/// queue for the next round. The last round, at shutdown, is retried for a
+/// bounded time; what it could not deliver is logged as lost.
 async fn flush_audit(
     queue: Arc<AuditQueue>,
     reporter: AuditReporter,
-    interval: Duration,
+    schedule: Schedule,
     shutdown: Shutdown,
 ) {
     let mut dropped_reported = 0;
-    loop {
-        let stopping = tokio::select! {
-            () = tokio::time::sleep(interval) => false,
-            () = shutdown.wait() => true,
-        };
+    let (queue, reporter) = (&queue, &reporter);
+    let round = move || async move {
         loop {
             let batch = queue.take(MAX_AUDIT_BATCH);
             if batch.is_empty() {
-                break;
+                return true;
             }
             if let Err(status) = reporter.report(&batch).await {
-                tracing::warn!(error = %status.message(), events = batch.len(), "audit report failed; retrying next round");
+                tracing::warn!(error = %status.message(), events = batch.len(), "audit report failed; retrying");
                 queue.restore(batch);
-                break;
+                return false;
             }
         }
+    };
+    loop {
+        let stopping = schedule.next_round(&shutdown).await;
+        let delivered = round().await || (stopping && schedule.retry_last_round(round).await);
         let dropped = queue.dropped();
         if dropped > dropped_reported {
             tracing::error!(
@@ -190,6 +252,12 @@ async fn flush_audit(
             dropped_reported = dropped;
         }
         if stopping {
+            if !delivered {
+                tracing::error!(
+                    events = queue.len(),
+                    "audit events lost at shutdown: the registry did not take them in time"
+                );
+            }
             return;
         }
     }

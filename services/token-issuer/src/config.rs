@@ -76,6 +76,10 @@ pub struct IssuerConfig {
     pub telemetry: TelemetryConfig,
     /// How long in-flight calls may take to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// After the servers stopped, how long the last usage, rollup and audit
+    /// reports are retried while the registry cannot take them; past it,
+    /// what is left is logged as lost.
+    pub shutdown_flush_seconds: u64,
 }
 
 impl Default for IssuerConfig {
@@ -104,6 +108,7 @@ impl Default for IssuerConfig {
             log_format: LogFormat::default(),
             telemetry: TelemetryConfig::default(),
             shutdown_grace_seconds: 10,
+            shutdown_flush_seconds: 10,
         }
     }
 }
@@ -144,6 +149,7 @@ impl std::fmt::Debug for IssuerConfig {
             .field("log_format", &self.log_format)
             .field("telemetry", &self.telemetry)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .field("shutdown_flush_seconds", &self.shutdown_flush_seconds)
             .finish()
     }
 }

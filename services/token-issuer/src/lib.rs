@@ -19,14 +19,14 @@ use latchkey_runtime::{
     Shutdown, TracedChannel, VerifyInternalCallsLayer, health_service, reflection_service,
     serve_http,
 };
-use latchkey_token::{AuditQueue, TokenService, TokenStore, UsageRollups, UsageTracker};
+use latchkey_token::{AuditQueue, TokenService, TokenStore, UsageRollups, UsageTracker, unix_now};
 use latchkey_token_envoy::EnvoyAuthorizationService;
 use latchkey_token_grpc::{
     AuditReporter, IntrospectionService, RegistryAuthenticator, TokenAdminService,
     TokenGrpcService, UsageReporter,
 };
 use latchkey_token_http::HttpState;
-use latchkey_token_store::{MemoryTokenStore, RedisTokenStore};
+use latchkey_token_store::{MemoryTokenStore, RedisTokenStore, Restored, SnapshotError};
 use tokio::net::TcpListener;
 use tonic::transport::Endpoint;
 
@@ -49,6 +49,9 @@ pub enum ServeError {
     /// The token store could not be reached at start-up.
     #[error("cannot open the token store: {0}")]
     Store(#[source] latchkey_token::StoreError),
+    /// The in-process store's snapshot could not be taken back.
+    #[error("cannot take back the saved tokens: {0}")]
+    Snapshot(#[source] SnapshotError),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -82,22 +85,22 @@ pub async fn serve(
     // Besides the shared handle, the concrete store: the in-process one for
     // its sweep, Redis for its introspection cache's metrics.
     let mut redis_store = None;
-    let (store, memory): (Arc<dyn TokenStore>, Option<Arc<MemoryTokenStore>>) = match &config.redis
-    {
-        Some(redis) => {
-            let redis = Arc::new(
-                RedisTokenStore::connect(redis)
-                    .await
-                    .map_err(ServeError::Store)?,
-            );
-            redis_store = Some(redis.clone());
-            (redis, None)
-        }
-        None => {
-            let memory = Arc::new(MemoryTokenStore::default());
-            (memory.clone(), Some(memory))
-        }
-    };
+    let (store, memory_store): (Arc<dyn TokenStore>, Option<Arc<MemoryTokenStore>>) =
+        match &config.redis {
+            Some(redis) => {
+                let redis = Arc::new(
+                    RedisTokenStore::connect(redis)
+                        .await
+                        .map_err(ServeError::Store)?,
+                );
+                redis_store = Some(redis.clone());
+                (redis, None)
+            }
+            None => {
+                let memory = Arc::new(restore_tokens(&config)?);
+                (memory.clone(), Some(memory))
+            }
+        };
     let mut registry = Endpoint::from_shared(config.registry_url.clone())
         .map_err(|_| latchkey_runtime::ConfigError::new("registry_url: not a valid URL"))?
         .connect_timeout(Duration::from_secs(2))
@@ -134,9 +137,12 @@ pub async fn serve(
     let proxies = TrustedProxies::new(config.trusted_proxies.clone());
 
     let (health_reporter, health) = health_service().await;
+    // The background tasks stop only once the servers have: their last
+    // flush then carries the last uses of the calls drained meanwhile.
+    let background_stop = Shutdown::new();
     let mut background = background::spawn(background::Tasks {
         store,
-        memory,
+        memory: memory_store.clone(),
         health: health_reporter,
         usage,
         reporter: UsageReporter::new(registry.clone()),
@@ -145,7 +151,8 @@ pub async fn serve(
         audit_reporter: AuditReporter::new(registry.clone()),
         metrics: issuer_metrics,
         flush_interval: Duration::from_millis(config.usage_flush_interval_ms),
-        shutdown: shutdown.clone(),
+        final_flush: Duration::from_secs(config.shutdown_flush_seconds),
+        shutdown: background_stop.clone(),
     });
 
     let grpc_address = listeners.grpc.local_addr().ok();
@@ -257,12 +264,65 @@ pub async fn serve(
             Ok(())
         }
     };
-    // Stop the background tasks too (the servers may have ended on an
-    // error); the flush task sends the last usage reports before it ends.
+    // The servers may have ended on an error: stop whatever still runs.
     shutdown.trigger();
+    if let Some(memory) = &memory_store {
+        save_tokens(memory, &config);
+    }
+    // The flush tasks send the last reports (retried for at most
+    // `shutdown_flush_seconds`) before they end.
+    background_stop.trigger();
     let _ = (&mut background).await;
     tracing::info!("token issuer stopped");
     outcome
+}
+
+/// Where the in-process store is saved at a clean shutdown.
+const TOKEN_SNAPSHOT: &str = "tokens.snapshot";
+
+/// The in-process store, with the tokens the last clean shutdown saved.
+fn restore_tokens(config: &IssuerConfig) -> Result<MemoryTokenStore, ServeError> {
+    let path = config.data_dir.join(TOKEN_SNAPSHOT);
+    let (store, restored) =
+        MemoryTokenStore::restore(&path, unix_now()).map_err(ServeError::Snapshot)?;
+    match restored {
+        Restored::Nothing => {}
+        Restored::Loaded {
+            credentials,
+            tokens,
+        } => tracing::info!(
+            credentials,
+            tokens,
+            "live tokens taken back from the last clean shutdown"
+        ),
+        Restored::Discarded { reason } => tracing::warn!(
+            %reason,
+            path = %path.display(),
+            "saved tokens unreadable; starting without them (clients fetch new tokens)"
+        ),
+    }
+    Ok(store)
+}
+
+/// Saves the in-process store for the next start; a failure loses the live
+/// tokens (clients fetch new ones), never a revocation.
+fn save_tokens(memory: &MemoryTokenStore, config: &IssuerConfig) {
+    let path = config.data_dir.join(TOKEN_SNAPSHOT);
+    if let Err(error) = std::fs::create_dir_all(&config.data_dir) {
+        tracing::error!(%error, "cannot create the data directory; the next start begins without the live tokens");
+        return;
+    }
+    match memory.close_and_save(&path, unix_now()) {
+        Ok(saved) => tracing::info!(
+            credentials = saved.credentials,
+            tokens = saved.tokens,
+            "live tokens saved for the next start"
+        ),
+        Err(error) => tracing::error!(
+            %error,
+            "cannot save the live tokens; the next start begins without them"
+        ),
+    }
 }
 
 /// Largest `TokenAdmin` request: a policy at its bounds (64 APIs, 64

@@ -83,7 +83,7 @@ impl CredentialKeys {
 /// than the expiry: values of at most 64 bytes keep a small credential's
 /// hash in Redis's compact listpack encoding (`hash-max-listpack-value`),
 /// which matters at millions of tokens.
-pub(super) fn encode_token(record: &TokenRecord) -> Vec<u8> {
+pub(crate) fn encode_token(record: &TokenRecord) -> Vec<u8> {
     let lifetime = record.expires_at.saturating_sub(record.issued_at);
     let scopes_len: usize = record.scopes.iter().map(|scope| scope.len() + 1).sum();
     let mut value = String::with_capacity(24 + scopes_len);
@@ -121,7 +121,7 @@ pub(super) fn decode_stored_token(value: &[u8]) -> Result<StoredToken, StoreErro
 }
 
 /// Reads a value written by [`encode_token`].
-pub(super) fn decode_token(value: &[u8]) -> Result<TokenRecord, StoreError> {
+pub(crate) fn decode_token(value: &[u8]) -> Result<TokenRecord, StoreError> {
     let corrupt = || StoreError::Internal("malformed token record in Redis".into());
     let text = std::str::from_utf8(value).map_err(|_| corrupt())?;
     // Scopes may contain ':', so they are whatever follows the second one.
@@ -218,7 +218,7 @@ struct PolicyIn {
 const MAX_SCRIPT_INTEGER: i64 = 1 << 53;
 
 /// A policy's stored value.
-pub(super) fn encode_policy(policy: &CredentialPolicy) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode_policy(policy: &CredentialPolicy) -> Result<Vec<u8>, StoreError> {
     if !(-MAX_SCRIPT_INTEGER..=MAX_SCRIPT_INTEGER).contains(&policy.version) {
         return Err(StoreError::Internal(
             "policy version out of the range the Redis scripts compare exactly".into(),
@@ -238,7 +238,7 @@ pub(super) fn encode_policy(policy: &CredentialPolicy) -> Result<Vec<u8>, StoreE
 }
 
 /// Reads a value written by [`encode_policy`].
-pub(super) fn decode_policy(value: &[u8]) -> Result<CredentialPolicy, StoreError> {
+pub(crate) fn decode_policy(value: &[u8]) -> Result<CredentialPolicy, StoreError> {
     let stored: PolicyIn =
         serde_json::from_slice(value).map_err(|error| StoreError::Internal(Box::new(error)))?;
     let allowed_ips = IpAllowlist::parse(&stored.allowed_ips).map_err(|invalid| {

@@ -8,7 +8,7 @@
 //! tombstone.
 
 mod cache;
-mod codec;
+pub(crate) mod codec;
 mod config;
 mod connection;
 mod scripts;

@@ -118,7 +118,7 @@ async fn a_failed_batch_is_sent_again_with_its_id_and_an_invalid_one_is_dropped(
     let flush = tokio::spawn(super::flush_rollups(
         rollups.clone(),
         reporter,
-        Duration::from_millis(50),
+        schedule(Duration::from_secs(5)),
         metrics.clone(),
         shutdown.clone(),
     ));
@@ -148,6 +148,79 @@ async fn a_failed_batch_is_sent_again_with_its_id_and_an_invalid_one_is_dropped(
     assert_eq!(seen.len(), 4, "{seen:?}");
     assert_eq!(seen[3].tokens, 1);
     registry_stopped.trigger();
+}
+
+fn schedule(final_flush: Duration) -> super::Schedule {
+    super::Schedule {
+        interval: Duration::from_millis(50),
+        final_flush,
+    }
+}
+
+#[tokio::test]
+async fn the_last_flush_is_retried_until_the_registry_takes_it() {
+    let shutdown = Shutdown::new();
+    let registry_stopped = Shutdown::new();
+    let sink = ScriptedSink::default();
+    let reporter = serve(sink.clone(), &registry_stopped).await;
+    let rollups = Arc::new(UsageRollups::default());
+    let metrics = Arc::new(IssuerMetrics::register(&mut Metrics::new("issuer")));
+    let flush = tokio::spawn(super::flush_rollups(
+        rollups.clone(),
+        reporter,
+        schedule(Duration::from_secs(10)),
+        metrics,
+        shutdown.clone(),
+    ));
+    // The registry is stopping too: its first three answers are refusals.
+    sink.answers
+        .lock()
+        .unwrap()
+        .extend([Code::Unavailable, Code::Unavailable, Code::Unavailable]);
+    record(&rollups, "credential-a", 4);
+    shutdown.trigger();
+    flush.await.unwrap();
+    let seen = sink.seen();
+    assert_eq!(seen.len(), 4, "three refusals, then taken: {seen:?}");
+    assert!(
+        seen.iter().all(|call| call == &seen[0]),
+        "the same batch: {seen:?}"
+    );
+    assert_eq!(seen[3].tokens, 4);
+    assert_eq!(rollups.pending(), 0);
+    registry_stopped.trigger();
+}
+
+#[tokio::test]
+async fn the_last_flush_gives_up_after_its_deadline() {
+    let shutdown = Shutdown::new();
+    // Nothing listens here: every report fails at once.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let endpoint = Endpoint::from_shared(format!("http://{address}")).unwrap();
+    let reporter = UsageReporter::new(TracedChannel::lazy(&endpoint));
+    let rollups = Arc::new(UsageRollups::default());
+    let metrics = Arc::new(IssuerMetrics::register(&mut Metrics::new("issuer")));
+    let flush = tokio::spawn(super::flush_rollups(
+        rollups.clone(),
+        reporter,
+        schedule(Duration::from_millis(700)),
+        metrics,
+        shutdown.clone(),
+    ));
+    record(&rollups, "credential-a", 2);
+    let stopped_at = tokio::time::Instant::now();
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(10), flush)
+        .await
+        .expect("the last flush ends after its deadline")
+        .unwrap();
+    assert!(
+        stopped_at.elapsed() >= Duration::from_millis(300),
+        "it retried"
+    );
+    assert_eq!(rollups.pending(), 1, "the rollup it could not deliver");
 }
 
 fn uuid_v7(text: &str) -> bool {

@@ -1,9 +1,14 @@
 //! The in-process token store of the embedded default.
 
+mod snapshot;
+
+pub use self::snapshot::{Restored, Saved, SnapshotError};
+
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -18,16 +23,26 @@ use crate::{MAX_TOMBSTONES, POLICY_RETENTION_SECS, check_not_expired};
 /// each other. Every operation touches one credential, hence one shard.
 const SHARDS: usize = 16;
 
-/// Tokens and policies in this process's memory, lost on restart.
+/// Tokens and policies in this process's memory.
 ///
 /// Expired tokens are dropped when their credential is next touched;
 /// [`MemoryTokenStore::sweep`], called periodically, drops the rest and
 /// forgets policies no token needs any more, so memory stays bounded.
+///
+/// A clean shutdown saves them ([`MemoryTokenStore::close_and_save`]) and
+/// the next start takes them back ([`MemoryTokenStore::restore`]), so live
+/// tokens outlive a restart of the embedded default; a crash loses them
+/// (fail closed: clients fetch new tokens).
 pub struct MemoryTokenStore {
     shards: Box<[Mutex<HashMap<CredentialKey, Stored>>]>,
     hasher: RandomState,
     /// Failed authentications: key → (count, window end, Unix seconds).
     failures: Mutex<HashMap<String, (u32, i64)>>,
+    /// Set, under every shard's lock, once the contents were saved: a write
+    /// after that would be missing from the snapshot (a revocation lost
+    /// across the restart), so it is refused as unavailable instead, and
+    /// whoever asked for it (the registry) does not commit.
+    closed: AtomicBool,
 }
 
 /// What is kept for one credential.
@@ -207,7 +222,18 @@ impl MemoryTokenStore {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
             failures: Mutex::default(),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Refuses a write once the store was closed by a save.
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "the in-process token store is shutting down".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Drops every token expired by `now` and every policy no longer needed:
@@ -280,6 +306,7 @@ impl TokenStore for MemoryTokenStore {
         check_not_expired(token)?;
         let now = token.now;
         let mut shard = self.shard(token.credential);
+        self.check_open()?;
         let mut evicted = 0;
         if let Some(stored) = shard.get_mut(&token.credential) {
             if refuses(&stored.policy, token.policy, token.origin) {
@@ -360,6 +387,7 @@ impl TokenStore for MemoryTokenStore {
     ) -> Result<bool, StoreError> {
         let now = unix_now();
         let mut shard = self.shard(credential);
+        self.check_open()?;
         Ok(shard
             .get_mut(&credential)
             .is_some_and(|stored| stored.revoke(hash, now)))
@@ -373,6 +401,7 @@ impl TokenStore for MemoryTokenStore {
     ) -> Result<u32, StoreError> {
         let now = unix_now();
         let mut shard = self.shard(credential);
+        self.check_open()?;
         let Some(stored) = shard.get_mut(&credential) else {
             shard.insert(credential, Stored::new(policy, now));
             return Ok(0);
