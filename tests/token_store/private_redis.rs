@@ -101,6 +101,19 @@ impl PrivateRedis {
         }
     }
 
+    /// Sends `signal` (as `kill` names it, e.g. `-STOP`, `-CONT`) to the
+    /// server: a paused Redis holds its connections open and answers
+    /// nothing, as a stalled primary does.
+    #[allow(dead_code)] // The fault tests' only.
+    pub(crate) fn signal(&self, signal: &str) {
+        let process = self.process.as_ref().expect("the server is running");
+        let sent = Command::new("kill")
+            .args([signal, &process.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill {signal}");
+    }
+
     /// Kills the server.
     pub(crate) fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {

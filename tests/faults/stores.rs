@@ -1,0 +1,194 @@
+//! The stores failing under load: Redis killed and restarted empty; PostgreSQL cut away from the
+//! registry under management load. Users care that no revoked token ever
+//! reads active, that a change during the outage fails and changes nothing,
+//! that introspection stays up while PostgreSQL is down, and that every
+//! part recovers by itself, without a restart.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use latchkey_proto::registry::v1 as registry_pb;
+
+use crate::deployment::{CONVERGENCE, Deployment, Gateway};
+
+/// Introspects `tokens` in a loop until stopped, counting answers; a token
+/// listed in `revoked` that ever reads active is counted apart.
+struct Load {
+    stop: Arc<AtomicBool>,
+    answers: Arc<AtomicUsize>,
+    errors: Arc<AtomicUsize>,
+    revived: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(gateway: Gateway, live: Vec<String>, revoked: Vec<String>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (answers, errors, revived) = Default::default();
+        Self {
+            stop: stop.clone(),
+            answers: Arc::clone(&answers),
+            errors: Arc::clone(&errors),
+            revived: Arc::clone(&revived),
+            task: tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    for token in &live {
+                        match gateway.active(token).await {
+                            Ok(_) => answers.fetch_add(1, Ordering::Relaxed),
+                            Err(_) => errors.fetch_add(1, Ordering::Relaxed),
+                        };
+                    }
+                    for token in &revoked {
+                        match gateway.active(token).await {
+                            Ok(true) => revived.fetch_add(1, Ordering::Relaxed),
+                            Ok(false) => answers.fetch_add(1, Ordering::Relaxed),
+                            Err(_) => errors.fetch_add(1, Ordering::Relaxed),
+                        };
+                    }
+                }
+            }),
+        }
+    }
+
+    /// Stops the load; (answers, errors, revived).
+    async fn finish(self) -> (usize, usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap();
+        (
+            self.answers.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+            self.revived.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_under_load_fails_closed_and_recovers() {
+    let mut deployment = Deployment::start(1).await;
+    let live = deployment.credential("orders reader", "svc").await;
+    let doomed = deployment.credential("old reader", "svc").await;
+    let live_token = deployment
+        .issue(0, &live.client_id, &live.secret)
+        .await
+        .unwrap();
+    let doomed_token = deployment
+        .issue(0, &doomed.client_id, &doomed.secret)
+        .await
+        .unwrap();
+    let gateway = deployment.gateway(0).await;
+    deployment
+        .management()
+        .await
+        .delete_credential(deployment.admin(registry_pb::DeleteCredentialRequest {
+            credential_id: doomed.id.clone(),
+            confirm_name: doomed.name.clone(),
+        }))
+        .await
+        .unwrap();
+    let load = Load::start(
+        gateway.clone(),
+        vec![live_token.clone()],
+        vec![doomed_token.clone()],
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    deployment.redis.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    deployment.redis.resume().await;
+    // The tokens were in Redis only: gone, so inactive (never revived).
+    gateway
+        .until(&live_token, false, "a token Redis lost still reads active")
+        .await;
+    let (_, _, revived) = load.finish().await;
+    assert_eq!(revived, 0, "a deleted credential's token read active");
+    // The deleted credential stays refused; the live one gets new tokens,
+    // without restarting the issuer.
+    let refused = deployment
+        .issue(0, &doomed.client_id, &doomed.secret)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let deadline = Instant::now() + CONVERGENCE;
+    let fresh = loop {
+        match deployment.issue(0, &live.client_id, &live.secret).await {
+            Ok(token) => break token,
+            Err(status) => assert!(
+                Instant::now() < deadline,
+                "no issuance after Redis came back: {status:?}\n{}",
+                deployment.logs()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(gateway.active(&fresh).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cut_under_management_load() {
+    let mut deployment = Deployment::start(1).await;
+    let live = deployment.credential("orders reader", "svc").await;
+    let token = deployment
+        .issue(0, &live.client_id, &live.secret)
+        .await
+        .unwrap();
+    let gateway = deployment.gateway(0).await;
+    assert!(gateway.active(&token).await.unwrap());
+
+    deployment.postgres.cut().await;
+    // Management fails, precisely, and writes nothing ...
+    let mut management = deployment.management().await;
+    for index in 0..2 {
+        let refused = management
+            .create_credential(deployment.admin(registry_pb::CreateCredentialRequest {
+                project_id: "shop".into(),
+                owner: "svc".into(),
+                name: format!("during the outage {index}"),
+                allowed_apis: vec!["orders.read".into()],
+                ..Default::default()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    }
+    // ... while introspection and issuance with a known secret go on.
+    assert!(gateway.active(&token).await.unwrap());
+    let during = deployment
+        .issue(0, &live.client_id, &live.secret)
+        .await
+        .unwrap();
+    assert!(gateway.active(&during).await.unwrap());
+
+    // PostgreSQL back: management recovers without a restart, and none of
+    // the refused creates left a row behind.
+    deployment.postgres.restore().await;
+    let deadline = Instant::now() + CONVERGENCE;
+    let listed = loop {
+        match management
+            .list_credentials(deployment.admin(registry_pb::ListCredentialsRequest {
+                project_id: "shop".into(),
+                ..Default::default()
+            }))
+            .await
+        {
+            Ok(listed) => break listed.into_inner(),
+            Err(status) => assert!(
+                Instant::now() < deadline,
+                "management did not recover: {status:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let names: Vec<&str> = listed
+        .credentials
+        .iter()
+        .map(|credential| credential.name.as_str())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|name| !name.starts_with("during the outage")),
+        "{names:?}"
+    );
+    deployment.credential("after the outage", "svc").await;
+}
