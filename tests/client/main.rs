@@ -6,6 +6,7 @@
 
 #![allow(unused_crate_dependencies, clippy::unwrap_used)]
 
+mod bearer;
 mod examples;
 mod middleware;
 mod service_layer;

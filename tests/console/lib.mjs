@@ -30,7 +30,16 @@ export async function openBrowser(env, { width = 1280, height = 900 } = {}) {
     // Root in a container has no user namespaces for chromium's sandbox.
     args: ['--no-sandbox', '--disable-dev-shm-usage'],
   });
-  const context = await browser.newContext({ viewport: { width, height } });
+  return { browser, ...(await openContext(browser, env, { width, height })) };
+}
+
+/**
+ * Another browser context (its own session, like another person's
+ * browser) with one page; `extraHTTPHeaders` go on every request it makes,
+ * as a sign-in proxy in front of the console adds them.
+ */
+export async function openContext(browser, env, { width = 1280, height = 900, extraHTTPHeaders = {} } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, extraHTTPHeaders });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.baseUrl });
   const page = await context.newPage();
   const problems = [];
@@ -39,7 +48,7 @@ export async function openBrowser(env, { width = 1280, height = 900 } = {}) {
     if (/Content Security Policy|Refused to/i.test(text)) problems.push(`CSP: ${text}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  return { browser, context, page, problems };
+  return { context, page, problems };
 }
 
 /** Signs in with a client ID and secret (and a project for non-admins). */

@@ -27,7 +27,8 @@ struct Dev {
 }
 
 impl Dev {
-    async fn start() -> Self {
+    /// `latchkey dev` with `extra` arguments.
+    async fn start(extra: &[&str]) -> Self {
         let directory = tempfile::tempdir().unwrap();
         let [
             registry,
@@ -52,6 +53,7 @@ impl Dev {
             .args(["--http-addr", &address(http)])
             .args(["--metrics-addr", &address(metrics)])
             .args(["--api-addr", &address(registry_http)])
+            .args(extra)
             .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -143,6 +145,11 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 /// Runs `node <story>.mjs <console URL>` and fails with its output.
 async fn story(name: &str) {
+    story_on(name, &[]).await;
+}
+
+/// [`story`] against a `latchkey dev` started with `extra` arguments.
+async fn story_on(name: &str, extra: &[&str]) {
     let _turn = ONE_AT_A_TIME.lock().await;
     let directory = stories_directory();
     assert!(
@@ -150,7 +157,7 @@ async fn story(name: &str) {
         "playwright-core is not installed: run `npm ci` in {} (scripts/test does)",
         directory.display()
     );
-    let dev = Dev::start().await;
+    let dev = Dev::start(extra).await;
     let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let screenshots = screenshots.join(name);
     let node = std::env::var("LATCHKEY_TEST_NODE").unwrap_or_else(|_| "node".to_owned());
@@ -204,12 +211,29 @@ async fn operations_allowed_apis_and_ips_disable_enable_audit_usage() {
     story("operations").await;
 }
 
+/// Behind a sign-in proxy (`--auth-proxy-*`, here trusting this machine's
+/// 127.0.0.1): the member the header names opens the console signed in;
+/// a browser without the header gets the sign-in form.
+#[tokio::test]
+async fn auth_proxy_member_signed_in_without_a_secret_sees_only_their_keys() {
+    story_on(
+        "auth_proxy",
+        &[
+            "--auth-proxy-trusted",
+            "127.0.0.1",
+            "--auth-proxy-project",
+            "acme",
+        ],
+    )
+    .await;
+}
+
 /// The console and the JSON API on one listener: the page with its own
 /// strict policy, the API's answers and unknown paths with the API's.
 #[tokio::test]
 async fn the_console_and_the_api_share_the_listener_each_with_its_headers() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let dev = Dev::start().await;
+    let dev = Dev::start(&[]).await;
     let client = reqwest::Client::new();
     let page = client
         .get(format!("{}/", dev.console_url))

@@ -36,6 +36,7 @@ mod authorization;
 mod brute_force;
 mod cache;
 mod cache_metrics;
+mod cli_production;
 mod cluster;
 mod consistency;
 mod envoy;

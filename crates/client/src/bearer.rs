@@ -1,21 +1,29 @@
-//! The calling side over gRPC (or any `http` client stack): a tower layer
-//! that puts `authorization: Bearer <token>` from a [`TokenSource`] on every
-//! request.
+//! The calling side over gRPC: a tower layer for tonic channels that puts
+//! `authorization: Bearer <token>` from a [`TokenSource`] on every request
+//! and resends a refused call once with a new token when its body allows.
 
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, Response};
-use tower::{Layer, Service};
+use http::{HeaderValue, Request, Response, StatusCode};
+use tonic::body::Body;
+use tower::{Layer, Service, ServiceExt};
 
 use crate::error::TokenError;
+use crate::secret::AccessToken;
 use crate::source::TokenSource;
+
+mod resend;
 
 /// The gRPC status code `UNAUTHENTICATED`.
 const GRPC_UNAUTHENTICATED: &str = "16";
 
-/// Adds the source's bearer token to each request. For a tonic client:
+/// The largest request body [`BearerLayer`] keeps to resend a refused call,
+/// unless told otherwise: 4 MiB, tonic's default largest message.
+pub const DEFAULT_RESEND_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Adds the source's bearer token to each call of a tonic client:
 ///
 /// ```no_run
 /// # use latchkey_client::{BearerLayer, TokenSource};
@@ -30,20 +38,42 @@ const GRPC_UNAUTHENTICATED: &str = "16";
 ///
 /// When the source has no token to give, the call fails with a
 /// [`tonic::Status`] (`UNAUTHENTICATED` for a permanent refusal of the
-/// credential, `UNAVAILABLE` otherwise) without reaching the callee. When
-/// the callee answers `UNAUTHENTICATED` (in the response headers, as a
-/// refusing interceptor or layer does), the token is invalidated so the
-/// next call fetches a new one; the call itself is not replayed, since a
-/// streamed request body cannot be sent twice.
+/// credential, `UNAVAILABLE` otherwise) without reaching the callee.
+///
+/// When the callee refuses the token (`grpc-status: 16`, `UNAUTHENTICATED`,
+/// in the response headers, as a refusing interceptor or layer answers; or
+/// HTTP 401 from a proxy in between), the token is invalidated, a new one
+/// fetched and the call sent **once** more, like
+/// [`BearerMiddleware`](crate::BearerMiddleware) does for a 401; a second
+/// refusal is returned as is. Only a call whose whole request body is ready
+/// when it starts and at most [`resend_limit`](Self::resend_limit) bytes
+/// (every unary and server-streaming call, whose one message tonic encodes
+/// at once) is kept and resent; a streamed body still being written
+/// (client or bidirectional streaming) cannot be sent twice, so that call
+/// is returned refused and only the next call gets a new token.
 #[derive(Debug, Clone)]
 pub struct BearerLayer {
     source: TokenSource,
+    resend_limit: usize,
 }
 
 impl BearerLayer {
-    /// A layer taking tokens from `source`.
+    /// A layer taking tokens from `source`, resending refused calls of at
+    /// most [`DEFAULT_RESEND_LIMIT`] bytes.
     pub fn new(source: TokenSource) -> Self {
-        Self { source }
+        Self {
+            source,
+            resend_limit: DEFAULT_RESEND_LIMIT,
+        }
+    }
+
+    /// The largest request body kept to resend a refused call; a larger one
+    /// is sent without a copy kept, and its call is not resent. 0 never
+    /// resends.
+    #[must_use]
+    pub fn resend_limit(mut self, bytes: usize) -> Self {
+        self.resend_limit = bytes;
+        self
     }
 }
 
@@ -54,6 +84,7 @@ impl<S> Layer<S> for BearerLayer {
         Bearer {
             inner,
             source: self.source.clone(),
+            resend_limit: self.resend_limit,
         }
     }
 }
@@ -63,18 +94,19 @@ impl<S> Layer<S> for BearerLayer {
 pub struct Bearer<S> {
     inner: S,
     source: TokenSource,
+    resend_limit: usize,
 }
 
 /// The error type of [`Bearer`]: the inner service's, or a `tonic::Status`
 /// when no token could be had.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Bearer<S>
+impl<S, ResBody> Service<Request<Body>> for Bearer<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
-    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = BoxError;
@@ -84,32 +116,55 @@ where
         self.inner.poll_ready(context).map_err(Into::into)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
         // The ready service handles this request; its clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let source = self.source.clone();
+        let resend_limit = self.resend_limit;
         Box::pin(async move {
             let token = source.token().await.map_err(token_status)?;
-            request
-                .headers_mut()
-                .insert(AUTHORIZATION, header_value(&token.bearer_header())?);
-            let response = inner.call(request).await.map_err(Into::into)?;
-            if response
-                .headers()
-                .get("grpc-status")
-                .is_some_and(|status| status == GRPC_UNAUTHENTICATED)
-            {
-                source.invalidate(&token);
+            let (mut parts, body) = request.into_parts();
+            let (body, kept) = resend::keep(body, resend_limit).await?;
+            parts.headers.insert(AUTHORIZATION, header_value(&token)?);
+            let first = Request::from_parts(parts.clone(), body);
+            let response = inner.call(first).await.map_err(Into::into)?;
+            if !refused(&response) {
+                return Ok(response);
             }
-            Ok(response)
+            source.invalidate(&token);
+            let Some(kept) = kept else {
+                return Ok(response);
+            };
+            drop(response);
+            tracing::debug!(client_id = %source.client_id(), "the callee refused the token; resending once with a new one");
+            let token = source.token().await.map_err(token_status)?;
+            parts.headers.insert(AUTHORIZATION, header_value(&token)?);
+            let again = Request::from_parts(parts, kept.body());
+            inner
+                .ready()
+                .await
+                .map_err(Into::into)?
+                .call(again)
+                .await
+                .map_err(Into::into)
         })
     }
 }
 
+/// Whether the callee refused the token: `UNAUTHENTICATED` in the headers
+/// (a trailers-only answer), or HTTP 401 from something in between.
+fn refused<B>(response: &Response<B>) -> bool {
+    response.status() == StatusCode::UNAUTHORIZED
+        || response
+            .headers()
+            .get("grpc-status")
+            .is_some_and(|status| status == GRPC_UNAUTHENTICATED)
+}
+
 /// A token as a sensitive header value (hidden from `Debug` of headers).
-fn header_value(bearer: &str) -> Result<HeaderValue, BoxError> {
-    let Ok(mut value) = HeaderValue::from_str(bearer) else {
+fn header_value(token: &AccessToken) -> Result<HeaderValue, BoxError> {
+    let Ok(mut value) = HeaderValue::from_str(&token.bearer_header()) else {
         return Err(Box::new(tonic::Status::internal(
             "the access token is not a valid header value",
         )));

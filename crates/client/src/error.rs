@@ -29,7 +29,8 @@ pub enum TokenError {
     RateLimited {
         /// What the issuer said.
         description: String,
-        /// How long it asked to wait, when it said.
+        /// How long it asked to wait, when it said (`Retry-After` in
+        /// seconds, or until its HTTP-date).
         retry_after: Option<Duration>,
     },
     /// The issuer could not be reached or is temporarily unavailable.

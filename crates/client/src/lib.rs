@@ -52,7 +52,7 @@ pub mod server;
 mod source;
 
 #[cfg(feature = "grpc")]
-pub use bearer::{Bearer, BearerLayer, BoxError};
+pub use bearer::{Bearer, BearerLayer, BoxError, DEFAULT_RESEND_LIMIT};
 pub use error::TokenError;
 #[cfg(feature = "reqwest")]
 pub use middleware::BearerMiddleware;

@@ -26,7 +26,9 @@ use crate::source::TokenSource;
 /// On a 401 from the callee (the token was revoked, or its credential
 /// changed) the token is invalidated and the request is sent once more with
 /// a new one; a second 401 is returned as is. A request whose body cannot
-/// be cloned (a stream) is not resent. Token failures are
+/// be cloned (a stream) is not resent (the next request gets the new
+/// token). The tonic `BearerLayer` does the same for gRPC calls. Token
+/// failures are
 /// `reqwest_middleware::Error::Middleware` holding the
 /// [`TokenError`](crate::TokenError).
 #[derive(Debug, Clone)]

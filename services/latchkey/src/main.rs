@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use credential_registry::{BootstrapOutcome, RegistryConfig, bootstrap_admin};
+use credential_registry::{AuthProxyConfig, BootstrapOutcome, RegistryConfig, bootstrap_admin};
 use ipnet::IpNet;
 use latchkey_runtime::{LogFormat, Shutdown, init_telemetry, shutdown_on_signals};
 use token_issuer::{IssuerConfig, Listeners};
@@ -79,6 +79,28 @@ struct DevArgs {
     /// every client seems to call from the proxy's address.
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_proxy)]
     trusted_proxies: Vec<IpNet>,
+    /// A sign-in proxy (SSO) in front of the registry's HTTP listener: a
+    /// CIDR block or single address it calls from. Repeatable; the
+    /// registry's `auth_proxy.trusted_proxies`. A request from there with
+    /// no `Authorization` and the user header acts on behalf of that member
+    /// of `--auth-proxy-project`, and the console opens signed in as them;
+    /// from anywhere else the header is ignored. The proxy must strip the
+    /// header from its own clients' requests.
+    #[arg(
+        long = "auth-proxy-trusted",
+        value_name = "CIDR",
+        value_parser = parse_proxy,
+        requires = "auth_proxy_project"
+    )]
+    auth_proxy_trusted: Vec<IpNet>,
+    /// The header in which the sign-in proxy names the user (its
+    /// `auth_proxy.user_header`).
+    #[arg(long, value_name = "NAME", default_value = "x-forwarded-user")]
+    auth_proxy_header: String,
+    /// The project whose members the sign-in proxy signs in (its
+    /// `auth_proxy.project`); needs `--auth-proxy-trusted`.
+    #[arg(long, value_name = "PROJECT", requires = "auth_proxy_trusted")]
+    auth_proxy_project: Option<String>,
 }
 
 /// A CIDR block, or a single address as its own block.
@@ -113,17 +135,6 @@ async fn dev(args: DevArgs) -> Result<(), String> {
             .await
             .map_err(|error| format!("cannot listen on {address}: {error}"))
     };
-    let registry_listeners = credential_registry::Listeners {
-        grpc: bind(args.registry_addr).await?,
-        internal: bind(args.registry_internal_addr).await?,
-        metrics: bind(args.metrics_addr).await?,
-        http: bind(args.api_addr).await?,
-    };
-    let issuer_listeners = Listeners {
-        grpc: bind(args.issuer_addr).await?,
-        internal: bind(args.issuer_internal_addr).await?,
-        http: bind(args.http_addr).await?,
-    };
     let http_url = local_url(args.http_addr);
     let api_url = local_url(args.api_addr);
     let registry = RegistryConfig {
@@ -134,6 +145,11 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         data_dir: args.data_dir.clone(),
         token_issuer_url: format!("http://{}", args.issuer_internal_addr),
         token_endpoint: format!("{http_url}/oauth2/token"),
+        auth_proxy: AuthProxyConfig {
+            trusted_proxies: args.auth_proxy_trusted.clone(),
+            user_header: args.auth_proxy_header.clone(),
+            project: args.auth_proxy_project.clone().unwrap_or_default(),
+        },
         ..RegistryConfig::default()
     };
     let mut registry = registry;
@@ -153,6 +169,18 @@ async fn dev(args: DevArgs) -> Result<(), String> {
     };
     registry.validate().map_err(|error| error.to_string())?;
     issuer.validate().map_err(|error| error.to_string())?;
+    // Only a valid configuration binds ports.
+    let registry_listeners = credential_registry::Listeners {
+        grpc: bind(args.registry_addr).await?,
+        internal: bind(args.registry_internal_addr).await?,
+        metrics: bind(args.metrics_addr).await?,
+        http: bind(args.api_addr).await?,
+    };
+    let issuer_listeners = Listeners {
+        grpc: bind(args.issuer_addr).await?,
+        internal: bind(args.issuer_internal_addr).await?,
+        http: bind(args.http_addr).await?,
+    };
     // The first start creates the platform admin, whose secret is shown once.
     let admin = bootstrap_admin(&registry, "ops", false)
         .await
@@ -293,6 +321,19 @@ fn print_getting_started(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let sign_in_proxy = match &args.auth_proxy_project {
+        Some(project) => format!(
+            "{header} from {from} signs in members of {project}",
+            header = args.auth_proxy_header,
+            from = args
+                .auth_proxy_trusted
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        None => "none (--auth-proxy-trusted CIDR --auth-proxy-project PROJECT)".to_owned(),
+    };
     println!(
         r#"
 Latchkey is running on the embedded defaults (data in {data}).
@@ -304,6 +345,7 @@ Latchkey is running on the embedded defaults (data in {data}).
   token issuer (HTTP, OAuth)   {http_url}
   internal (registry, issuer)  {registry_internal}, {issuer_internal} (signed calls only; never expose)
   trusted proxies              {proxies}
+  console sign-in proxy        {sign_in_proxy}
 
 {admin_lines}
 Try it (grpcurl needs no proto files: reflection is on; README.md walks through every call):

@@ -694,3 +694,107 @@ fn completions_for_the_usual_shells() {
         assert!(text(&output.stdout).contains("credentials"), "{shell}");
     }
 }
+
+/// Each field of `ProjectPolicy` has its flag on `projects create` and
+/// `projects policy`, and `projects get` shows it.
+#[test]
+fn every_project_policy_field_is_settable_and_shown() {
+    let stack = Stack::start();
+    // Lines of a human answer, with runs of spaces as one.
+    let lines = |output: &Output| -> Vec<String> {
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let created = lines(&stack.env_cli(
+        &[
+            "projects",
+            "create",
+            "limits",
+            "--max-credentials",
+            "5",
+            "--max-credentials-per-owner",
+            "2",
+            "--max-tokens-per-credential",
+            "3",
+            "--token-ttl-seconds",
+            "120",
+            "--on-token-limit",
+            "evict-oldest",
+        ],
+        "",
+    ));
+    for shown in [
+        "Max credentials: 5",
+        "Per owner: 2",
+        "Tokens each: 3",
+        "Token lifetime: 120 s",
+        "On token limit: evict-oldest",
+    ] {
+        assert!(
+            created.iter().any(|line| line == shown),
+            "{shown}: {created:?}"
+        );
+    }
+
+    // Only the given field changes.
+    let changed = json(&stack.env_cli(
+        &[
+            "projects",
+            "policy",
+            "limits",
+            "--on-token-limit",
+            "reject",
+            "-o",
+            "json",
+        ],
+        "",
+    ));
+    let policy = &changed["project"]["policy"];
+    assert_eq!(policy["onTokenLimit"], "ON_TOKEN_LIMIT_REJECT", "{policy}");
+    assert_eq!(policy["maxCredentials"], 5, "{policy}");
+    assert_eq!(policy["maxCredentialsPerOwner"], 2, "{policy}");
+    assert_eq!(policy["maxTokensPerCredential"], 3, "{policy}");
+    assert_eq!(policy["tokenTtlSeconds"], 120, "{policy}");
+    let got = lines(&stack.env_cli(&["projects", "get", "limits"], ""));
+    assert!(
+        got.iter().any(|line| line == "On token limit: reject"),
+        "{got:?}"
+    );
+
+    // The configuration file's spelling is accepted too.
+    let evicting = json(&stack.env_cli(
+        &[
+            "projects",
+            "policy",
+            "limits",
+            "--on-token-limit",
+            "evict_oldest",
+            "-o",
+            "json",
+        ],
+        "",
+    ));
+    assert_eq!(
+        evicting["project"]["policy"]["onTokenLimit"],
+        "ON_TOKEN_LIMIT_EVICT_OLDEST"
+    );
+    // Anything else is a usage error naming the choices, and changes nothing.
+    let wrong = stack.env_cli(
+        &["projects", "policy", "limits", "--on-token-limit", "drop"],
+        "",
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    let message = text(&wrong.stderr);
+    assert!(
+        message.contains("reject") && message.contains("evict-oldest"),
+        "{message}"
+    );
+    let unchanged = json(&stack.env_cli(&["projects", "get", "limits", "-o", "json"], ""));
+    assert_eq!(
+        unchanged["project"]["policy"]["onTokenLimit"],
+        "ON_TOKEN_LIMIT_EVICT_OLDEST"
+    );
+}

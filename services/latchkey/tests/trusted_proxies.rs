@@ -29,9 +29,23 @@ fn from(source: &str) -> reqwest::Client {
         .unwrap()
 }
 
-/// Starts `latchkey dev` with `extra` arguments; its HTTP and registry
-/// ports, the admin's client ID and secret, and the process.
-fn start(directory: &std::path::Path, extra: &[&str]) -> (u16, u16, String, String, Running) {
+/// A started `latchkey dev`.
+struct Dev {
+    /// The issuer's HTTP port.
+    http: u16,
+    /// The registry's gRPC port.
+    registry: u16,
+    /// The registry's HTTP port (JSON API and console).
+    api: u16,
+    admin_id: String,
+    admin_secret: String,
+    /// What it printed up to the admin's secret.
+    printed: Vec<String>,
+    running: Running,
+}
+
+/// Starts `latchkey dev` with `extra` arguments.
+fn start(directory: &std::path::Path, extra: &[&str]) -> Dev {
     let [
         registry,
         issuer,
@@ -66,7 +80,7 @@ fn start(directory: &std::path::Path, extra: &[&str]) -> (u16, u16, String, Stri
             let _ = lines_sender.send(line);
         }
     });
-    let (mut id, mut secret) = (None, None);
+    let (mut id, mut secret, mut printed) = (None, None, Vec::new());
     while secret.is_none() {
         let line = lines
             .recv_timeout(Duration::from_secs(30))
@@ -77,14 +91,17 @@ fn start(directory: &std::path::Path, extra: &[&str]) -> (u16, u16, String, Stri
         if let Some(value) = line.trim().strip_prefix("export ADMIN_SECRET=") {
             secret = Some(value.to_owned());
         }
+        printed.push(line);
     }
-    (
+    Dev {
         http,
         registry,
-        id.expect("the admin's client ID is printed"),
-        secret.expect("the admin's secret is printed"),
+        api,
+        admin_id: id.expect("the admin's client ID is printed"),
+        admin_secret: secret.expect("the admin's secret is printed"),
+        printed,
         running,
-    )
+    }
 }
 
 async fn token_request(
@@ -132,8 +149,14 @@ async fn check(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_addresses_are_believed_from_a_trusted_proxy_only() {
     let directory = tempfile::tempdir().unwrap();
-    let (http, registry, admin_id, admin_secret, mut running) =
-        start(directory.path(), &["--trusted-proxy", PROXY]);
+    let Dev {
+        http,
+        registry,
+        admin_id,
+        admin_secret,
+        mut running,
+        ..
+    } = start(directory.path(), &["--trusted-proxy", PROXY]);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let stranger = from(STRANGER);
@@ -265,4 +288,119 @@ fn a_malformed_trusted_proxy_is_refused_before_anything_starts() {
         !directory.path().join("latchkey-data").exists(),
         "nothing was created"
     );
+}
+
+/// `--auth-proxy-*`: the registry's `[auth_proxy]` on the embedded stack.
+/// The console's browser story behind it is `tests/console/auth_proxy.mjs`;
+/// here, what `latchkey dev` prints and that the header counts from the
+/// trusted address only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_proxy_is_turned_on_by_flags() {
+    let directory = tempfile::tempdir().unwrap();
+    let dev = start(
+        directory.path(),
+        &[
+            "--auth-proxy-trusted",
+            PROXY,
+            "--auth-proxy-project",
+            "acme",
+            "--auth-proxy-header",
+            "x-sso-user",
+        ],
+    );
+    assert!(
+        dev.printed
+            .iter()
+            .any(|line| line.split_whitespace().collect::<Vec<_>>().join(" ")
+                == "console sign-in proxy x-sso-user from 127.0.0.2/32 signs in members of acme"),
+        "{:#?}",
+        dev.printed
+    );
+    let config = |client: reqwest::Client| {
+        let url = format!("http://127.0.0.1:{}/console/config.json", dev.api);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(response) = client.get(&url).header("x-sso-user", "alice").send().await {
+                    assert_eq!(response.status(), 200);
+                    return response.json::<serde_json::Value>().await.unwrap();
+                }
+                assert!(Instant::now() < deadline, "no console after 30 s");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let proxied = config(from(PROXY)).await;
+    assert_eq!(
+        proxied["signedInByProxy"],
+        serde_json::json!({"user": "alice", "project": "acme"})
+    );
+    let stranger = config(from(STRANGER)).await;
+    assert!(stranger.get("signedInByProxy").is_none(), "{stranger}");
+    drop(dev.running);
+}
+
+#[test]
+fn the_sign_in_proxy_flags_are_checked_before_anything_starts() {
+    let refused = |extra: &[&str]| {
+        let directory = tempfile::tempdir().unwrap();
+        let [
+            registry,
+            issuer,
+            http,
+            metrics,
+            registry_internal,
+            issuer_internal,
+            api,
+        ] = free_ports();
+        let address = |port: u16| format!("127.0.0.1:{port}");
+        let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .current_dir(directory.path())
+            .args(["dev", "--registry-addr", &address(registry)])
+            .args(["--issuer-addr", &address(issuer)])
+            .args(["--http-addr", &address(http)])
+            .args(["--metrics-addr", &address(metrics)])
+            .args(["--registry-internal-addr", &address(registry_internal)])
+            .args(["--issuer-internal-addr", &address(issuer_internal)])
+            .args(["--api-addr", &address(api)])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        assert!(
+            !directory.path().join("latchkey-data").exists(),
+            "nothing was created for {extra:?}"
+        );
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // Half a configuration is a usage error naming the missing flag.
+    let (code, stderr) = refused(&["--auth-proxy-trusted", "127.0.0.1"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--auth-proxy-project"), "{stderr}");
+    let (code, stderr) = refused(&["--auth-proxy-project", "acme"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--auth-proxy-trusted"), "{stderr}");
+    // A header that carries credentials of its own, or a project ID that
+    // cannot be one, is refused by the registry's own check.
+    let (code, stderr) = refused(&[
+        "--auth-proxy-trusted",
+        "127.0.0.1",
+        "--auth-proxy-project",
+        "acme",
+        "--auth-proxy-header",
+        "authorization",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("auth_proxy.user_header"), "{stderr}");
+    let (code, stderr) = refused(&[
+        "--auth-proxy-trusted",
+        "127.0.0.1",
+        "--auth-proxy-project",
+        "Not A Project",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("auth_proxy.project"), "{stderr}");
 }

@@ -60,8 +60,7 @@ fn refusal(status: &Status) -> TokenError {
                 .metadata()
                 .get("retry-after")
                 .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.parse::<u64>().ok())
-                .map(Duration::from_secs),
+                .and_then(|value| super::retry_after(value, std::time::SystemTime::now())),
             description: message,
         },
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted => {
@@ -75,5 +74,31 @@ fn refusal(status: &Status) -> TokenError {
         | Code::Unimplemented
         | Code::Internal
         | Code::DataLoss => TokenError::Protocol(format!("{:?}: {message}", status.code())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exhausted(retry_after: &str) -> TokenError {
+        let mut status = Status::resource_exhausted("too many failed attempts");
+        status
+            .metadata_mut()
+            .insert("retry-after", retry_after.parse().unwrap());
+        refusal(&status)
+    }
+
+    #[test]
+    fn retry_after_metadata_is_read_as_seconds_or_as_a_date() {
+        assert_eq!(exhausted("30").retry_after(), Some(Duration::from_secs(30)));
+        let in_a_minute = std::time::SystemTime::now() + Duration::from_secs(60);
+        let wait = exhausted(&httpdate::fmt_http_date(in_a_minute))
+            .retry_after()
+            .unwrap();
+        assert!(
+            wait > Duration::from_secs(57) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
     }
 }

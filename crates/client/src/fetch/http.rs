@@ -72,17 +72,10 @@ fn basic(grant: &Grant) -> String {
     crate::secret::basic_authorization(&grant.client_id, &grant.client_secret)
 }
 
-/// `Retry-After` in delta-seconds; an HTTP date is not used by Latchkey and
-/// is ignored (the source's own backoff applies).
+/// `Retry-After`, in delta-seconds or as an HTTP-date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    super::retry_after(value, std::time::SystemTime::now())
 }
 
 /// The typed error of a refused request.
@@ -156,5 +149,25 @@ mod tests {
             refusal(StatusCode::SERVICE_UNAVAILABLE, None, b"<html>"),
             TokenError::Unavailable(_)
         ));
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_a_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let in_two_minutes = std::time::SystemTime::now() + Duration::from_secs(120);
+        headers.insert(
+            RETRY_AFTER,
+            httpdate::fmt_http_date(in_two_minutes).parse().unwrap(),
+        );
+        let wait = retry_after(&headers).unwrap();
+        // The date has whole seconds, and a moment passes.
+        assert!(
+            wait > Duration::from_secs(117) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+        headers.insert(RETRY_AFTER, "later".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
     }
 }

@@ -10,11 +10,13 @@ use crate::secret::{AccessToken, ClientSecret};
 mod grpc;
 #[cfg(feature = "http")]
 mod http;
+mod retry_after;
 
 #[cfg(feature = "grpc")]
 pub(crate) use grpc::GrpcFetcher;
 #[cfg(feature = "http")]
 pub(crate) use http::HttpFetcher;
+pub(crate) use retry_after::parse as retry_after;
 
 /// What the token source asks for: whose token, with which scopes.
 #[derive(Debug, Clone)]

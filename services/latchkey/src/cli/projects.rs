@@ -16,7 +16,8 @@ pub(crate) enum Command {
         /// The project's ID.
         id: String,
     },
-    /// Creates a project with the configured default policy.
+    /// Creates a project; its policy is the configured default but for the
+    /// limits given.
     Create {
         /// The new project's ID: 3 to 63 lowercase letters, digits and hyphens.
         id: String,
@@ -26,6 +27,8 @@ pub(crate) enum Command {
         /// The base URL of the platform's API, shown beside its credentials.
         #[arg(long)]
         api_endpoint: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Changes a project's name or API endpoint ("" clears one).
     Update {
@@ -42,19 +45,65 @@ pub(crate) enum Command {
     Policy {
         /// The project's ID.
         id: String,
-        /// Most API credentials in the project; 0: unlimited.
-        #[arg(long)]
-        max_credentials: Option<u32>,
-        /// Most API credentials per owner; 0: unlimited.
-        #[arg(long)]
-        max_credentials_per_owner: Option<u32>,
-        /// Most live tokens per credential.
-        #[arg(long)]
-        max_tokens_per_credential: Option<u32>,
-        /// Lifetime of issued tokens, in seconds.
-        #[arg(long)]
-        token_ttl_seconds: Option<u32>,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
+}
+
+/// A project's policy, one flag per field of `ProjectPolicy`; a flag not
+/// given leaves its field unset (the default, or the current value).
+#[derive(Debug, clap::Args)]
+pub(crate) struct PolicyArgs {
+    /// Most API credentials in the project; 0: unlimited.
+    #[arg(long)]
+    max_credentials: Option<u32>,
+    /// Most API credentials per owner; 0: unlimited.
+    #[arg(long)]
+    max_credentials_per_owner: Option<u32>,
+    /// Most live tokens per credential.
+    #[arg(long)]
+    max_tokens_per_credential: Option<u32>,
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(long)]
+    token_ttl_seconds: Option<u32>,
+    /// What a credential at its token limit gets when it asks for another
+    /// token: a refusal, or the token with its oldest live one revoked.
+    #[arg(long, value_enum)]
+    on_token_limit: Option<OnTokenLimit>,
+}
+
+impl PolicyArgs {
+    fn into_policy(self) -> pb::ProjectPolicy {
+        pb::ProjectPolicy {
+            max_credentials: self.max_credentials,
+            max_credentials_per_owner: self.max_credentials_per_owner,
+            max_tokens_per_credential: self.max_tokens_per_credential,
+            token_ttl_seconds: self.token_ttl_seconds,
+            on_token_limit: self
+                .on_token_limit
+                .map(|choice| pb::OnTokenLimit::from(choice) as i32),
+        }
+    }
+}
+
+/// `--on-token-limit`: the choices of `OnTokenLimit` but its unset value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OnTokenLimit {
+    /// Refuse the new token.
+    Reject,
+    /// Issue it and revoke the credential's oldest live token.
+    // The configuration file spells it `evict_oldest`.
+    #[value(alias = "evict_oldest")]
+    EvictOldest,
+}
+
+impl From<OnTokenLimit> for pb::OnTokenLimit {
+    fn from(choice: OnTokenLimit) -> Self {
+        match choice {
+            OnTokenLimit::Reject => Self::Reject,
+            OnTokenLimit::EvictOldest => Self::EvictOldest,
+        }
+    }
 }
 
 /// Runs `command`.
@@ -119,12 +168,15 @@ pub(crate) async fn run(
             id,
             display_name,
             api_endpoint,
+            policy,
         } => {
+            let policy = policy.into_policy();
             let response = client
                 .create_project(registry.request(pb::CreateProjectRequest {
                     project_id: id,
                     display_name: display_name.unwrap_or_default(),
-                    policy: None,
+                    // An empty override is no override: leave the field out.
+                    policy: (policy != pb::ProjectPolicy::default()).then_some(policy),
                     api_endpoint: api_endpoint.unwrap_or_default(),
                 }))
                 .await?
@@ -167,23 +219,11 @@ pub(crate) async fn run(
                 format,
             )
         }
-        Command::Policy {
-            id,
-            max_credentials,
-            max_credentials_per_owner,
-            max_tokens_per_credential,
-            token_ttl_seconds,
-        } => {
+        Command::Policy { id, policy } => {
             let response = client
                 .update_project_policy(registry.request(pb::UpdateProjectPolicyRequest {
                     project_id: id,
-                    policy: Some(pb::ProjectPolicy {
-                        max_credentials,
-                        max_credentials_per_owner,
-                        max_tokens_per_credential,
-                        token_ttl_seconds,
-                        on_token_limit: None,
-                    }),
+                    policy: Some(policy.into_policy()),
                 }))
                 .await?
                 .into_inner();
@@ -229,9 +269,24 @@ fn show(
                 .token_ttl_seconds
                 .map_or_else(|| "-".to_owned(), |seconds| format!("{seconds} s")),
         ),
+        ("On token limit", on_token_limit(policy.on_token_limit)),
     ];
     for (label, value) in fields {
         output::line(&format!("{:<16} {value}", format!("{label}:")));
     }
     Ok(())
+}
+
+/// How `projects get` shows `on_token_limit`: the words of its flag.
+fn on_token_limit(value: Option<i32>) -> String {
+    let Some(value) = value else {
+        return "-".to_owned();
+    };
+    match pb::OnTokenLimit::try_from(value) {
+        Ok(pb::OnTokenLimit::Reject) => "reject".to_owned(),
+        Ok(pb::OnTokenLimit::EvictOldest) => "evict-oldest".to_owned(),
+        Ok(pb::OnTokenLimit::Unspecified) => "-".to_owned(),
+        // A value added to the proto after this CLI was built.
+        Err(_) => format!("unknown ({value})"),
+    }
 }
