@@ -24,6 +24,7 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         registry_internal,
         issuer_internal,
         api,
+        issuer_admin,
     ] = free_ports();
     let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(directory.path())
@@ -37,6 +38,8 @@ async fn one_command_runs_both_services_and_issues_a_token() {
             &format!("127.0.0.1:{http}"),
             "--metrics-addr",
             &format!("127.0.0.1:{metrics}"),
+            "--issuer-admin-addr",
+            &format!("127.0.0.1:{issuer_admin}"),
             "--registry-internal-addr",
             &format!("127.0.0.1:{registry_internal}"),
             "--issuer-internal-addr",

@@ -46,3 +46,35 @@ fn a_production_store_without_the_internal_key_exits_64() {
         assert!(!message.contains(&hash_key), "no key material: {message}");
     }
 }
+
+/// Logs written to a pipe (a file, a log shipper, `docker logs`) carry no
+/// colour escape codes: the issuer logs its failure to reach Redis through
+/// `tracing`, to stderr, which here is a pipe.
+#[test]
+fn logs_to_a_pipe_carry_no_colour() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = issuer_command(directory.path())
+        // Terminal detection alone must turn colour off, not NO_COLOR.
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        // Nothing listens on port 1: the start fails after logging is set up.
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .env("LATCHKEY_HASH_KEY", "ab".repeat(32))
+        .env("LATCHKEY_INTERNAL_KEY", "cd".repeat(32))
+        .env("LATCHKEY_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LATCHKEY_INTERNAL_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LATCHKEY_HTTP_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LATCHKEY_ADMIN_LISTEN_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.contains("ERROR") && logs.contains("token issuer failed"),
+        "the failure is logged: {logs}"
+    );
+    assert!(
+        !logs.contains("\u{1b}["),
+        "colour escape codes in piped logs: {logs:?}"
+    );
+}
