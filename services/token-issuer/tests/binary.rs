@@ -47,17 +47,44 @@ fn a_production_store_without_the_internal_key_exits_64() {
     }
 }
 
-/// Logs written to a pipe (a file, a log shipper, `docker logs`) carry no
-/// colour escape codes: the issuer logs its failure to reach Redis through
-/// `tracing`, to stderr, which here is a pipe.
+/// Kills the process when dropped, so a failed assertion leaves nothing
+/// running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `GET path` on `address` over HTTP/1.0: the status line.
+fn status_line(address: &str, path: &str) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
+
+/// An issuer whose Redis does not answer starts, is alive (`/livez` 200) and
+/// not ready (`/readyz` 503) on its admin listener, and its logs, written
+/// to a pipe (a file, a log shipper, `docker logs`), carry no colour escape
+/// codes.
 #[test]
-fn logs_to_a_pipe_carry_no_colour() {
+fn with_redis_unreachable_the_issuer_is_live_not_ready_and_logs_plain_text() {
     let directory = tempfile::tempdir().unwrap();
-    let output = issuer_command(directory.path())
+    let child = issuer_command(directory.path())
         // Terminal detection alone must turn colour off, not NO_COLOR.
         .env_remove("NO_COLOR")
         .env_remove("RUST_LOG")
-        // Nothing listens on port 1: the start fails after logging is set up.
+        // Nothing listens on port 1.
         .env("REDIS_URL", "redis://127.0.0.1:1")
         .env("LATCHKEY_HASH_KEY", "ab".repeat(32))
         .env("LATCHKEY_INTERNAL_KEY", "cd".repeat(32))
@@ -65,14 +92,36 @@ fn logs_to_a_pipe_carry_no_colour() {
         .env("LATCHKEY_INTERNAL_LISTEN_ADDR", "127.0.0.1:0")
         .env("LATCHKEY_HTTP_LISTEN_ADDR", "127.0.0.1:0")
         .env("LATCHKEY_ADMIN_LISTEN_ADDR", "127.0.0.1:0")
-        .output()
+        .spawn()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let logs = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        logs.contains("ERROR") && logs.contains("token issuer failed"),
-        "the failure is logged: {logs}"
-    );
+    let mut running = Running(child);
+    let stderr = running.0.stderr.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut logs = String::new();
+    let mut admin = None;
+    // The first readiness check logs the store as unreachable.
+    while !logs.contains("reporting NOT_SERVING") {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no NOT_SERVING log line within 30 s:\n{logs}"));
+        if let Some(rest) = line.split("admin=Some(").nth(1) {
+            admin = rest.split(')').next().map(str::to_owned);
+        }
+        logs.push_str(&line);
+        logs.push('\n');
+    }
+    let admin =
+        admin.unwrap_or_else(|| panic!("the serving line names the admin address:\n{logs}"));
+    let readyz = status_line(&admin, "/readyz");
+    assert!(readyz.contains(" 503 "), "{readyz}");
+    let livez = status_line(&admin, "/livez");
+    assert!(livez.contains(" 200 "), "{livez}");
+    assert!(logs.contains("WARN"), "{logs}");
     assert!(
         !logs.contains("\u{1b}["),
         "colour escape codes in piped logs: {logs:?}"
