@@ -78,6 +78,13 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         printed.push('\n');
     }
     let (admin_id, admin_secret) = (admin_id.unwrap(), admin_secret.unwrap());
+    // The banner names both admin listeners (metrics and probes).
+    assert!(
+        printed.contains(&format!(
+            "http://127.0.0.1:{metrics}, http://127.0.0.1:{issuer_admin} (/metrics, /livez, /readyz)"
+        )),
+        "the banner names the admin listeners:\n{printed}"
+    );
     // ... and keeps them in the data directory, readable only by its user, as
     // the lines the README's walkthrough sources.
     let admin_env = directory.path().join("latchkey-data/admin.env");
