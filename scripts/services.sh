@@ -233,13 +233,13 @@ ensure_openapi_validator() {
 
 # The README test runs `latchkey dev` on its documented fixed ports; 50051-50062
 # lie in Linux's ephemeral range, where any outgoing connection of another
-# test may take one for a moment. Reserve them (and 8080, 8081, 9090) from ephemeral
+# test may take one for a moment. Reserve them (and 8080, 8081, 9090, 9091) from ephemeral
 # use; best effort: without the right to, the test retries a busy port for 20 s.
 reserve_readme_ports() {
-  local file=/proc/sys/net/ipv4/ip_local_reserved_ports wanted="8080,8081,9090,50051-50062" current
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports wanted="8080,8081,9090,9091,50051-50062" current
   current=$(cat "$file" 2>/dev/null || true)
   # The kernel lists them merged: 8080,8081 reads back as 8080-8081.
-  case ",$current," in *",8080-8081,"*",50051-50062,"*) return 0 ;; esac
+  case ",$current," in *",8080-8081,"*",9090-9091,"*",50051-50062,"*) return 0 ;; esac
   if { echo "${current:+$current,}$wanted" > "$file"; } 2>/dev/null; then
     log "reserved ports $wanted from ephemeral use (README test)"
   else

@@ -36,15 +36,17 @@ pub struct IssuerListeners {
     grpc: TcpListener,
     internal: TcpListener,
     http: TcpListener,
+    admin: TcpListener,
 }
 
 impl IssuerListeners {
-    /// Binds three ephemeral ports on 127.0.0.1.
+    /// Binds four ephemeral ports on 127.0.0.1.
     pub async fn bind() -> Self {
         Self {
             grpc: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
             internal: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
             http: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+            admin: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
         }
     }
 
@@ -62,6 +64,11 @@ impl IssuerListeners {
     pub fn http_address(&self) -> SocketAddr {
         self.http.local_addr().expect("address")
     }
+
+    /// The admin listener's address.
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin.local_addr().expect("address")
+    }
 }
 
 /// A running token issuer; stopped when dropped.
@@ -70,6 +77,7 @@ pub struct IssuerFixture {
     grpc_address: SocketAddr,
     internal_address: SocketAddr,
     http_address: SocketAddr,
+    admin_address: SocketAddr,
     channel: Channel,
     internal_channel: TracedChannel,
     unsigned_internal_channel: Channel,
@@ -151,6 +159,7 @@ impl IssuerFixture {
         let grpc_address = listeners.grpc_address();
         let internal_address = listeners.internal_address();
         let http_address = listeners.http_address();
+        let admin_address = listeners.admin_address();
         let internal_key = config
             .internal_key_source()
             .resolve()
@@ -162,6 +171,7 @@ impl IssuerFixture {
                 grpc: listeners.grpc,
                 internal: listeners.internal,
                 http: listeners.http,
+                admin: listeners.admin,
             },
             shutdown.clone(),
         ));
@@ -173,6 +183,7 @@ impl IssuerFixture {
             grpc_address,
             internal_address,
             http_address,
+            admin_address,
             channel,
             internal_channel,
             unsigned_internal_channel,
@@ -234,6 +245,9 @@ impl IssuerFixture {
             http: TcpListener::bind(self.http_address)
                 .await
                 .expect("rebind HTTP port"),
+            admin: TcpListener::bind(self.admin_address)
+                .await
+                .expect("rebind admin port"),
         };
         let config = self.config.clone();
         let redis = self.redis.take();
@@ -283,6 +297,17 @@ impl IssuerFixture {
     /// `http://host:port` of the HTTP endpoints.
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http_address)
+    }
+
+    /// `http://host:port` of the admin listener (`/metrics`, `/livez`,
+    /// `/readyz`).
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_address)
+    }
+
+    /// `http://host:port/metrics` on the admin listener.
+    pub fn metrics_url(&self) -> String {
+        format!("{}/metrics", self.admin_url())
     }
 }
 

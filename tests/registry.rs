@@ -68,7 +68,7 @@ pub type ManagementClient = CredentialRegistryClient<InterceptedService<Channel,
 pub struct RegistryFixture {
     address: SocketAddr,
     internal_address: SocketAddr,
-    metrics_address: SocketAddr,
+    admin_address: SocketAddr,
     http_address: SocketAddr,
     channel: Channel,
     internal_channel: TracedChannel,
@@ -142,8 +142,8 @@ impl RegistryFixture {
             .internal_key_source()
             .resolve()
             .expect("test internal key");
-        let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let metrics_address = metrics_listener.local_addr().expect("local address");
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let admin_address = admin_listener.local_addr().expect("local address");
         let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let http_address = http_listener.local_addr().expect("local address");
         let shutdown = Shutdown::new();
@@ -152,7 +152,7 @@ impl RegistryFixture {
             Listeners {
                 grpc: listener,
                 internal: internal_listener,
-                metrics: metrics_listener,
+                admin: admin_listener,
                 http: http_listener,
             },
             shutdown.clone(),
@@ -163,7 +163,7 @@ impl RegistryFixture {
         let fixture = Self {
             address,
             internal_address,
-            metrics_address,
+            admin_address,
             http_address,
             channel,
             internal_channel,
@@ -213,9 +213,15 @@ impl RegistryFixture {
         self.internal_address
     }
 
-    /// `http://host:port/metrics`.
+    /// `http://host:port/metrics` on the admin listener.
     pub fn metrics_url(&self) -> String {
-        format!("http://{}/metrics", self.metrics_address)
+        format!("{}/metrics", self.admin_url())
+    }
+
+    /// `http://host:port` of the admin listener (`/metrics`, `/livez`,
+    /// `/readyz`).
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_address)
     }
 
     /// `http://host:port` of the management API over HTTP/JSON.

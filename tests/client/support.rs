@@ -128,9 +128,7 @@ pub(crate) async fn active(stack: &Stack, token: &str) -> bool {
 
 /// The issuer's metrics.
 async fn metrics(stack: &Stack) -> String {
-    let response = reqwest::get(format!("{}/metrics", stack.issuer.http_url()))
-        .await
-        .unwrap();
+    let response = reqwest::get(stack.issuer.metrics_url()).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     response.text().await.unwrap()
 }

@@ -38,7 +38,8 @@ impl Dev {
             http,
             metrics,
             registry_http,
-        ] = free_ports::<7>();
+            issuer_admin,
+        ] = free_ports::<8>();
         let address = |port: u16| format!("127.0.0.1:{port}");
         let log = directory.path().join("latchkey.log");
         let stdout = directory.path().join("latchkey.out");
@@ -52,6 +53,7 @@ impl Dev {
             .args(["--issuer-internal-addr", &address(issuer_internal)])
             .args(["--http-addr", &address(http)])
             .args(["--metrics-addr", &address(metrics)])
+            .args(["--issuer-admin-addr", &address(issuer_admin)])
             .args(["--api-addr", &address(registry_http)])
             .args(extra)
             .stdout(std::fs::File::create(&stdout).unwrap())

@@ -18,7 +18,7 @@ const ENTRIES: &str = "latchkey_issuer_introspection_cache_entries";
 const LIVE: &str = "latchkey_issuer_introspection_cache_live";
 
 async fn issuer_metrics(stack: &Stack) -> String {
-    scrape(&format!("{}/metrics", stack.issuer.http_url())).await
+    scrape(&stack.issuer.metrics_url()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

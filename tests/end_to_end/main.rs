@@ -29,6 +29,7 @@ macro_rules! on_both_stacks {
     };
 }
 
+mod admin;
 mod audit;
 mod auth_cache;
 mod auth_proxy;

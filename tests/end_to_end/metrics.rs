@@ -31,7 +31,7 @@ async fn both_services_count_what_they_do(backend: StackBackend) {
         .await;
     assert!(anonymous.is_err());
 
-    let issuer = scrape(&format!("{}/metrics", stack.issuer.http_url())).await;
+    let issuer = scrape(&stack.issuer.metrics_url()).await;
     // The admin's token and the client's.
     assert_eq!(sample(&issuer, "latchkey_issuer_tokens_issued_total"), 2.0);
     assert_eq!(
@@ -105,7 +105,7 @@ async fn both_services_count_what_they_do(backend: StackBackend) {
     for _ in 0..3 {
         issue(&stack, &evicting, &[]).await.unwrap();
     }
-    let issuer = scrape(&format!("{}/metrics", stack.issuer.http_url())).await;
+    let issuer = scrape(&stack.issuer.metrics_url()).await;
     assert_eq!(sample(&issuer, "latchkey_issuer_tokens_evicted_total"), 2.0);
 }
 

@@ -34,6 +34,13 @@ fn http_address(stack: &Stack) -> SocketAddr {
         .unwrap()
 }
 
+/// The socket address of an `http://host:port` admin URL.
+fn admin_address(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://")
+        .parse()
+        .expect("admin URL is http://host:port")
+}
+
 /// Reads until the server closes the connection: what it sent, or `None`
 /// if it is still open at `until`.
 async fn closed_by(stream: &mut TcpStream, until: Instant) -> Option<String> {
@@ -83,16 +90,8 @@ async fn half_sent_requests_and_silent_connections_are_cut_off_on_every_listener
         ("issuer HTTP", http),
         ("issuer gRPC", stack.issuer.grpc_address()),
         ("registry gRPC", stack.registry.address()),
-        (
-            "registry metrics",
-            stack
-                .registry
-                .metrics_url()
-                .trim_start_matches("http://")
-                .trim_end_matches("/metrics")
-                .parse()
-                .unwrap(),
-        ),
+        ("registry admin", admin_address(&stack.registry.admin_url())),
+        ("issuer admin", admin_address(&stack.issuer.admin_url())),
     ] {
         silent.push((listener, TcpStream::connect(address).await.unwrap()));
     }

@@ -15,7 +15,7 @@
 //!
 //! `latchkey dev` listens on its default ports, the ones the README's
 //! commands name (registry 50051 and 8081, issuer 50052 and 8080, internal 50061 and
-//! 50062, metrics 9090): the test fails when something else holds them.
+//! 50062, admin 9090 and 9091): the test fails when something else holds them.
 //! grpcurl is `LATCHKEY_TEST_GRPCURL` (set by `scripts/test`, which installs
 //! it) or the one on `PATH`; its absence fails the test.
 

@@ -683,7 +683,7 @@ pub(crate) async fn bench_stack(
     let flatness = compare::flatness(&comparisons, INTROSPECT_VALID);
     let mut server_side = Vec::new();
     for (service, url) in [
-        ("issuer", format!("{}/metrics", stack.issuer_http_url)),
+        ("issuer", stack.issuer_metrics_url.clone()),
         ("registry", stack.registry_metrics_url.clone()),
     ] {
         if let Ok(response) = runner.http.get(&url).send().await

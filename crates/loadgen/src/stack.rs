@@ -195,8 +195,10 @@ pub(crate) struct Stack {
     pub(crate) echo_http_url: String,
     /// The bench's own Redis (production).
     pub(crate) redis: Option<RedisServer>,
-    /// `http://127.0.0.1:PORT/metrics` of the registry.
+    /// `http://127.0.0.1:PORT/metrics` of the registry (its admin listener).
     pub(crate) registry_metrics_url: String,
+    /// `http://127.0.0.1:PORT/metrics` of the issuer (its admin listener).
+    pub(crate) issuer_metrics_url: String,
     pub(crate) admin: Admin,
     schema: Option<String>,
     postgres_url: String,
@@ -224,6 +226,7 @@ impl Stack {
             echo_http_url: String::new(),
             redis: None,
             registry_metrics_url: String::new(),
+            issuer_metrics_url: String::new(),
             admin: Admin {
                 client_id: String::new(),
                 client_secret: String::new(),
@@ -252,6 +255,7 @@ impl Stack {
         let dir = self.dir_path.clone();
         let registry_port = free_port()?;
         let metrics_port = free_port()?;
+        let issuer_admin_port = free_port()?;
         let issuer_port = free_port()?;
         let http_port = free_port()?;
         let registry_internal_port = free_port()?;
@@ -264,7 +268,7 @@ impl Stack {
             "listen_addr = \"127.0.0.1:{registry_port}\"\n\
              internal_listen_addr = \"127.0.0.1:{registry_internal_port}\"\n\
              internal_key = \"{internal_key}\"\n\
-             metrics_listen_addr = \"127.0.0.1:{metrics_port}\"\n\
+             admin_listen_addr = \"127.0.0.1:{metrics_port}\"\n\
              data_dir = {}\n\
              token_issuer_url = \"http://127.0.0.1:{issuer_internal_port}\"\n\
              token_endpoint = \"http://127.0.0.1:{http_port}/oauth2/token\"\n",
@@ -275,6 +279,7 @@ impl Stack {
              internal_listen_addr = \"127.0.0.1:{issuer_internal_port}\"\n\
              internal_key = \"{internal_key}\"\n\
              http_listen_addr = \"127.0.0.1:{http_port}\"\n\
+             admin_listen_addr = \"127.0.0.1:{issuer_admin_port}\"\n\
              public_url = \"http://127.0.0.1:{http_port}\"\n\
              registry_url = \"http://127.0.0.1:{registry_internal_port}\"\n\
              data_dir = {}\n",
@@ -355,6 +360,7 @@ impl Stack {
         started?;
         self.registry_url = format!("http://127.0.0.1:{registry_port}");
         self.registry_metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+        self.issuer_metrics_url = format!("http://127.0.0.1:{issuer_admin_port}/metrics");
         self.issuer_grpc_url = format!("http://127.0.0.1:{issuer_port}");
         self.issuer_http_url = format!("http://127.0.0.1:{http_port}");
 

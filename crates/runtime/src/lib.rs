@@ -1,7 +1,9 @@
 //! What every Latchkey service does the same way at start-up and shutdown:
 //! layered configuration, logging, the standard gRPC services (health,
-//! reflection), listeners within their limits and signal handling.
+//! reflection), the admin listener's probes and metrics, listeners within
+//! their limits and signal handling.
 
+mod admin;
 mod body_deadline;
 mod config;
 mod cors;
@@ -21,6 +23,7 @@ mod status;
 mod telemetry;
 mod tls;
 
+pub use admin::{Readiness, admin_router};
 pub use config::{ConfigError, load_config};
 pub use cors::cors_layer;
 pub use grpc::{health_service, reflection_service, take_ready};

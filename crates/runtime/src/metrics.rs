@@ -1,19 +1,17 @@
 //! Prometheus metrics: every gRPC call counted by RPC and outcome with its
-//! latency, plus what each service registers, served as text at `/metrics`.
+//! latency, whether the service is ready, plus what each service registers,
+//! served as text at `/metrics` on the admin listener ([`crate::admin_router`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::Router;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tonic::body::Body;
@@ -48,6 +46,7 @@ pub struct Metrics {
     registry: Registry,
     rpc_requests: Family<RpcLabels, Counter>,
     rpc_seconds: Family<RpcName, Histogram>,
+    ready: Gauge,
 }
 
 impl Metrics {
@@ -68,10 +67,17 @@ impl Metrics {
             "gRPC call latency by method",
             rpc_seconds.clone(),
         );
+        let ready = Gauge::default();
+        registry.register(
+            "ready",
+            "1 while the service is ready to serve (its store answers), 0 otherwise",
+            ready.clone(),
+        );
         Self {
             registry,
             rpc_requests,
             rpc_seconds,
+            ready,
         }
     }
 
@@ -96,25 +102,9 @@ impl Metrics {
         }
     }
 
-    /// `GET /metrics`.
-    pub fn router(self: &Arc<Self>) -> Router {
-        let metrics = self.clone();
-        Router::new().route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        metrics.encode(),
-                    )
-                        .into_response()
-                }
-            }),
-        )
+    /// Sets the `…_ready` gauge (the admin listener does, at each scrape).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
     }
 }
 

@@ -5,6 +5,7 @@
 //! variable is set; without it no exporter is built and the RPC layers pass
 //! calls through untouched. See `docs/observability.md`.
 
+use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::KeyValue;
@@ -126,6 +127,14 @@ fn tracer_provider() -> Option<SdkTracerProvider> {
     )
 }
 
+/// Whether log lines may carry colour: only when stderr (where the fmt layer
+/// writes) is a terminal, so a file, a pipe or a container's log driver gets
+/// plain text; never with `NO_COLOR` set (<https://no-color.org>).
+fn colour_logs() -> bool {
+    std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
 /// Installs the global subscriber. `RUST_LOG` overrides `default_filter`,
 /// for logs and exported spans alike.
 ///
@@ -140,6 +149,7 @@ pub fn init_telemetry(format: LogFormat, default_filter: &str) -> TelemetryGuard
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(colour_logs())
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()

@@ -27,8 +27,11 @@ pub struct RegistryConfig {
     /// `AuditSink`): for the token issuers only, every call signed with the
     /// internal key. Never expose it to clients.
     pub internal_listen_addr: SocketAddr,
-    /// HTTP listen address of `GET /metrics`.
-    pub metrics_listen_addr: SocketAddr,
+    /// HTTP listen address of the admin listener: `GET /metrics`, `/livez`
+    /// and `/readyz`. `metrics_listen_addr`, its name before the probes
+    /// joined it, is still accepted (both at once are refused).
+    #[serde(alias = "metrics_listen_addr")]
+    pub admin_listen_addr: SocketAddr,
     /// HTTP listen address of the management API over HTTP/JSON (every
     /// `CredentialRegistry` RPC, `GET /openapi.json`).
     pub http_listen_addr: SocketAddr,
@@ -90,7 +93,7 @@ impl Default for RegistryConfig {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             internal_listen_addr: SocketAddr::from(([127, 0, 0, 1], 50061)),
-            metrics_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            admin_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             http_listen_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             cors_allowed_origins: Vec::new(),
             auth_proxy: AuthProxyConfig::default(),
@@ -122,7 +125,7 @@ impl std::fmt::Debug for RegistryConfig {
         f.debug_struct("RegistryConfig")
             .field("listen_addr", &self.listen_addr)
             .field("internal_listen_addr", &self.internal_listen_addr)
-            .field("metrics_listen_addr", &self.metrics_listen_addr)
+            .field("admin_listen_addr", &self.admin_listen_addr)
             .field("http_listen_addr", &self.http_listen_addr)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("auth_proxy", &self.auth_proxy)
@@ -322,6 +325,30 @@ mod tests {
             },
             ..RegistryConfig::default()
         }
+    }
+
+    /// A configuration file with `contents`, loaded as the binary loads it.
+    fn load(contents: &str) -> Result<RegistryConfig, ConfigError> {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let file = directory.path().join("registry.toml");
+        std::fs::write(&file, contents).expect("write the file");
+        RegistryConfig::load(Some(&file))
+    }
+
+    #[test]
+    fn the_admin_listener_keeps_its_earlier_name() {
+        let address: SocketAddr = "127.0.0.1:9999".parse().expect("address");
+        let renamed = load("admin_listen_addr = \"127.0.0.1:9999\"\n").expect("valid");
+        assert_eq!(renamed.admin_listen_addr, address);
+        let earlier = load("metrics_listen_addr = \"127.0.0.1:9999\"\n").expect("valid");
+        assert_eq!(earlier.admin_listen_addr, address);
+        // Both at once would leave one silently ignored.
+        let error = load(
+            "metrics_listen_addr = \"127.0.0.1:9999\"\nadmin_listen_addr = \"127.0.0.1:9998\"\n",
+        )
+        .expect_err("both names refused")
+        .to_string();
+        assert!(error.contains("admin_listen_addr"), "{error}");
     }
 
     #[test]

@@ -23,9 +23,9 @@ use latchkey_registry_grpc::{
 };
 use latchkey_registry_http::{GrpcService, HttpApi};
 use latchkey_runtime::{
-    GrpcTraceLayer, HttpTraceLayer, LimitedListener, MAX_INTERNAL_BODY_BYTES, Metrics,
+    GrpcTraceLayer, HttpTraceLayer, LimitedListener, MAX_INTERNAL_BODY_BYTES, Metrics, Readiness,
     RequireClientCertificate, ServerTls, Shutdown, TracedChannel, VerifyInternalCallsLayer,
-    follow_readiness, health_service, reflection_service, serve_http,
+    admin_router, follow_readiness, health_service, reflection_service, serve_http,
 };
 use tokio::net::TcpListener;
 use tonic::transport::Endpoint;
@@ -62,8 +62,9 @@ pub struct Listeners {
     /// Internal gRPC for the token issuers (ClientAuthentication, UsageSink,
     /// AuditSink, health, reflection), every call signed.
     pub internal: TcpListener,
-    /// HTTP `GET /metrics` for Prometheus.
-    pub metrics: TcpListener,
+    /// HTTP admin listener: `GET /metrics` for Prometheus, `/livez` and
+    /// `/readyz` for probes.
+    pub admin: TcpListener,
     /// The management API over HTTP/JSON (`latchkey_registry_http`).
     pub http: TcpListener,
 }
@@ -93,6 +94,7 @@ pub async fn serve(
     let verifier = Arc::new(TokenAdminCallerVerifier::new(issuers));
 
     let (health_reporter, health) = health_service().await;
+    let readiness = Readiness::new(health_reporter.clone());
     let probed = store.clone();
     tokio::spawn(follow_readiness(
         health_reporter,
@@ -123,16 +125,17 @@ pub async fn serve(
     let internal_address = listeners.internal.local_addr().ok();
     let metrics = Arc::new(Metrics::new("registry"));
     let limits = &config.limits;
-    let metrics_server = serve_http(
-        listeners.metrics,
+    let admin_address = listeners.admin.local_addr().ok();
+    let admin_server = serve_http(
+        listeners.admin,
         None,
-        metrics.router(),
+        admin_router(metrics.clone(), readiness),
         limits,
         shutdown.clone(),
     )?;
     tokio::spawn(async move {
-        if let Err(error) = metrics_server.await {
-            tracing::warn!(%error, "metrics listener failed");
+        if let Err(error) = admin_server.await {
+            tracing::warn!(%error, "admin listener failed");
         }
     });
     let tls = match &config.tls {
@@ -258,6 +261,7 @@ pub async fn serve(
         address = ?address,
         internal_address = ?internal_address,
         http_address = ?http_address,
+        admin_address = ?admin_address,
         database = config.database.backend_name(),
         "credential registry serving"
     );

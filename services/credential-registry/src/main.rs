@@ -87,13 +87,13 @@ async fn run(config: RegistryConfig) -> Result<ExitCode, ServeError> {
     let listeners = match (
         bind(config.listen_addr).await,
         bind(config.internal_listen_addr).await,
-        bind(config.metrics_listen_addr).await,
+        bind(config.admin_listen_addr).await,
         bind(config.http_listen_addr).await,
     ) {
-        (Ok(grpc), Ok(internal), Ok(metrics), Ok(http)) => Listeners {
+        (Ok(grpc), Ok(internal), Ok(admin), Ok(http)) => Listeners {
             grpc,
             internal,
-            metrics,
+            admin,
             http,
         },
         (Err((address, error)), _, _, _)

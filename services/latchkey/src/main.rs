@@ -62,12 +62,16 @@ struct DevArgs {
     /// The issuer's internal gRPC address (for the registry only).
     #[arg(long, default_value = "127.0.0.1:50062")]
     issuer_internal_addr: SocketAddr,
-    /// The issuer's HTTP address (OAuth endpoints, issuer metrics).
+    /// The issuer's HTTP address (OAuth endpoints).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
-    /// The registry's metrics address.
-    #[arg(long, default_value = "127.0.0.1:9090")]
-    metrics_addr: SocketAddr,
+    /// The registry's admin address (`/metrics`, `/livez`, `/readyz`);
+    /// `--metrics-addr` is its earlier name.
+    #[arg(long, alias = "metrics-addr", default_value = "127.0.0.1:9090")]
+    registry_admin_addr: SocketAddr,
+    /// The issuer's admin address (`/metrics`, `/livez`, `/readyz`).
+    #[arg(long, default_value = "127.0.0.1:9091")]
+    issuer_admin_addr: SocketAddr,
     /// The registry's HTTP address (the management API over HTTP/JSON);
     /// the issuer's token endpoint allows browsers from its origin (CORS).
     #[arg(long, default_value = "127.0.0.1:8081")]
@@ -140,7 +144,7 @@ async fn dev(args: DevArgs) -> Result<(), String> {
     let registry = RegistryConfig {
         listen_addr: args.registry_addr,
         internal_listen_addr: args.registry_internal_addr,
-        metrics_listen_addr: args.metrics_addr,
+        admin_listen_addr: args.registry_admin_addr,
         http_listen_addr: args.api_addr,
         data_dir: args.data_dir.clone(),
         token_issuer_url: format!("http://{}", args.issuer_internal_addr),
@@ -158,6 +162,7 @@ async fn dev(args: DevArgs) -> Result<(), String> {
         listen_addr: args.issuer_addr,
         internal_listen_addr: args.issuer_internal_addr,
         http_listen_addr: args.http_addr,
+        admin_listen_addr: args.issuer_admin_addr,
         public_url: http_url.clone(),
         registry_url: format!("http://{}", args.registry_internal_addr),
         data_dir: args.data_dir.clone(),
@@ -173,13 +178,14 @@ async fn dev(args: DevArgs) -> Result<(), String> {
     let registry_listeners = credential_registry::Listeners {
         grpc: bind(args.registry_addr).await?,
         internal: bind(args.registry_internal_addr).await?,
-        metrics: bind(args.metrics_addr).await?,
+        admin: bind(args.registry_admin_addr).await?,
         http: bind(args.api_addr).await?,
     };
     let issuer_listeners = Listeners {
         grpc: bind(args.issuer_addr).await?,
         internal: bind(args.issuer_internal_addr).await?,
         http: bind(args.http_addr).await?,
+        admin: bind(args.issuer_admin_addr).await?,
     };
     // The first start creates the platform admin, whose secret is shown once.
     let admin = bootstrap_admin(&registry, "ops", false)
@@ -344,6 +350,7 @@ Latchkey is running on the embedded defaults (data in {data}).
   token issuer (gRPC)          {issuer}
   token issuer (HTTP, OAuth)   {http_url}
   internal (registry, issuer)  {registry_internal}, {issuer_internal} (signed calls only; never expose)
+  admin (registry, issuer)     {registry_admin_url}, {issuer_admin_url} (/metrics, /livez, /readyz)
   trusted proxies              {proxies}
   console sign-in proxy        {sign_in_proxy}
 
@@ -370,6 +377,8 @@ Stop with Ctrl-C.
         issuer = args.issuer_addr,
         registry_internal = args.registry_internal_addr,
         issuer_internal = args.issuer_internal_addr,
+        registry_admin_url = local_url(args.registry_admin_addr),
+        issuer_admin_url = local_url(args.issuer_admin_addr),
     );
 }
 

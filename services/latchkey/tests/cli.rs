@@ -33,6 +33,7 @@ impl Stack {
             "--issuer-addr",
             "--http-addr",
             "--metrics-addr",
+            "--issuer-admin-addr",
             "--registry-internal-addr",
             "--issuer-internal-addr",
             "--api-addr",

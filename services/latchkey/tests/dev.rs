@@ -24,6 +24,7 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         registry_internal,
         issuer_internal,
         api,
+        issuer_admin,
     ] = free_ports();
     let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .current_dir(directory.path())
@@ -37,6 +38,8 @@ async fn one_command_runs_both_services_and_issues_a_token() {
             &format!("127.0.0.1:{http}"),
             "--metrics-addr",
             &format!("127.0.0.1:{metrics}"),
+            "--issuer-admin-addr",
+            &format!("127.0.0.1:{issuer_admin}"),
             "--registry-internal-addr",
             &format!("127.0.0.1:{registry_internal}"),
             "--issuer-internal-addr",
@@ -75,6 +78,13 @@ async fn one_command_runs_both_services_and_issues_a_token() {
         printed.push('\n');
     }
     let (admin_id, admin_secret) = (admin_id.unwrap(), admin_secret.unwrap());
+    // The banner names both admin listeners (metrics and probes).
+    assert!(
+        printed.contains(&format!(
+            "http://127.0.0.1:{metrics}, http://127.0.0.1:{issuer_admin} (/metrics, /livez, /readyz)"
+        )),
+        "the banner names the admin listeners:\n{printed}"
+    );
     // ... and keeps them in the data directory, readable only by its user, as
     // the lines the README's walkthrough sources.
     let admin_env = directory.path().join("latchkey-data/admin.env");

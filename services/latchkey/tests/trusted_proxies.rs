@@ -54,6 +54,7 @@ fn start(directory: &std::path::Path, extra: &[&str]) -> Dev {
         registry_internal,
         issuer_internal,
         api,
+        issuer_admin,
     ] = free_ports();
     let address = |port: u16| format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -62,6 +63,7 @@ fn start(directory: &std::path::Path, extra: &[&str]) -> Dev {
         .args(["--issuer-addr", &address(issuer)])
         .args(["--http-addr", &address(http)])
         .args(["--metrics-addr", &address(metrics)])
+        .args(["--issuer-admin-addr", &address(issuer_admin)])
         .args(["--registry-internal-addr", &address(registry_internal)])
         .args(["--issuer-internal-addr", &address(issuer_internal)])
         .args(["--api-addr", &address(api)])

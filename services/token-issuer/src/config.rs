@@ -28,6 +28,9 @@ pub struct IssuerConfig {
     pub internal_listen_addr: SocketAddr,
     /// HTTP listen address (OAuth endpoints).
     pub http_listen_addr: SocketAddr,
+    /// HTTP listen address of the admin listener: `GET /metrics`, `/livez`
+    /// and `/readyz` (never on the public HTTP port).
+    pub admin_listen_addr: SocketAddr,
     /// The URL clients reach the HTTP endpoints at (named in the metadata
     /// document).
     pub public_url: String,
@@ -88,6 +91,7 @@ impl Default for IssuerConfig {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
             internal_listen_addr: SocketAddr::from(([127, 0, 0, 1], 50062)),
             http_listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9091)),
             public_url: "http://127.0.0.1:8080".to_owned(),
             registry_url: "http://127.0.0.1:50061".to_owned(),
             data_dir: PathBuf::from("latchkey-data"),
@@ -120,6 +124,7 @@ impl std::fmt::Debug for IssuerConfig {
             .field("listen_addr", &self.listen_addr)
             .field("internal_listen_addr", &self.internal_listen_addr)
             .field("http_listen_addr", &self.http_listen_addr)
+            .field("admin_listen_addr", &self.admin_listen_addr)
             .field("public_url", &self.public_url)
             .field("registry_url", &self.registry_url)
             .field("data_dir", &self.data_dir)

@@ -15,9 +15,9 @@ use latchkey_proto::token::v1::introspection_server::IntrospectionServer;
 use latchkey_proto::token::v1::token_admin_server::TokenAdminServer;
 use latchkey_proto::token::v1::token_service_server::TokenServiceServer;
 use latchkey_runtime::{
-    GrpcTraceLayer, HttpTraceLayer, LimitedListener, Metrics, RequireClientCertificate, ServerTls,
-    Shutdown, TracedChannel, VerifyInternalCallsLayer, health_service, reflection_service,
-    serve_http,
+    GrpcTraceLayer, HttpTraceLayer, LimitedListener, Metrics, Readiness, RequireClientCertificate,
+    ServerTls, Shutdown, TracedChannel, VerifyInternalCallsLayer, admin_router, health_service,
+    reflection_service, serve_http,
 };
 use latchkey_token::{AuditQueue, TokenService, TokenStore, UsageRollups, UsageTracker, unix_now};
 use latchkey_token_envoy::EnvoyAuthorizationService;
@@ -71,6 +71,9 @@ pub struct Listeners {
     pub internal: TcpListener,
     /// HTTP (OAuth endpoints).
     pub http: TcpListener,
+    /// HTTP admin listener: `GET /metrics` for Prometheus, `/livez` and
+    /// `/readyz` for probes.
+    pub admin: TcpListener,
 }
 
 /// Serves the issuer until `shutdown` fires, then drains in-flight calls for
@@ -137,6 +140,7 @@ pub async fn serve(
     let proxies = TrustedProxies::new(config.trusted_proxies.clone());
 
     let (health_reporter, health) = health_service().await;
+    let readiness = Readiness::new(health_reporter.clone());
     // The background tasks stop only once the servers have: their last
     // flush then carries the last uses of the calls drained meanwhile.
     let background_stop = Shutdown::new();
@@ -234,8 +238,7 @@ pub async fn serve(
         },
         config.token_cors()?,
     )
-    .layer(HttpTraceLayer)
-    .merge(metrics.router());
+    .layer(HttpTraceLayer);
     let http = serve_http(
         listeners.http,
         config.tls.as_ref(),
@@ -244,10 +247,26 @@ pub async fn serve(
         shutdown.clone(),
     )?;
 
+    // Metrics and probes on their own listener, never the public port.
+    let admin_address = listeners.admin.local_addr().ok();
+    let admin = serve_http(
+        listeners.admin,
+        None,
+        admin_router(metrics, readiness),
+        limits,
+        shutdown.clone(),
+    )?;
+    tokio::spawn(async move {
+        if let Err(error) = admin.await {
+            tracing::warn!(%error, "admin listener failed");
+        }
+    });
+
     tracing::info!(
         grpc = ?grpc_address,
         internal = ?internal_address,
         http = ?http_address,
+        admin = ?admin_address,
         store = if config.redis.is_some() { "redis" } else { "memory" },
         "token issuer serving"
     );

@@ -73,5 +73,6 @@ async fn bind(config: &IssuerConfig) -> Result<Listeners, (std::net::SocketAddr,
         grpc: bind(config.listen_addr).await?,
         internal: bind(config.internal_listen_addr).await?,
         http: bind(config.http_listen_addr).await?,
+        admin: bind(config.admin_listen_addr).await?,
     })
 }
