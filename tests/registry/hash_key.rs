@@ -36,11 +36,11 @@ async fn a_database_remembers_its_hash_key(backend: Backend) {
 
     let store = open(&database).await;
     assert_eq!(
-        store.check_hash_key(&fingerprint).await.unwrap(),
+        store.check_hash_key(1, &fingerprint).await.unwrap(),
         HashKeyCheck::Recorded
     );
     assert_eq!(
-        store.check_hash_key(&fingerprint).await.unwrap(),
+        store.check_hash_key(1, &fingerprint).await.unwrap(),
         HashKeyCheck::Matches
     );
     store.close().await;
@@ -50,7 +50,7 @@ async fn a_database_remembers_its_hash_key(backend: Backend) {
     let store = open(&database).await;
     assert_eq!(
         store
-            .check_hash_key(&HashKeyFingerprint::of(&other))
+            .check_hash_key(1, &HashKeyFingerprint::of(&other))
             .await
             .unwrap(),
         HashKeyCheck::Differs
@@ -58,7 +58,7 @@ async fn a_database_remembers_its_hash_key(backend: Backend) {
     let same_key_again = HashKey::from_hex(&key.to_hex()).unwrap();
     assert_eq!(
         store
-            .check_hash_key(&HashKeyFingerprint::of(&same_key_again))
+            .check_hash_key(1, &HashKeyFingerprint::of(&same_key_again))
             .await
             .unwrap(),
         HashKeyCheck::Matches
@@ -81,7 +81,7 @@ async fn a_database_remembers_its_hash_key(backend: Backend) {
     assert_eq!(rows.len(), 1);
     assert_eq!(
         rows[0].try_get_by_index::<String>(0).unwrap(),
-        "hash_key_fingerprint"
+        "hash_key_fingerprint:1"
     );
     let stored: Vec<u8> = rows[0].try_get_by_index(1).unwrap();
     assert_eq!(stored, fingerprint.as_bytes());
