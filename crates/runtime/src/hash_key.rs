@@ -290,3 +290,75 @@ fn write_key_file(path: &Path, key: &HashKey) -> Result<(), ConfigError> {
     let _ = std::fs::remove_file(&temporary);
     linked.map_err(fail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn previous(id: HashKeyId, key: Option<&str>) -> PreviousHashKey {
+        PreviousHashKey {
+            id,
+            key: key.map(str::to_owned),
+            key_file: None,
+        }
+    }
+
+    fn source<'a>(
+        value: Option<&'a str>,
+        id: HashKeyId,
+        previous: &'a [PreviousHashKey],
+    ) -> HashKeySource<'a> {
+        HashKeySource {
+            value,
+            file: None,
+            id,
+            previous,
+            data_dir: Path::new("/nonexistent"),
+        }
+    }
+
+    #[test]
+    fn previous_keys_resolve_by_id_beside_the_current_one() {
+        let current = HashKey::generate().to_hex();
+        let older = HashKey::generate();
+        let previous = [previous(1, Some(&older.to_hex()))];
+        let source = source(Some(&current), 2, &previous);
+        source.validate(true).unwrap();
+        let keys = source.resolve().unwrap();
+        assert_eq!(keys.current_id(), 2);
+        assert_eq!(keys.get(1).map(|key| key.hash("s")), Some(older.hash("s")));
+    }
+
+    #[test]
+    fn bad_previous_keys_are_refused_naming_the_entry() {
+        let current = HashKey::generate().to_hex();
+        let other = HashKey::generate().to_hex();
+        let cases: [(HashKeyId, Vec<PreviousHashKey>, &str); 5] = [
+            (0, vec![], "hash_key_id"),
+            (2, vec![previous(2, Some(&other))], "given twice"),
+            (
+                2,
+                vec![previous(0, Some(&other))],
+                "previous_hash_keys[0].id",
+            ),
+            (2, vec![previous(1, None)], "previous_hash_keys[0].key"),
+            (
+                2,
+                vec![previous(1, Some("abc"))],
+                "previous_hash_keys[0].key",
+            ),
+        ];
+        for (id, previous, expected) in cases {
+            let error = source(Some(&current), id, &previous)
+                .validate(false)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(!error.contains(&other), "{error}");
+        }
+        // A generated key cannot rotate: previous keys need a configured one.
+        let previous = [previous(1, Some(&other))];
+        let error = source(None, 2, &previous).validate(false).unwrap_err();
+        assert!(error.to_string().contains("previous_hash_keys"), "{error}");
+    }
+}
