@@ -36,6 +36,7 @@ mod credentials;
 mod delete;
 mod endpoints;
 mod hash_key;
+mod hash_key_rotation;
 mod internal_input;
 mod kinds;
 mod members;

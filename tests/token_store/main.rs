@@ -52,5 +52,6 @@ mod redis_only;
 mod replication;
 mod store_loss;
 mod support;
+mod tls_redis;
 mod tokens;
 mod tombstones;

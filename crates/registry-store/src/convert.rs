@@ -7,7 +7,7 @@ use latchkey_registry::{
     AuditEvent, Credential, CredentialState, IpAllowlist, LastUse, OnTokenLimit, PolicyOverrides,
     Project, RegistryError, StoredSecret,
 };
-use latchkey_secrets::SecretHash;
+use latchkey_secrets::{HashKeyId, SecretHash};
 
 use crate::entity::{audit_event, credential, credential_secret, project};
 
@@ -122,6 +122,7 @@ pub(crate) fn secret_from_row(
 ) -> Result<StoredSecret, RegistryError> {
     Ok(StoredSecret {
         hash: SecretHash::from_slice(&row.secret_hash).ok_or_else(|| corrupt("secret hash"))?,
+        hash_key_id: HashKeyId::try_from(row.hash_key_id).map_err(|_| corrupt("hash key ID"))?,
         create_time: time(row.create_time)?,
         expire_time: optional_time(row.expire_time)?,
     })

@@ -888,6 +888,7 @@ async fn insert_secret(
     let row = credential_secret::ActiveModel {
         credential_id: Set(credential_id.to_owned()),
         secret_hash: Set(secret.hash.as_bytes().to_vec()),
+        hash_key_id: Set(i64::from(secret.hash_key_id)),
         create_time: Set(micros(secret.create_time)),
         expire_time: Set(secret.expire_time.map(micros)),
         ..Default::default()

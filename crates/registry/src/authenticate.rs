@@ -3,11 +3,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET};
+use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET, HashKeyId, SecretHash};
 
 use crate::error::RegistryError;
 use crate::member::effective_credential;
-use crate::model::{Credential, CredentialState, ProjectPolicy, now};
+use crate::model::{Credential, CredentialState, ProjectPolicy, StoredSecret, now};
 use crate::service::Registry;
 
 /// Why a client was refused. Logged and audited; never told to the client,
@@ -149,15 +149,35 @@ impl Registry {
             }))
         };
         let at = now();
-        let presented = self.hash_key().hash(secret);
+        // The presented secret hashed under each key a live secret names
+        // (one, or two while a hash key rotation is under way).
+        let live: Vec<&StoredSecret> = record
+            .secrets
+            .iter()
+            .filter(|stored| stored.is_live_at(at))
+            .collect();
+        let mut presented: Vec<(HashKeyId, SecretHash)> = Vec::with_capacity(1);
+        for stored in &live {
+            if presented.iter().any(|(id, _)| *id == stored.hash_key_id) {
+                continue;
+            }
+            // The start-up check refuses a database whose live secrets name
+            // a key that is not configured; one seen here anyway (a secret
+            // written meanwhile by a newer replica) cannot match.
+            if let Some(key) = self.hash_keys().get(stored.hash_key_id) {
+                presented.push((stored.hash_key_id, key.hash(secret)));
+            }
+        }
         // Compare with every live secret (each comparison constant-time) so
         // the time taken does not depend on which one matched.
         // Also note when the matching secret ends (secrets are 256 random
         // bits: at most one matches).
         let mut matched = false;
         let mut secret_expire_time = None;
-        for stored in record.secrets.iter().filter(|stored| stored.is_live_at(at)) {
-            let same = stored.hash == presented;
+        for stored in live {
+            let same = presented
+                .iter()
+                .any(|(id, hash)| *id == stored.hash_key_id && *hash == stored.hash);
             if same {
                 secret_expire_time = stored.expire_time;
             }

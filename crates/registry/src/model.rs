@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use latchkey_secrets::SecretHash;
+use latchkey_secrets::{HashKeyId, SecretHash};
 use serde::Deserialize;
 
 use latchkey_net::IpAllowlist;
@@ -185,6 +185,8 @@ pub struct Credential {
 pub struct StoredSecret {
     /// Keyed BLAKE3 hash of the secret.
     pub hash: SecretHash,
+    /// The ID of the hash key `hash` was made with.
+    pub hash_key_id: HashKeyId,
     /// When the secret was made.
     pub create_time: DateTime<Utc>,
     /// When it stops working (set by a rotation's grace period).

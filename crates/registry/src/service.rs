@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET, HashKey, random_string};
+use latchkey_secrets::{CLIENT_ID, CLIENT_SECRET, HashKeys, random_string};
 
 use crate::access::Caller;
 use crate::audit::{AuditAction, AuditEvent, AuditFilter};
@@ -139,23 +139,25 @@ pub struct ListAuditEvents {
 #[derive(Debug, Clone)]
 pub struct Registry {
     store: Arc<dyn CredentialStore>,
-    hash_key: HashKey,
+    hash_keys: HashKeys,
     token_sync: Arc<dyn TokenSync>,
 }
 
 impl Registry {
-    /// A registry over `store`, hashing secrets with `hash_key` and telling
+    /// A registry over `store`, hashing new secrets with the current key of
+    /// `hash_keys` (a single [`latchkey_secrets::HashKey`] is key 1) and
+    /// verifying stored ones with the key they name, and telling
     /// `token_sync` about every change tokens must follow (a change whose
     /// commit is lost after it was applied there is repaired: see
     /// [`Registry::repair_pending`]).
     pub fn new(
         store: Arc<dyn CredentialStore>,
-        hash_key: HashKey,
+        hash_keys: impl Into<HashKeys>,
         token_sync: Arc<dyn TokenSync>,
     ) -> Self {
         Self {
             store,
-            hash_key,
+            hash_keys: hash_keys.into(),
             token_sync,
         }
     }
@@ -172,8 +174,19 @@ impl Registry {
         self.token_sync.clone()
     }
 
-    pub(crate) fn hash_key(&self) -> &HashKey {
-        &self.hash_key
+    pub(crate) fn hash_keys(&self) -> &HashKeys {
+        &self.hash_keys
+    }
+
+    /// A new secret's stored form: hashed with the current key, which it
+    /// names.
+    fn stored_secret(&self, client_secret: &str, at: DateTime<Utc>) -> StoredSecret {
+        StoredSecret {
+            hash: self.hash_keys.current().hash(client_secret),
+            hash_key_id: self.hash_keys.current_id(),
+            create_time: at,
+            expire_time: None,
+        }
     }
 
     /// The effective policy of `project`.
@@ -419,11 +432,7 @@ impl Registry {
                 last_use: None,
                 policy_version: 1,
             },
-            secret: StoredSecret {
-                hash: self.hash_key.hash(&client_secret),
-                create_time: at,
-                expire_time: None,
-            },
+            secret: self.stored_secret(&client_secret, at),
         };
         audit.credential_id.clone_from(&new.credential.id);
         let mut attempts = 1;
@@ -699,11 +708,7 @@ impl Registry {
         }
         let at = now();
         let client_secret = CLIENT_SECRET.generate();
-        let secret = StoredSecret {
-            hash: self.hash_key.hash(&client_secret),
-            create_time: at,
-            expire_time: None,
-        };
+        let secret = self.stored_secret(&client_secret, at);
         let previous_secret_expire_time = (input.grace_period_seconds > 0)
             .then(|| at + Duration::seconds(i64::from(input.grace_period_seconds)));
         let sync = self.begin_sync(&input.credential_id).await?;

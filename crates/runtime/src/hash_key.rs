@@ -1,25 +1,56 @@
 //! The keys every service reads at start: the hash key its BLAKE3 hashes
 //! are keyed with, and the internal key its internal calls are signed with.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use latchkey_secrets::{HashKey, random_string};
+use latchkey_secrets::{HashKey, HashKeyId, HashKeys, random_string};
+use serde::Deserialize;
 
 use crate::internal_auth::InternalKey;
 
 use crate::config::ConfigError;
 
-/// Where a service's hash key comes from, in order: the configured value,
-/// the configured file, or (embedded default only) `data_dir/hash.key`,
-/// created on first start with mode 0600.
+/// Where a service's hash keys come from. The current key (`hash_key_id`,
+/// 1 unless set), in order: the configured value, the configured file, or
+/// (embedded default only) `data_dir/hash.key`, created on first start with
+/// mode 0600. Older keys (`previous_hash_keys`) still verify what was
+/// hashed with them: see "Rotating the hash key" in `docs/operations.md`.
 #[derive(Debug, Clone, Copy)]
 pub struct HashKeySource<'a> {
     /// `hash_key` from configuration: 64 hex digits.
     pub value: Option<&'a str>,
     /// `hash_key_file` from configuration.
     pub file: Option<&'a Path>,
+    /// `hash_key_id`: the current key's ID.
+    pub id: HashKeyId,
+    /// `previous_hash_keys`: older keys by ID.
+    pub previous: &'a [PreviousHashKey],
     /// The data directory of the embedded default.
     pub data_dir: &'a Path,
+}
+
+/// An older hash key in configuration (`[[previous_hash_keys]]`): what was
+/// hashed with it still verifies; nothing new is hashed with it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousHashKey {
+    /// The ID it had while it was current.
+    pub id: HashKeyId,
+    /// The key, 64 hex digits.
+    pub key: Option<String>,
+    /// A file holding the key, as an alternative to `key`.
+    pub key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for PreviousHashKey {
+    // Never print a key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviousHashKey")
+            .field("id", &self.id)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("key_file", &self.key_file)
+            .finish()
+    }
 }
 
 impl HashKeySource<'_> {
@@ -30,20 +61,53 @@ impl HashKeySource<'_> {
         self.key().validate(
             shared_store
                 .then_some("with a shared store: every replica must hash with the same key"),
-        )
+        )?;
+        if self.id == 0 {
+            return Err(ConfigError::new(
+                "hash_key_id: must be 1 or more (the key configured before rotation is 1)",
+            ));
+        }
+        if !self.previous.is_empty() && self.value.is_none() && self.file.is_none() {
+            return Err(ConfigError::new(
+                "previous_hash_keys needs hash_key (or hash_key_file): a generated key cannot rotate",
+            ));
+        }
+        let mut ids = vec![self.id];
+        for (index, previous) in self.previous.iter().enumerate() {
+            let name = format!("previous_hash_keys[{index}]");
+            if previous.id == 0 {
+                return Err(ConfigError::new(format!("{name}.id: must be 1 or more")));
+            }
+            if ids.contains(&previous.id) {
+                return Err(ConfigError::new(format!(
+                    "{name}.id: hash key ID {} is given twice",
+                    previous.id
+                )));
+            }
+            ids.push(previous.id);
+            previous_key(&name, previous).validate(Some("for every previous hash key"))?;
+        }
+        Ok(())
     }
 
-    /// Reads or creates the key.
-    pub fn resolve(&self) -> Result<HashKey, ConfigError> {
-        self.key().resolve()
+    /// Reads (or creates) the current key and reads the older ones.
+    pub fn resolve(&self) -> Result<HashKeys, ConfigError> {
+        let current = self.key().resolve()?;
+        let mut older = Vec::with_capacity(self.previous.len());
+        for (index, previous) in self.previous.iter().enumerate() {
+            let name = format!("previous_hash_keys[{index}]");
+            older.push((previous.id, previous_key(&name, previous).resolve()?));
+        }
+        HashKeys::new(self.id, current, older)
+            .map_err(|error| ConfigError::new(format!("hash keys: {error}")))
     }
 
     fn key(&self) -> ConfiguredKey<'_> {
         ConfiguredKey {
-            name: "hash_key",
+            name: "hash_key".to_owned(),
             value: self.value,
             file: self.file,
-            generated: self.data_dir.join("hash.key"),
+            generated: Some(self.data_dir.join("hash.key")),
         }
     }
 }
@@ -93,10 +157,10 @@ impl InternalKeySource<'_> {
 
     fn key(&self) -> ConfiguredKey<'_> {
         ConfiguredKey {
-            name: "internal_key",
+            name: "internal_key".to_owned(),
             value: self.value,
             file: self.file,
-            generated: self.data_dir.join("internal.key"),
+            generated: Some(self.data_dir.join("internal.key")),
         }
     }
 }
@@ -115,20 +179,31 @@ pub fn validate_clock_skew(seconds: u64) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A previous key as a [`ConfiguredKey`] named `name` (its fields are
+/// `{name}.key` and `{name}.key_file`); never generated.
+fn previous_key<'a>(name: &str, previous: &'a PreviousHashKey) -> ConfiguredKey<'a> {
+    ConfiguredKey {
+        name: format!("{name}.key"),
+        value: previous.key.as_deref(),
+        file: previous.key_file.as_deref(),
+        generated: None,
+    }
+}
+
 /// A 256-bit key from configuration, a file, or generated on first start.
 struct ConfiguredKey<'a> {
     /// The configuration key (`hash_key`); `{name}_file` is the file's.
-    name: &'static str,
+    name: String,
     value: Option<&'a str>,
     file: Option<&'a Path>,
-    /// The file a generated key is kept in.
-    generated: std::path::PathBuf,
+    /// The file a generated key is kept in; `None`: never generated.
+    generated: Option<PathBuf>,
 }
 
 impl ConfiguredKey<'_> {
     /// `required`: why a configured key is required, when it is.
     fn validate(&self, required: Option<&str>) -> Result<(), ConfigError> {
-        let name = self.name;
+        let name = &self.name;
         if self.value.is_some() && self.file.is_some() {
             return Err(ConfigError::new(format!(
                 "set {name} or {name}_file, not both"
@@ -157,14 +232,19 @@ impl ConfiguredKey<'_> {
         if let Some(path) = self.file {
             return read_key_file(path);
         }
-        let path = &self.generated;
+        let Some(path) = &self.generated else {
+            return Err(ConfigError::new(format!(
+                "{} (or {}_file) is required",
+                self.name, self.name
+            )));
+        };
         if path.exists() {
             return read_key_file(path);
         }
         let key = HashKey::generate();
         match write_key_file(path, &key) {
             Ok(()) => {
-                tracing::info!(path = %path.display(), key = self.name, "generated a new key");
+                tracing::info!(path = %path.display(), key = %self.name, "generated a new key");
                 Ok(key)
             }
             // Another service (`latchkey dev` starts two) created it first:
@@ -209,4 +289,76 @@ fn write_key_file(path: &Path, key: &HashKey) -> Result<(), ConfigError> {
     let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
     let _ = std::fs::remove_file(&temporary);
     linked.map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn previous(id: HashKeyId, key: Option<&str>) -> PreviousHashKey {
+        PreviousHashKey {
+            id,
+            key: key.map(str::to_owned),
+            key_file: None,
+        }
+    }
+
+    fn source<'a>(
+        value: Option<&'a str>,
+        id: HashKeyId,
+        previous: &'a [PreviousHashKey],
+    ) -> HashKeySource<'a> {
+        HashKeySource {
+            value,
+            file: None,
+            id,
+            previous,
+            data_dir: Path::new("/nonexistent"),
+        }
+    }
+
+    #[test]
+    fn previous_keys_resolve_by_id_beside_the_current_one() {
+        let current = HashKey::generate().to_hex();
+        let older = HashKey::generate();
+        let previous = [previous(1, Some(&older.to_hex()))];
+        let source = source(Some(&current), 2, &previous);
+        source.validate(true).unwrap();
+        let keys = source.resolve().unwrap();
+        assert_eq!(keys.current_id(), 2);
+        assert_eq!(keys.get(1).map(|key| key.hash("s")), Some(older.hash("s")));
+    }
+
+    #[test]
+    fn bad_previous_keys_are_refused_naming_the_entry() {
+        let current = HashKey::generate().to_hex();
+        let other = HashKey::generate().to_hex();
+        let cases: [(HashKeyId, Vec<PreviousHashKey>, &str); 5] = [
+            (0, vec![], "hash_key_id"),
+            (2, vec![previous(2, Some(&other))], "given twice"),
+            (
+                2,
+                vec![previous(0, Some(&other))],
+                "previous_hash_keys[0].id",
+            ),
+            (2, vec![previous(1, None)], "previous_hash_keys[0].key"),
+            (
+                2,
+                vec![previous(1, Some("abc"))],
+                "previous_hash_keys[0].key",
+            ),
+        ];
+        for (id, previous, expected) in cases {
+            let error = source(Some(&current), id, &previous)
+                .validate(false)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(!error.contains(&other), "{error}");
+        }
+        // A generated key cannot rotate: previous keys need a configured one.
+        let previous = [previous(1, Some(&other))];
+        let error = source(None, 2, &previous).validate(false).unwrap_err();
+        assert!(error.to_string().contains("previous_hash_keys"), "{error}");
+    }
 }

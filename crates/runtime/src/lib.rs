@@ -28,13 +28,15 @@ pub use config::{ConfigError, load_config};
 pub use cors::cors_layer;
 pub use grpc::{health_service, reflection_service, take_ready};
 pub use grpc_limits::{GrpcConcurrencyLayer, GrpcConcurrencyLimit};
-pub use hash_key::{HashKeySource, InternalKeySource, validate_clock_skew};
+pub use hash_key::{HashKeySource, InternalKeySource, PreviousHashKey, validate_clock_skew};
 pub use http_server::{HttpServer, serve_http};
 pub use https::HttpsListener;
 pub use internal_auth::{
     DEFAULT_CLOCK_SKEW, InternalKey, MAX_INTERNAL_BODY_BYTES, SIGNATURE_HEADER,
     VerifyInternalCalls, VerifyInternalCallsLayer,
 };
+/// The hash keys' IDs, re-exported for the services' configuration.
+pub use latchkey_secrets::{FIRST_HASH_KEY_ID, HashKeyId, HashKeys};
 pub use limits::ListenerLimits;
 pub use listener::{LimitedListener, LimitedStream};
 pub use metrics::{GrpcMetricsLayer, Metrics, RpcLabels, RpcName, latency_histogram};

@@ -12,6 +12,7 @@
 
 mod format;
 mod hash;
+mod hash_keys;
 pub mod identifier;
 mod random;
 
@@ -19,4 +20,5 @@ pub use format::{
     ACCESS_TOKEN, BASE62_ALPHABET, CLIENT_ID, CLIENT_SECRET, MalformedToken, TokenFormat,
 };
 pub use hash::{HashKey, InvalidHashKey, SecretHash};
+pub use hash_keys::{FIRST_HASH_KEY_ID, HashKeyId, HashKeys, InvalidHashKeys};
 pub use random::{fill_bytes, random_string};

@@ -235,7 +235,7 @@ impl Introspector {
         let mut material = parts.join("\0");
         material.push('\0');
         material.push_str(&caller_ip.to_string());
-        *self.core.hash_key.hash(&material).as_bytes()
+        *self.core.hash_keys.current().hash(&material).as_bytes()
     }
 
     /// Drops what is remembered about `credential_id` as an introspection

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use latchkey_secrets::HashKey;
+use latchkey_secrets::HashKeys;
 
 use crate::audit::Auditor;
 use crate::events::TokenEvents;
@@ -20,7 +20,9 @@ use crate::verify::ClientVerifier;
 #[derive(Debug, Clone)]
 pub(crate) struct Core {
     pub(crate) store: Arc<dyn TokenStore>,
-    pub(crate) hash_key: HashKey,
+    /// The current key hashes new tokens; a token issued before the key
+    /// rotated is found under an older key's hash until it expires.
+    pub(crate) hash_keys: HashKeys,
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) events: Arc<dyn TokenEvents>,
     pub(crate) auditor: Auditor,

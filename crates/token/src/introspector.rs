@@ -9,7 +9,7 @@ use crate::caller_cache::CallerCache;
 use crate::core::Core;
 use crate::error::StoreError;
 use crate::introspection::{InactiveReason, Introspection, IntrospectionRequest, TokenInfo};
-use crate::key::parse_token;
+use crate::key::{hash_token, parse_token};
 use crate::model::{PolicyState, unix_now};
 
 /// Answers introspections, authenticates introspection callers and decides
@@ -57,14 +57,30 @@ impl Introspector {
         request: &IntrospectionRequest<'_>,
     ) -> Result<Introspection, StoreError> {
         use Introspection::Inactive;
-        let Ok(parsed) = parse_token(request.token, &self.core.hash_key) else {
+        let Ok(parsed) = parse_token(request.token, self.core.hash_keys.current()) else {
             return Ok(Inactive(InactiveReason::Malformed));
         };
-        let lookup = self
+        let mut lookup = self
             .core
             .store
             .lookup(parsed.credential, &parsed.hash)
             .await?;
+        // A token issued before the hash key rotated is stored under an
+        // older key's hash, until it expires. Only a miss looks there, so
+        // tokens of the current key cost one lookup as before.
+        if lookup.token.is_none() && !lookup.revoked {
+            for (_, key) in self.core.hash_keys.older() {
+                let older = self
+                    .core
+                    .store
+                    .lookup(parsed.credential, &hash_token(request.token, key))
+                    .await?;
+                if older.token.is_some() || older.revoked {
+                    lookup = older;
+                    break;
+                }
+            }
+        }
         // Revoked for good, whatever happens to the credential later.
         if lookup.revoked {
             return Ok(Inactive(InactiveReason::Revoked));

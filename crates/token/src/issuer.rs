@@ -7,7 +7,7 @@ use crate::audit::TokenAction;
 use crate::authenticator::AuthenticatedClient;
 use crate::core::Core;
 use crate::error::{ClientRefusal, IssueError, StoreIssueError};
-use crate::key::{CredentialKey, new_token, parse_token};
+use crate::key::{CredentialKey, hash_token, new_token, parse_token};
 use crate::model::{CredentialPolicy, PolicyState, TokenRecord, unix_now};
 use crate::scope::{MAX_SCOPES, check_scope_syntax};
 use crate::store::{NewToken, PolicyOrigin};
@@ -197,7 +197,7 @@ impl Issuer {
             expires_at,
             scopes,
         };
-        let (access_token, parsed) = new_token(credential, &self.core.hash_key);
+        let (access_token, parsed) = new_token(credential, self.core.hash_keys.current());
         let new = NewToken {
             credential,
             hash: parsed.hash,
@@ -310,28 +310,34 @@ impl Issuer {
         client: &AuthenticatedClient,
         token: &str,
     ) -> Result<bool, IssueError> {
-        let Ok(parsed) = parse_token(token, &self.core.hash_key) else {
+        let Ok(parsed) = parse_token(token, self.core.hash_keys.current()) else {
             return Ok(false);
         };
         if parsed.credential.credential_id() != client.credential_id {
             tracing::debug!(credential_id = %client.credential_id, "revocation of another client's token ignored");
             return Ok(false);
         }
-        match self
+        // The current key's hash first; a token issued before the hash key
+        // rotated is stored under an older key's.
+        let older = self
             .core
-            .store
-            .revoke(parsed.credential, &parsed.hash)
-            .await
-        {
-            Ok(revoked) => {
-                if revoked {
-                    self.core.events.revoked();
-                    tracing::debug!(credential_id = %client.credential_id, "token revoked");
-                }
-                Ok(revoked)
+            .hash_keys
+            .older()
+            .map(|(_, key)| hash_token(token, key));
+        for hash in std::iter::once(parsed.hash).chain(older) {
+            let revoked = self
+                .core
+                .store
+                .revoke(parsed.credential, &hash)
+                .await
+                .map_err(store_unavailable)?;
+            if revoked {
+                self.core.events.revoked();
+                tracing::debug!(credential_id = %client.credential_id, "token revoked");
+                return Ok(true);
             }
-            Err(error) => Err(store_unavailable(error)),
         }
+        Ok(false)
     }
 }
 

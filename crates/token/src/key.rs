@@ -107,7 +107,9 @@ pub fn parse_token(token: &str, key: &HashKey) -> Result<ParsedToken, MalformedT
     })
 }
 
-fn hash_token(token: &str, key: &HashKey) -> TokenHash {
+/// The keyed hash of a token already parsed (its format checked), under
+/// `key`: for looking it up under an older hash key.
+pub(crate) fn hash_token(token: &str, key: &HashKey) -> TokenHash {
     let full = key.hash(token);
     let mut truncated = [0u8; TOKEN_HASH_LEN];
     truncated.copy_from_slice(&full.as_bytes()[..TOKEN_HASH_LEN]);

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_secrets::HashKey;
+use latchkey_secrets::HashKeys;
 
 use crate::audit::{AuditQueue, Auditor};
 use crate::auth_cache::AuthenticationCache;
@@ -35,16 +35,19 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    /// A service over `store`, checking clients with `authenticator`.
+    /// A service over `store`, checking clients with `authenticator`,
+    /// hashing tokens with the current key of `hash_keys` (a single
+    /// [`latchkey_secrets::HashKey`] is key 1) and finding older tokens
+    /// under older keys.
     pub fn new(
         store: Arc<dyn TokenStore>,
         authenticator: Arc<dyn ClientAuthenticator>,
-        hash_key: HashKey,
+        hash_keys: impl Into<HashKeys>,
         usage: Arc<UsageTracker>,
     ) -> Self {
         let core = Core {
             store: store.clone(),
-            hash_key,
+            hash_keys: hash_keys.into(),
             usage,
             events: Arc::new(NoEvents),
             auditor: Auditor::default(),

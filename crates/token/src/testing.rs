@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use latchkey_net::IpAllowlist;
-use latchkey_secrets::HashKey;
+use latchkey_secrets::{HashKey, HashKeys};
 
 use crate::authenticator::{AuthenticatedClient, ClientAuthenticator};
 use crate::error::{ClientRefusal, IssueError, StoreError, StoreIssueError};
@@ -333,12 +333,17 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     pub(crate) fn new() -> Self {
+        Self::with_keys(HashKey::generate().into())
+    }
+
+    /// A fixture hashing tokens with `keys`.
+    pub(crate) fn with_keys(keys: HashKeys) -> Self {
         let store = Arc::new(FakeStore::default());
         let registry = Arc::new(FakeRegistry::new(client(1, &[]), store.clone()));
         let tokens = TokenService::new(
             store.clone(),
             registry.clone(),
-            HashKey::generate(),
+            keys,
             Arc::new(UsageTracker::default()),
         );
         Self {
@@ -346,5 +351,16 @@ impl Fixture {
             registry,
             tokens,
         }
+    }
+
+    /// Another service over the same store and registry (another replica,
+    /// or this one restarted) hashing tokens with `keys`.
+    pub(crate) fn replica(&self, keys: HashKeys) -> TokenService {
+        TokenService::new(
+            self.store.clone(),
+            self.registry.clone(),
+            keys,
+            Arc::new(UsageTracker::default()),
+        )
     }
 }

@@ -7,12 +7,9 @@
 use std::sync::Arc;
 
 use latchkey_registry::{
-    ADMIN_SCOPE, Caller, CreateCredential, CreateProject, CreatedCredential, HashKeyCheck,
-    HashKeyFingerprint, INTROSPECT_SCOPE, NoTokenSync, OnTokenLimit, PolicyOverrides, Registry,
-    RegistryError,
+    ADMIN_SCOPE, Caller, CreateCredential, CreateProject, CreatedCredential, INTROSPECT_SCOPE,
+    NoTokenSync, OnTokenLimit, PolicyOverrides, Registry, RegistryError,
 };
-use latchkey_registry_store::SqlCredentialStore;
-use latchkey_runtime::ConfigError;
 
 use crate::{RegistryConfig, ServeError};
 
@@ -32,43 +29,18 @@ pub async fn bootstrap_admin(
     project_id: &str,
     force: bool,
 ) -> Result<BootstrapOutcome, ServeError> {
-    let hash_key = config.hash_key_source().resolve()?;
+    let hash_keys = config.hash_key_source().resolve()?;
     let store = latchkey_registry_store::connect(&config.database, config.policy_defaults)
         .await
         .map_err(ServeError::Store)?;
-    check_hash_key(&store, &HashKeyFingerprint::of(&hash_key)).await?;
+    crate::hash_keys::check_hash_keys(&store, &hash_keys).await?;
     let store = Arc::new(store);
     // A new credential has no tokens to keep in step.
-    let registry = Registry::new(store.clone(), hash_key, Arc::new(NoTokenSync));
+    let registry = Registry::new(store.clone(), hash_keys, Arc::new(NoTokenSync));
     let caller = Caller::bootstrap();
     let outcome = create(&registry, &caller, project_id, force).await;
     store.close().await;
     outcome.map_err(ServeError::Store)
-}
-
-/// Refuses to go on with a hash key other than the one the database was
-/// written with: every stored secret would be refused as wrong. The first
-/// start on a database records the key's fingerprint (never the key).
-pub(crate) async fn check_hash_key(
-    store: &SqlCredentialStore,
-    fingerprint: &HashKeyFingerprint,
-) -> Result<(), ServeError> {
-    let check = store
-        .check_hash_key(fingerprint)
-        .await
-        .map_err(ServeError::Store)?;
-    match check {
-        HashKeyCheck::Matches => Ok(()),
-        HashKeyCheck::Recorded => {
-            tracing::info!("hash key fingerprint recorded in the database");
-            Ok(())
-        }
-        HashKeyCheck::Differs => Err(ServeError::Config(ConfigError::new(
-            "hash_key (or hash_key_file): not the key this database's secrets were hashed with \
-             (its fingerprint differs from the one recorded at the database's first start); \
-             every secret would be refused. Configure the database's original hash key",
-        ))),
-    }
 }
 
 async fn create(

@@ -10,8 +10,8 @@ use latchkey_net::{AuthProxy, TrustedProxies};
 use latchkey_registry::{ProjectPolicy, validate};
 use latchkey_registry_store::DatabaseConfig;
 use latchkey_runtime::{
-    ClientTls, ConfigError, HashKeySource, InternalKeySource, ListenerLimits, LogFormat, ServerTls,
-    load_config, validate_clock_skew,
+    ClientTls, ConfigError, FIRST_HASH_KEY_ID, HashKeyId, HashKeySource, InternalKeySource,
+    ListenerLimits, LogFormat, PreviousHashKey, ServerTls, load_config, validate_clock_skew,
 };
 use serde::Deserialize;
 use tonic::codegen::http::{HeaderName, Method};
@@ -50,6 +50,11 @@ pub struct RegistryConfig {
     pub hash_key: Option<String>,
     /// File holding the hash key, as an alternative to `hash_key`.
     pub hash_key_file: Option<PathBuf>,
+    /// The ID of `hash_key` (1, the default, for a key that never rotated):
+    /// stored beside every hash made with it.
+    pub hash_key_id: HashKeyId,
+    /// Older hash keys by ID: what was hashed with them still verifies.
+    pub previous_hash_keys: Vec<PreviousHashKey>,
     /// Key of the internal calls' signatures, 64 hex digits, shared with
     /// every token issuer. Required with PostgreSQL; generated into
     /// `data_dir` otherwise.
@@ -101,6 +106,8 @@ impl Default for RegistryConfig {
             database: DatabaseConfig::default(),
             hash_key: None,
             hash_key_file: None,
+            hash_key_id: FIRST_HASH_KEY_ID,
+            previous_hash_keys: Vec::new(),
             internal_key: None,
             internal_key_file: None,
             internal_previous_key: None,
@@ -133,6 +140,8 @@ impl std::fmt::Debug for RegistryConfig {
             .field("database", &self.database)
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
             .field("hash_key_file", &self.hash_key_file)
+            .field("hash_key_id", &self.hash_key_id)
+            .field("previous_hash_keys", &self.previous_hash_keys)
             .field(
                 "internal_key",
                 &self.internal_key.as_ref().map(|_| "<redacted>"),
@@ -307,6 +316,8 @@ impl RegistryConfig {
         HashKeySource {
             value: self.hash_key.as_deref(),
             file: self.hash_key_file.as_deref(),
+            id: self.hash_key_id,
+            previous: &self.previous_hash_keys,
             data_dir: &self.data_dir,
         }
     }

@@ -1,5 +1,5 @@
-//! `credential-registry`: serves Latchkey's credential registry, or creates
-//! the first platform admin.
+//! `credential-registry`: serves Latchkey's credential registry, creates
+//! the first platform admin, or reports the hash keys' use.
 
 // The binary shares its package's dependency list with the library.
 #![allow(unused_crate_dependencies)]
@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use credential_registry::{
-    BootstrapOutcome, Listeners, RegistryConfig, ServeError, bootstrap_admin, serve,
+    BootstrapOutcome, HashKeyStatus, Listeners, RegistryConfig, ServeError, bootstrap_admin,
+    hash_key_status, serve,
 };
 use latchkey_runtime::{Shutdown, init_telemetry, shutdown_on_signals};
 
@@ -45,6 +46,19 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The hash keys: which is current, and how many live secrets each
+    /// still verifies (see "Rotating the hash key" in docs/operations.md).
+    HashKeys {
+        #[command(subcommand)]
+        command: HashKeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HashKeysCommand {
+    /// Checks the configured keys against the database and counts the live
+    /// secrets hashed with each key.
+    Status,
 }
 
 /// Exit code for bad configuration.
@@ -64,6 +78,9 @@ async fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => run(config).await,
         Command::BootstrapAdmin { project, force } => bootstrap(config, &project, force).await,
+        Command::HashKeys {
+            command: HashKeysCommand::Status,
+        } => hash_keys_status(config).await,
     };
     match outcome {
         Ok(code) => code,
@@ -139,4 +156,39 @@ async fn bootstrap(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+#[allow(clippy::print_stdout)] // The report is the command's output.
+async fn hash_keys_status(config: RegistryConfig) -> Result<ExitCode, ServeError> {
+    let status = hash_key_status(&config).await?;
+    print!("{}", status_report(&status));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per key: its ID, its role and its live secrets, then what is
+/// left to rotate.
+fn status_report(status: &HashKeyStatus) -> String {
+    let mut report = String::new();
+    for key in &status.keys {
+        let role = if key.id == status.current {
+            "current"
+        } else if key.configured {
+            "previous"
+        } else {
+            "NOT CONFIGURED (its secrets are refused)"
+        };
+        report.push_str(&format!(
+            "hash key {}: {} live secrets, {role}\n",
+            key.id, key.live_secrets
+        ));
+    }
+    let older = status.secrets_on_older_keys();
+    if older == 0 {
+        report.push_str("no live secret uses an older key\n");
+    } else {
+        report.push_str(&format!(
+            "{older} live secrets still use an older key: rotate them before removing it\n"
+        ));
+    }
+    report
 }

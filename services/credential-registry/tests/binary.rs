@@ -326,3 +326,76 @@ async fn a_hash_key_other_than_the_databases_stops_the_start() {
     let (port, mut again) = start(&first_key);
     wait_until_serving(port, &mut again.0).await;
 }
+
+#[test]
+fn hash_keys_status_counts_the_secrets_of_each_key() {
+    let directory = tempfile::tempdir().unwrap();
+    let first_key = "c3".repeat(32);
+    let second_key = "d4".repeat(32);
+    let run = |config: Option<&str>, second: bool, args: &[&str]| {
+        let mut command = registry_command(directory.path());
+        if second {
+            command
+                .env("LATCHKEY_HASH_KEY", &second_key)
+                .env("LATCHKEY_HASH_KEY_ID", "2");
+        } else {
+            command.env("LATCHKEY_HASH_KEY", &first_key);
+        }
+        if let Some(config) = config {
+            let path = directory.path().join("registry.toml");
+            std::fs::write(&path, config).unwrap();
+            command.arg("--config").arg(path);
+        }
+        command.args(args).stdout(Stdio::piped()).output().unwrap()
+    };
+    let stdout =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stdout).into_owned();
+
+    // An admin under key 1 (a key configured without an ID).
+    let created = run(None, false, &["bootstrap-admin", "--project", "ops"]);
+    assert!(created.status.success(), "{created:?}");
+    let status = run(None, false, &["hash-keys", "status"]);
+    assert!(status.status.success(), "{status:?}");
+    assert!(
+        stdout(&status).contains("hash key 1: 1 live secrets, current"),
+        "{status:?}"
+    );
+
+    // Key 2 current, key 1 previous.
+    let previous = format!("[[previous_hash_keys]]\nid = 1\nkey = \"{first_key}\"\n");
+    let status = run(Some(&previous), true, &["hash-keys", "status"]);
+    assert!(status.status.success(), "{status:?}");
+    let report = stdout(&status);
+    assert!(
+        report.contains("hash key 1: 1 live secrets, previous"),
+        "{report}"
+    );
+    assert!(
+        report.contains("hash key 2: 0 live secrets, current"),
+        "{report}"
+    );
+    assert!(
+        report.contains("1 live secrets still use an older key"),
+        "{report}"
+    );
+    for key in [&first_key, &second_key] {
+        assert!(!report.contains(&key[..16]), "no key material in {report}");
+    }
+
+    // Without key 1: the status says so, a start refuses.
+    let status = run(Some(""), true, &["hash-keys", "status"]);
+    assert!(status.status.success(), "{status:?}");
+    assert!(
+        stdout(&status).contains("hash key 1: 1 live secrets, NOT CONFIGURED"),
+        "{status:?}"
+    );
+    let refused = run(
+        Some(""),
+        true,
+        &["bootstrap-admin", "--project", "ops", "--force"],
+    );
+    assert_eq!(refused.status.code(), Some(64), "{refused:?}");
+    let log = String::from_utf8_lossy(&refused.stderr);
+    assert!(log.contains("previous_hash_keys"), "{log}");
+    assert!(log.contains("key 1 (1 secrets)"), "{log}");
+}

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use latchkey_runtime::{
-    ClientTls, ConfigError, HashKeySource, InternalKeySource, ListenerLimits, LogFormat, ServerTls,
-    load_config, validate_clock_skew,
+    ClientTls, ConfigError, FIRST_HASH_KEY_ID, HashKeyId, HashKeySource, InternalKeySource,
+    ListenerLimits, LogFormat, PreviousHashKey, ServerTls, load_config, validate_clock_skew,
 };
 use latchkey_token::FailureLimits;
 use latchkey_token_store::RedisConfig;
@@ -43,6 +43,11 @@ pub struct IssuerConfig {
     pub hash_key: Option<String>,
     /// File holding the hash key, as an alternative to `hash_key`.
     pub hash_key_file: Option<PathBuf>,
+    /// The ID of `hash_key` (1, the default, for a key that never rotated):
+    /// stored beside every hash made with it.
+    pub hash_key_id: HashKeyId,
+    /// Older hash keys by ID: what was hashed with them still verifies.
+    pub previous_hash_keys: Vec<PreviousHashKey>,
     /// Key of the internal calls' signatures, 64 hex digits, shared with
     /// the registry. Required with Redis; generated into `data_dir`
     /// otherwise.
@@ -97,6 +102,8 @@ impl Default for IssuerConfig {
             data_dir: PathBuf::from("latchkey-data"),
             hash_key: None,
             hash_key_file: None,
+            hash_key_id: FIRST_HASH_KEY_ID,
+            previous_hash_keys: Vec::new(),
             internal_key: None,
             internal_key_file: None,
             internal_previous_key: None,
@@ -130,6 +137,8 @@ impl std::fmt::Debug for IssuerConfig {
             .field("data_dir", &self.data_dir)
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
             .field("hash_key_file", &self.hash_key_file)
+            .field("hash_key_id", &self.hash_key_id)
+            .field("previous_hash_keys", &self.previous_hash_keys)
             .field(
                 "internal_key",
                 &self.internal_key.as_ref().map(|_| "<redacted>"),
@@ -279,6 +288,8 @@ impl IssuerConfig {
         HashKeySource {
             value: self.hash_key.as_deref(),
             file: self.hash_key_file.as_deref(),
+            id: self.hash_key_id,
+            previous: &self.previous_hash_keys,
             data_dir: &self.data_dir,
         }
     }

@@ -46,8 +46,9 @@ pub enum ServeError {
     /// Bad configuration (exit code 64).
     #[error(transparent)]
     Config(#[from] latchkey_runtime::ConfigError),
-    /// The token store could not be reached at start-up.
-    #[error("cannot open the token store: {0}")]
+    /// The token store could not be opened at start-up (its cause said:
+    /// a wrong Redis password or TLS set-up is the operator's to fix).
+    #[error("cannot open the token store: {0}: {cause}", cause = store_cause(.0))]
     Store(#[source] latchkey_token::StoreError),
     /// The in-process store's snapshot could not be taken back.
     #[error("cannot take back the saved tokens: {0}")]
@@ -58,6 +59,11 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("HTTP server failed: {0}")]
     Http(#[source] std::io::Error),
+}
+
+/// What is behind a store error, which itself only says which kind.
+fn store_cause(error: &latchkey_token::StoreError) -> String {
+    std::error::Error::source(error).map_or_else(String::new, ToString::to_string)
 }
 
 /// The listeners the issuer serves on.
@@ -83,7 +89,7 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
-    let hash_key = config.hash_key_source().resolve()?;
+    let hash_keys = config.hash_key_source().resolve()?;
     let internal_key = config.internal_key_source().resolve()?;
     // Besides the shared handle, the concrete store: the in-process one for
     // its sweep, Redis for its introspection cache's metrics.
@@ -129,7 +135,7 @@ pub async fn serve(
     let tokens = TokenService::new(
         store.clone(),
         Arc::new(RegistryAuthenticator::new(registry.clone())),
-        hash_key,
+        hash_keys,
         usage.clone(),
     )
     .with_failure_limits(config.failed_authentication.into())

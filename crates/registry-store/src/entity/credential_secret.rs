@@ -9,6 +9,8 @@ pub struct Model {
     pub id: i64,
     pub credential_id: String,
     pub secret_hash: Vec<u8>,
+    /// The ID of the hash key `secret_hash` was made with.
+    pub hash_key_id: i64,
     pub create_time: i64,
     pub expire_time: Option<i64>,
 }

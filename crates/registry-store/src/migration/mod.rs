@@ -10,6 +10,7 @@ mod m20261129_000005_policy_sync_intents;
 mod m20261129_000006_members;
 mod m20261129_000007_credential_kind_and_api_endpoint;
 mod m20261129_000008_usage_rollups;
+mod m20261129_000009_secret_hash_key_ids;
 
 /// All migrations in order.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_members::Migration),
             Box::new(m20261129_000007_credential_kind_and_api_endpoint::Migration),
             Box::new(m20261129_000008_usage_rollups::Migration),
+            Box::new(m20261129_000009_secret_hash_key_ids::Migration),
         ]
     }
 }

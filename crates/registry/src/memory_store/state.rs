@@ -56,6 +56,7 @@ pub(super) fn credential_as_stored(credential: &Credential) -> Credential {
 pub(super) fn secret_as_stored(secret: &StoredSecret) -> StoredSecret {
     StoredSecret {
         hash: secret.hash.clone(),
+        hash_key_id: secret.hash_key_id,
         create_time: at_micros(secret.create_time),
         expire_time: secret.expire_time.map(at_micros),
     }

@@ -1,8 +1,10 @@
 //! How to reach Redis.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use redis::{Client, IntoConnectionInfo, RedisResult, TlsCertificates};
 use serde::Deserialize;
 
 /// Where the Redis token store lives and how long it may take to answer.
@@ -10,7 +12,8 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
     /// The server, as `redis://[user:password@]host:port[/db]` (or
-    /// `rediss://` for TLS). Ignored in cluster mode.
+    /// `rediss://` for TLS; the user and password name a Redis ACL user,
+    /// the password alone is `requirepass`). Ignored in cluster mode.
     pub url: String,
     /// Seed nodes of a Redis Cluster, in the same URL form; non-empty
     /// selects cluster mode. The rest of the topology is discovered.
@@ -33,6 +36,9 @@ pub struct RedisConfig {
     /// does not commit it). 0 (the default) waits for none. On a Redis
     /// Cluster every primary must have this many replicas.
     pub revocation_replicas: u32,
+    /// PEM file of the CA(s) that sign the Redis server's certificate, for
+    /// `rediss://` URLs; unset trusts the platform's root certificates.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for RedisConfig {
@@ -44,6 +50,7 @@ impl Default for RedisConfig {
             response_timeout_ms: 1000,
             cache_capacity: 100_000,
             revocation_replicas: 0,
+            tls_ca_file: None,
         }
     }
 }
@@ -58,6 +65,7 @@ impl fmt::Debug for RedisConfig {
             .field("response_timeout_ms", &self.response_timeout_ms)
             .field("cache_capacity", &self.cache_capacity)
             .field("revocation_replicas", &self.revocation_replicas)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -91,8 +99,52 @@ impl RedisConfig {
         if !self.is_cluster() && self.url.is_empty() {
             return Some("url or cluster_urls must be set");
         }
+        if self.tls_ca_file.is_some() && !self.urls().all(is_tls_url) {
+            return Some("tls_ca_file needs rediss:// URLs (plain redis:// would ignore it)");
+        }
         None
     }
+
+    /// The URLs in use: the cluster's seeds, or the one server.
+    fn urls(&self) -> impl Iterator<Item = &str> {
+        let standalone = (!self.is_cluster()).then_some(self.url.as_str());
+        self.cluster_urls
+            .iter()
+            .map(String::as_str)
+            .chain(standalone)
+    }
+
+    /// The trust roots for `rediss://`: the configured CA file, or `None`
+    /// for the platform's roots (what the `redis` crate loads by default).
+    pub(crate) fn tls_certificates(&self) -> RedisResult<Option<TlsCertificates>> {
+        let Some(path) = &self.tls_ca_file else {
+            return Ok(None);
+        };
+        let root_cert = std::fs::read(path).map_err(|error| {
+            redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "cannot read redis.tls_ca_file",
+                format!("{}: {error}", path.display()),
+            ))
+        })?;
+        Ok(Some(TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        }))
+    }
+
+    /// A client of the standalone server at `target` (the URL, or
+    /// connection settings derived from it), trusting the configured CA.
+    pub(crate) fn client(&self, target: impl IntoConnectionInfo) -> RedisResult<Client> {
+        match self.tls_certificates()? {
+            Some(certificates) => Client::build_with_tls(target, certificates),
+            None => Client::open(target),
+        }
+    }
+}
+
+fn is_tls_url(url: &str) -> bool {
+    url.starts_with("rediss://") || url.starts_with("valkeys://")
 }
 
 #[cfg(test)]
@@ -106,6 +158,7 @@ mod tests {
         assert!(config.cluster_urls.is_empty());
         assert_eq!(config.key_prefix, "x:");
         assert_eq!(config.response_timeout_ms, 1000);
+        assert_eq!(config.tls_ca_file, None);
         assert_eq!(config.problem(), None);
     }
 
@@ -138,5 +191,40 @@ mod tests {
             ..RedisConfig::default()
         };
         assert!(config.problem().is_some());
+    }
+
+    #[test]
+    fn a_ca_file_needs_tls_urls() {
+        let config = RedisConfig {
+            tls_ca_file: Some("/etc/redis/ca.pem".into()),
+            ..RedisConfig::default()
+        };
+        assert!(
+            config
+                .problem()
+                .is_some_and(|problem| problem.contains("rediss://"))
+        );
+        let config = RedisConfig {
+            url: "rediss://redis:6380".to_owned(),
+            ..config
+        };
+        assert_eq!(config.problem(), None);
+        let config = RedisConfig {
+            cluster_urls: vec!["rediss://a:7000".to_owned(), "redis://b:7000".to_owned()],
+            ..config
+        };
+        assert!(config.problem().is_some());
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_is_a_clear_error() {
+        let config = RedisConfig {
+            url: "rediss://redis:6380".to_owned(),
+            tls_ca_file: Some("/nonexistent/ca.pem".into()),
+            ..RedisConfig::default()
+        };
+        let error = config.client(config.url.as_str()).unwrap_err().to_string();
+        assert!(error.contains("tls_ca_file"), "{error}");
+        assert!(error.contains("/nonexistent/ca.pem"), "{error}");
     }
 }

@@ -1,6 +1,7 @@
 //! One connection type over standalone Redis and Redis Cluster, and the
 //! classification of Redis errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_token::StoreError;
@@ -32,7 +33,12 @@ impl Connection {
     pub(super) fn open(config: &RedisConfig) -> Result<Self, RedisError> {
         let timeout = config.response_timeout();
         if config.is_cluster() {
-            let client = ClusterClient::builder(config.cluster_urls.iter().map(String::as_str))
+            let mut builder =
+                ClusterClient::builder(config.cluster_urls.iter().map(String::as_str));
+            if let Some(certificates) = config.tls_certificates()? {
+                builder = builder.certs(certificates);
+            }
+            let client = builder
                 .retries(RECONNECT_RETRIES)
                 .min_retry_wait(RECONNECT_MIN_DELAY_MS)
                 .max_retry_wait(RECONNECT_MAX_DELAY_MS)
@@ -44,7 +50,7 @@ impl Connection {
                 client.get_pending_async_connection_with_config(cluster_config),
             ))
         } else {
-            let client = redis::Client::open(config.url.as_str())?;
+            let client = config.client(config.url.as_str())?;
             let manager_config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))
@@ -105,6 +111,49 @@ pub(super) fn from_redis(error: RedisError) -> StoreError {
     } else {
         StoreError::Internal(Box::new(error))
     }
+}
+
+/// Why a failed first contact cannot be cured by retrying, if it cannot:
+/// the configuration is wrong and the service should not start.
+pub(super) fn refusal_at_start(error: &RedisError) -> Option<&'static str> {
+    if error.kind() == ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("WRONGPASS" | "NOAUTH"))
+    {
+        return Some("wrong user or password in the Redis URL");
+    }
+    if error.code() == Some("NOPERM") {
+        return Some("the Redis user may not run the commands Latchkey needs");
+    }
+    match io_error_kind(error) {
+        // tokio-rustls reports a failed handshake (an untrusted certificate,
+        // one for another host, a plain-text answer) as invalid data.
+        Some(std::io::ErrorKind::InvalidData) => Some(
+            "the TLS handshake failed (is the server's CA in redis.tls_ca_file, \
+             and its certificate for this host?)",
+        ),
+        // Redis accepted the connection and dropped it at once: what a TLS
+        // port does to a client speaking plain text.
+        Some(
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe,
+        ) => Some("the server closed the connection at once (a TLS port needs a rediss:// URL)"),
+        _ => None,
+    }
+}
+
+/// The kind of the I/O error behind `error`, if that is what it is. The
+/// crate keeps its cause as an `Arc<dyn Error>`, which is what its
+/// `source()` hands out.
+fn io_error_kind(error: &RedisError) -> Option<std::io::ErrorKind> {
+    let source = std::error::Error::source(error)?;
+    let io = source.downcast_ref::<std::io::Error>().or_else(|| {
+        source
+            .downcast_ref::<Arc<dyn std::error::Error + Send + Sync>>()
+            .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+    })?;
+    Some(io.kind())
 }
 
 fn is_unavailable(error: &RedisError) -> bool {

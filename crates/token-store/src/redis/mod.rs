@@ -30,7 +30,7 @@ pub use self::cache::CacheStats;
 use self::cache::{Cache, Cached};
 use self::codec::{CredentialKeys, StoredToken};
 pub use self::config::RedisConfig;
-use self::connection::{Connection, from_redis};
+use self::connection::{Connection, from_redis, refusal_at_start};
 use self::scripts::{Scripts, issue_status};
 use self::tracking::Tracker;
 use crate::{MAX_TOMBSTONES, POLICY_RETENTION_SECS, check_not_expired};
@@ -99,7 +99,7 @@ impl RedisTokenStore {
             revocation_replicas: config.revocation_replicas,
             replica_timeout: config.response_timeout(),
         };
-        match store.ping().await {
+        match store.first_ping().await {
             Ok(()) => {
                 store.check_version().await?;
                 store.await_cache(config.response_timeout()).await;
@@ -109,6 +109,7 @@ impl RedisTokenStore {
                     "Redis token store connected"
                 );
             }
+            Err(error @ StoreError::Internal(_)) => return Err(error),
             Err(error) => tracing::warn!(
                 mode = config.mode_name(),
                 error = ?error,
@@ -116,6 +117,27 @@ impl RedisTokenStore {
             ),
         }
         Ok(store)
+    }
+
+    /// Pings Redis once at start-up. What a retry cannot fix (the server
+    /// refuses the user or password, the TLS handshake fails, a TLS port
+    /// spoken to in plain text) fails the start with a precise message;
+    /// anything else is reported as unavailable, to be retried later.
+    async fn first_ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(self.deadline, ping.query_async::<()>(&mut connection)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => match refusal_at_start(&error) {
+                Some(reason) => Err(StoreError::Internal(
+                    format!("Redis refused the connection: {reason} ({error})").into(),
+                )),
+                None => Err(from_redis(error)),
+            },
+            Err(_) => Err(StoreError::Unavailable(
+                format!("Redis did not answer within {:?}", self.deadline).into(),
+            )),
+        }
     }
 
     /// Refuses a Redis older than 7.0: the issue script raises expiries with

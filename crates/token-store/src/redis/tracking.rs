@@ -54,7 +54,7 @@ impl Tracker {
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        let client = Client::open(info.set_redis_settings(settings))?;
+        let client = config.client(info.set_redis_settings(settings))?;
         let tracker = Arc::new(Self {
             cache,
             current: RwLock::new(None),

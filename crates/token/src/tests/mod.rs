@@ -2,6 +2,7 @@
 
 mod audit;
 mod callers;
+mod hash_keys;
 mod lockout;
 mod reconcile;
 mod rollups;
