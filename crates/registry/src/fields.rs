@@ -104,7 +104,10 @@ pub struct UpdateCredential {
 impl UpdateCredential {
     /// Validates every value present, naming the request field of the
     /// first bad one; `caller` must hold every Latchkey scope it grants.
-    pub(crate) fn validate(
+    /// Public only for the update-mask fuzz target (`fuzz/`); the service
+    /// is the one caller.
+    #[doc(hidden)]
+    pub fn validate(
         self,
         caller: &Caller,
         now: DateTime<Utc>,

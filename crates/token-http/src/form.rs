@@ -56,6 +56,11 @@ impl Form {
         Ok(Self(parameters))
     }
 
+    /// Every parameter, as sent (the fuzz target's view).
+    pub(crate) fn parameters(&self) -> &HashMap<String, String> {
+        &self.0
+    }
+
     /// A parameter, if present and not empty.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -20,6 +20,8 @@ pub mod authorization;
 mod client_auth;
 mod error;
 mod form;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 mod introspect;
 mod metadata;
