@@ -64,6 +64,11 @@ pub fn command(name: &str, directory: &Path) -> Command {
             command.env_remove(key);
         }
     }
+    // The issuer's admin listener defaults to 127.0.0.1:9091, one port for
+    // every test running at once: an ephemeral one unless the test sets it.
+    if name == "token-issuer" {
+        command.env("LATCHKEY_ADMIN_LISTEN_ADDR", "127.0.0.1:0");
+    }
     command
 }
 

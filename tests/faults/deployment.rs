@@ -105,7 +105,7 @@ impl Deployment {
                     "LATCHKEY_INTERNAL_LISTEN_ADDR",
                     format!("127.0.0.1:{registry_internal}"),
                 )
-                .env("LATCHKEY_METRICS_LISTEN_ADDR", "127.0.0.1:0")
+                .env("LATCHKEY_ADMIN_LISTEN_ADDR", "127.0.0.1:0")
                 .env("LATCHKEY_HTTP_LISTEN_ADDR", "127.0.0.1:0")
                 .env(
                     "LATCHKEY_TOKEN_ISSUER_URL",

@@ -34,15 +34,16 @@ struct Dev {
 
 impl Dev {
     async fn start(directory: &Path) -> Self {
-        let ports: [u16; 7] = free_ports();
+        let ports: [u16; 8] = free_ports();
         let flags = [
             "--registry-addr",
             "--issuer-addr",
             "--http-addr",
-            "--metrics-addr",
+            "--registry-admin-addr",
             "--registry-internal-addr",
             "--issuer-internal-addr",
             "--api-addr",
+            "--issuer-admin-addr",
         ];
         let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
         command.current_dir(directory).arg("dev");
