@@ -34,8 +34,15 @@ pub fn load_config<T: DeserializeOwned>(
         }
         figment = figment.merge(Toml::file(file));
     }
-    // LATCHKEY_CONFIG names the file; it is not a key of its own.
-    figment = figment.merge(Env::prefixed("LATCHKEY_").ignore(&["config"]).split("__"));
+    // LATCHKEY_CONFIG names the file; it is not a key of its own. The test
+    // suite's LATCHKEY_TEST_* variables (where its databases are) are no
+    // keys either: a shell that exported them must not stop a start.
+    figment = figment.merge(
+        Env::prefixed("LATCHKEY_")
+            .ignore(&["config"])
+            .filter(|key| !key.starts_with("test_"))
+            .split("__"),
+    );
     for (variable, key) in plain_variables {
         let key = (*key).to_owned();
         figment = figment.merge(

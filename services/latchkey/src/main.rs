@@ -40,7 +40,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs both services in this process on the embedded defaults.
-    Dev(DevArgs),
+    Dev(Box<DevArgs>),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -118,7 +118,7 @@ fn parse_proxy(text: &str) -> Result<IpNet, String> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
-        Command::Dev(args) => args,
+        Command::Dev(args) => *args,
         Command::Client(command) => {
             return cli::run(cli.global, command, <Cli as clap::CommandFactory>::command).await;
         }
