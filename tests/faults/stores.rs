@@ -1,4 +1,5 @@
-//! The stores failing under load: Redis killed and restarted empty; PostgreSQL cut away from the
+//! The stores failing under load: Redis paused (SIGSTOP, a stalled
+//! primary), killed and restarted empty; PostgreSQL cut away from the
 //! registry under management load. Users care that no revoked token ever
 //! reads active, that a change during the outage fails and changes nothing,
 //! that introspection stays up while PostgreSQL is down, and that every
@@ -34,6 +35,9 @@ impl Load {
             task: tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     for token in &live {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                         match gateway.active(token).await {
                             Ok(_) => answers.fetch_add(1, Ordering::Relaxed),
                             Err(_) => errors.fetch_add(1, Ordering::Relaxed),
@@ -61,6 +65,91 @@ impl Load {
             self.revived.load(Ordering::Relaxed),
         )
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_paused_then_resumed_under_introspection_load() {
+    let deployment = Deployment::start(1).await;
+    let live = deployment.credential("orders reader", "svc").await;
+    let doomed = deployment.credential("old reader", "svc").await;
+    let live_token = deployment
+        .issue(0, &live.client_id, &live.secret)
+        .await
+        .unwrap();
+    let doomed_token = deployment
+        .issue(0, &doomed.client_id, &doomed.secret)
+        .await
+        .unwrap();
+    let gateway = deployment.gateway(0).await;
+    assert!(gateway.active(&doomed_token).await.unwrap());
+    deployment
+        .management()
+        .await
+        .delete_credential(deployment.admin(registry_pb::DeleteCredentialRequest {
+            credential_id: doomed.id.clone(),
+            confirm_name: doomed.name.clone(),
+        }))
+        .await
+        .unwrap();
+    let load = Load::start(
+        gateway.clone(),
+        vec![live_token.clone()],
+        vec![doomed_token.clone()],
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Redis stalls (SIGSTOP: connections open, no answers). A change now
+    // cannot reach it: refused as unavailable within the store's timeout.
+    deployment.redis.signal("-STOP");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut request = deployment.admin(registry_pb::DisableCredentialRequest {
+        credential_id: live.id.clone(),
+    });
+    request.set_timeout(Duration::from_secs(10));
+    let refused = deployment
+        .management()
+        .await
+        .disable_credential(request)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Redis answers again: introspection and changes recover by themselves,
+    // and the refused change changed nothing.
+    deployment.redis.signal("-CONT");
+    gateway
+        .until(
+            &live_token,
+            true,
+            "introspection did not recover after Redis resumed",
+        )
+        .await;
+    let (answers, errors, revived) = load.finish().await;
+    assert_eq!(revived, 0, "a deleted credential's token read active");
+    assert!(answers > 0, "the load ran ({errors} errors)");
+    let deadline = Instant::now() + CONVERGENCE;
+    let state = loop {
+        match deployment.try_state(&live).await {
+            Ok(state) => break state,
+            Err(status) => assert!(Instant::now() < deadline, "{status:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        state,
+        Some(registry_pb::CredentialState::Active),
+        "a refused change changes nothing"
+    );
+    deployment
+        .management()
+        .await
+        .disable_credential(deployment.admin(registry_pb::DisableCredentialRequest {
+            credential_id: live.id.clone(),
+        }))
+        .await
+        .unwrap();
+    assert!(!gateway.active(&live_token).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
