@@ -2,7 +2,7 @@
 //!
 //! Three parts, because tonic takes them at three places:
 //!
-//! ```ignore
+//! ```text
 //! let listener = LimitedListener::new(tcp_listener, &limits);
 //! let mut builder = limits
 //!     .grpc_server()
