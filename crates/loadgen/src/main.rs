@@ -26,6 +26,8 @@ mod stack;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -97,9 +99,10 @@ pub(crate) struct RunArgs {
     /// Latchkey's HTTP issuance and introspection, with wrk.
     #[arg(long)]
     pub(crate) peer: bool,
-    /// Instead of the comparisons: sustained HTTP issuance (wrk, evicting)
-    /// on the production stack for this many minutes, sampling memory and
-    /// database size.
+    /// Instead of the comparisons: sustained mixed load on the production
+    /// stack for this many minutes (HTTP issuance, evicting, and HTTP
+    /// introspection with wrk; management calls churning credentials),
+    /// sampling memory and database size (`scripts/soak`).
     #[arg(long, value_name = "MINUTES")]
     soak: Option<f64>,
     /// Seconds between soak samples.
@@ -392,7 +395,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--soak`: the production stack under sustained evicting issuance.
+/// `--soak`: the production stack under sustained mixed load: evicting
+/// HTTP issuance and HTTP introspection (wrk each), and management calls
+/// churning credentials.
 async fn run_soak(
     args: &RunArgs,
     options: &StackOptions,
@@ -400,8 +405,13 @@ async fn run_soak(
 ) -> anyhow::Result<soak::SoakReport> {
     println!();
     println!(
-        "== soak: {minutes} min of HTTP issuance on the production stack (wrk -t{} -c{}, {} credentials at max_tokens_per_credential = {}, EVICT_OLDEST) ==",
-        args.wrk_threads, args.wrk_connections, args.issue_credentials, args.evict_limit
+        "== soak: {minutes} min on the production stack: HTTP issuance (wrk -t{} -c{}, {} credentials at max_tokens_per_credential = {}, EVICT_OLDEST), HTTP introspection of {SOAK_TOKENS} live tokens (wrk -t{} -c{}), and credentials created, disabled, enabled, rotated and deleted in a loop ==",
+        args.wrk_threads,
+        args.wrk_connections,
+        args.issue_credentials,
+        args.evict_limit,
+        args.wrk_threads,
+        args.wrk_connections
     );
     let mut stack = Stack::start(StackKind::Production, options)
         .await
@@ -409,15 +419,41 @@ async fn run_soak(
     let outcome = async {
         let fixture = Fixture::new(&stack, args).await?;
         let load = fixture.issue_load(&stack.issuer_http_url, true);
-        soak::run(
+        let tokens = fixture.live_tokens(SOAK_TOKENS).await?;
+        let introspection =
+            fixture.introspect_load(&stack.issuer_http_url, &tokens, scenarios::Expect::Active);
+        fixture
+            .admin()
+            .create_project(
+                SOAK_MANAGEMENT_PROJECT,
+                latchkey_proto::registry::v1::ProjectPolicy {
+                    max_credentials: Some(0),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = tokio::spawn(scenarios::management_churn(
+            fixture.admin(),
+            SOAK_MANAGEMENT_PROJECT,
+            stop.clone(),
+        ));
+        let report = soak::run(
             &stack,
             args.wrk_shape(),
             &load,
+            Some(&introspection),
             minutes,
             Duration::from_secs_f64(args.soak_interval),
             stack.dir(),
         )
-        .await
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        let management = churn.await?;
+        report.map(|report| soak::SoakReport {
+            management: Some(management),
+            ..report
+        })
     }
     .await;
     stack.stop().await;
@@ -430,8 +466,27 @@ async fn run_soak(
         report.issuance.p99_ms,
         report.issuance.error_count()
     );
+    if let Some(introspection) = &report.introspection {
+        println!(
+            "introspection over the soak: {:.0} req/s, p99 {:.2} ms, {} errors",
+            introspection.rate,
+            introspection.p99_ms,
+            introspection.error_count()
+        );
+    }
+    if let Some((cycles, failures)) = report.management {
+        println!(
+            "management over the soak: {cycles} credentials created, disabled, enabled, rotated and deleted; {failures} calls failed"
+        );
+    }
     Ok(report)
 }
+
+/// Live tokens the soak introspects.
+const SOAK_TOKENS: usize = 1000;
+
+/// The project the soak's management calls churn credentials in.
+const SOAK_MANAGEMENT_PROJECT: &str = "bench-manage";
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

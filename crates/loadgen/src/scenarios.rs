@@ -218,6 +218,91 @@ impl Admin {
     }
 }
 
+/// Management calls as a console or CLI makes them, over and over until
+/// `stop`: a credential created, disabled, enabled, its secret rotated, then
+/// deleted by its name, in a project of its own. Returns the cycles done
+/// and the calls that failed.
+pub(crate) async fn management_churn(
+    admin: Admin,
+    project_id: &str,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> (u64, u64) {
+    let (mut cycles, mut failures) = (0_u64, 0_u64);
+    let mut client = admin.client.clone();
+    while !stop.load(Ordering::Relaxed) {
+        let name = format!("churn-{cycles}-{failures}");
+        let created = client
+            .create_credential(bearer(
+                reg::CreateCredentialRequest {
+                    project_id: project_id.to_owned(),
+                    owner: "churn".to_owned(),
+                    name: name.clone(),
+                    allowed_apis: vec![API.to_owned()],
+                    ..Default::default()
+                },
+                &admin.token,
+            ))
+            .await;
+        let Some(id) = created
+            .ok()
+            .and_then(|created| created.into_inner().credential)
+            .map(|credential| credential.id)
+        else {
+            failures += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let token = &admin.token;
+        let outcomes = [
+            client
+                .disable_credential(bearer(
+                    reg::DisableCredentialRequest {
+                        credential_id: id.clone(),
+                    },
+                    token,
+                ))
+                .await
+                .is_ok(),
+            client
+                .enable_credential(bearer(
+                    reg::EnableCredentialRequest {
+                        credential_id: id.clone(),
+                    },
+                    token,
+                ))
+                .await
+                .is_ok(),
+            client
+                .rotate_credential_secret(bearer(
+                    reg::RotateCredentialSecretRequest {
+                        credential_id: id.clone(),
+                        grace_period_seconds: 0,
+                        revoke_tokens: true,
+                    },
+                    token,
+                ))
+                .await
+                .is_ok(),
+            client
+                .delete_credential(bearer(
+                    reg::DeleteCredentialRequest {
+                        credential_id: id,
+                        confirm_name: name,
+                    },
+                    token,
+                ))
+                .await
+                .is_ok(),
+        ];
+        let failed = outcomes.iter().filter(|ok| !**ok).count() as u64;
+        failures += failed;
+        if failed == 0 {
+            cycles += 1;
+        }
+    }
+    (cycles, failures)
+}
+
 /// Live tokens to introspect, and invalid ones.
 #[derive(Debug, Default)]
 pub(crate) struct TokenPool {

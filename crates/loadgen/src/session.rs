@@ -154,8 +154,29 @@ impl Fixture {
         }
     }
 
+    /// The admin, for management calls of its own.
+    pub(crate) fn admin(&self) -> Admin {
+        self.admin.clone()
+    }
+
+    /// `count` tokens of the issuance project (a day's lifetime, never
+    /// evicted at these counts), issued through `IssueToken`.
+    pub(crate) async fn live_tokens(&self, count: usize) -> anyhow::Result<Vec<String>> {
+        let mut tokens = Vec::with_capacity(count);
+        for index in 0..count {
+            let client = &self.issue_clients[index % self.issue_clients.len()];
+            tokens.push(scenarios::issue(self.issuer[0].clone(), client).await?);
+        }
+        Ok(tokens)
+    }
+
     /// `POST {base}/oauth2/introspect` of `tokens` as the gateway.
-    fn introspect_load(&self, base: &str, tokens: &[String], expect: Expect) -> PostLoad {
+    pub(crate) fn introspect_load(
+        &self,
+        base: &str,
+        tokens: &[String],
+        expect: Expect,
+    ) -> PostLoad {
         PostLoad {
             url: format!("{base}/oauth2/introspect"),
             authorizations: vec![self.gateway_auth.clone()],

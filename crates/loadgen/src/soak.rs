@@ -1,8 +1,11 @@
-//! Sustained issuance: wrk drives `POST /oauth2/token` on the production
-//! stack for N minutes while the bench samples, every interval, what must
-//! stay flat: the registry's and the issuer's resident memory, the bench
-//! schema's and the whole database's size in PostgreSQL, Redis
-//! `used_memory`.
+//! Sustained mixed load: wrk drives `POST /oauth2/token` (and, beside it,
+//! `POST /oauth2/introspect`) on the production stack for N minutes while
+//! management calls churn credentials and the bench samples, every
+//! interval, what must stay flat: the registry's and the issuer's resident
+//! memory, the bench schema's and the whole database's size in PostgreSQL,
+//! Redis `used_memory`. Flat means the last sample within 10% of the start
+//! (the first sample after the first minute, once caches and pools have
+//! filled).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -37,6 +40,12 @@ pub(crate) struct Point {
     pub(crate) bytes: [Option<u64>; 5],
 }
 
+/// How much a metric may grow from the start to the end and still be flat.
+pub(crate) const FLAT_GROWTH: f64 = 0.10;
+
+/// Seconds of warm-up before the sample a soak's growth is measured from.
+const WARM_UP_SECONDS: f64 = 60.0;
+
 /// First, last and largest value of one metric, and its least-squares
 /// slope.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -45,6 +54,11 @@ pub(crate) struct Trend {
     pub(crate) metric: &'static str,
     /// Bytes at the first sample.
     pub(crate) first: u64,
+    /// Bytes at the start: the first sample after [`WARM_UP_SECONDS`] (the
+    /// first sample in a shorter soak).
+    pub(crate) start: u64,
+    /// Whether the last sample is within [`FLAT_GROWTH`] of `start`.
+    pub(crate) flat: bool,
     /// Bytes at the last sample.
     pub(crate) last: u64,
     /// The most bytes seen.
@@ -64,6 +78,10 @@ pub(crate) struct SoakReport {
     pub(crate) trends: Vec<Trend>,
     /// wrk's figures over the whole soak.
     pub(crate) issuance: Sample,
+    /// wrk's introspection figures, when it ran beside issuance.
+    pub(crate) introspection: Option<Sample>,
+    /// Management cycles done and calls failed, when they ran.
+    pub(crate) management: Option<(u64, u64)>,
 }
 
 /// Least-squares slope of `(x, y)` points (`None` under two distinct xs).
@@ -94,6 +112,11 @@ pub(crate) fn trends(points: &[Point]) -> Vec<Trend> {
                 .collect();
             let (_, first) = *series.first()?;
             let (_, last) = *series.last()?;
+            let start = series
+                .iter()
+                .find(|(seconds, _)| *seconds >= WARM_UP_SECONDS)
+                .filter(|(seconds, _)| *seconds < series.last().map_or(0.0, |(at, _)| *at))
+                .map_or(first, |(_, bytes)| *bytes);
             let as_minutes: Vec<(f64, f64)> = series
                 .iter()
                 .map(|(seconds, bytes)| (seconds / 60.0, *bytes as f64))
@@ -101,6 +124,8 @@ pub(crate) fn trends(points: &[Point]) -> Vec<Trend> {
             Some(Trend {
                 metric,
                 first,
+                start,
+                flat: last as f64 <= start as f64 * (1.0 + FLAT_GROWTH),
                 last,
                 max: series.iter().map(|(_, bytes)| *bytes).max()?,
                 bytes_per_minute: slope(&as_minutes).unwrap_or(0.0),
@@ -133,20 +158,27 @@ pub(crate) fn render(report: &SoakReport) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<22} {:>10} {:>10} {:>10} {:>14}",
-        "", "first MiB", "last MiB", "max MiB", "slope MiB/min"
+        "\n{:<22} {:>10} {:>10} {:>10} {:>10} {:>14} {:>6}",
+        "", "first MiB", "start MiB", "last MiB", "max MiB", "slope MiB/min", "flat"
     );
     for trend in &report.trends {
         let _ = writeln!(
             out,
-            "{:<22} {:>10} {:>10} {:>10} {:>14.2}",
+            "{:<22} {:>10} {:>10} {:>10} {:>10} {:>14.2} {:>6}",
             trend.metric,
             mib(Some(trend.first)),
+            mib(Some(trend.start)),
             mib(Some(trend.last)),
             mib(Some(trend.max)),
-            trend.bytes_per_minute / 1_048_576.0
+            trend.bytes_per_minute / 1_048_576.0,
+            if trend.flat { "yes" } else { "NO" }
         );
     }
+    let _ = writeln!(
+        out,
+        "(start: the first sample after {WARM_UP_SECONDS:.0} s; flat: last ≤ start + {:.0}%)",
+        FLAT_GROWTH * 100.0
+    );
     out
 }
 
@@ -178,6 +210,7 @@ pub(crate) async fn run(
     stack: &Stack,
     shape: WrkShape,
     load: &PostLoad,
+    introspection: Option<&PostLoad>,
     minutes: f64,
     interval: Duration,
     dir: &Path,
@@ -191,20 +224,15 @@ pub(crate) async fn run(
         None => None,
     };
     let seconds = (minutes * 60.0).ceil().max(1.0);
-    let mut wrk = Command::new("wrk")
-        .arg(format!("-t{}", shape.threads))
-        .arg(format!("-c{}", shape.connections))
-        .arg(format!("-d{seconds}s"))
-        .arg("--latency")
-        .arg("-s")
-        .arg(&script)
-        .arg(&load.url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start wrk (scripts/bench installs it)")?;
+    let mut wrk = start_wrk(shape, seconds, &script, &load.url)?;
+    let introspecting = match introspection {
+        Some(introspection) => {
+            let script = dir.join("soak-introspect.lua");
+            std::fs::write(&script, wrk_script(introspection))?;
+            Some(start_wrk(shape, seconds, &script, &introspection.url)?)
+        }
+        None => None,
+    };
     let started = Instant::now();
     let mut points = vec![sample_now(stack, redis.as_mut(), 0.0).await];
     eprintln!("  .. soak: {minutes} min of issuance, a sample every {interval:?}");
@@ -237,12 +265,43 @@ pub(crate) async fn run(
     }
     let output = wrk.wait_with_output().await?;
     let issuance = parse_wrk(&String::from_utf8_lossy(&output.stdout))?;
+    let introspection = match introspecting {
+        Some(wrk) => {
+            let output = wrk.wait_with_output().await?;
+            Some(parse_wrk(&String::from_utf8_lossy(&output.stdout))?)
+        }
+        None => None,
+    };
     Ok(SoakReport {
         minutes,
         trends: trends(&points),
         points,
         issuance,
+        introspection,
+        management: None,
     })
+}
+
+fn start_wrk(
+    shape: WrkShape,
+    seconds: f64,
+    script: &Path,
+    url: &str,
+) -> anyhow::Result<tokio::process::Child> {
+    Command::new("wrk")
+        .arg(format!("-t{}", shape.threads))
+        .arg(format!("-c{}", shape.connections))
+        .arg(format!("-d{seconds}s"))
+        .arg("--latency")
+        .arg("-s")
+        .arg(script)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start wrk (scripts/bench installs it)")
 }
 
 #[cfg(test)]
@@ -285,12 +344,43 @@ mod tests {
         assert_eq!(trends[1].bytes_per_minute, 0.0);
         let registry = trends[0].bytes_per_minute;
         assert!((trends[3].bytes_per_minute - 2.0 * registry).abs() < 1e-9);
+        // Measured from the sample at 60 s: the registry 1,050 → 1,060,
+        // Redis 2,100 → 2,120, both flat.
+        assert_eq!(trends[0].start, 1_050);
+        assert!(trends.iter().all(|trend| trend.flat), "{trends:?}");
         let text = render(&SoakReport {
             minutes: 1.5,
             points,
             trends,
             issuance: Sample::default(),
+            introspection: None,
+            management: None,
         });
         assert!(text.contains("slope MiB/min"), "{text}");
+    }
+
+    #[test]
+    fn growth_is_measured_from_the_first_sample_after_the_warm_up() {
+        let points: Vec<Point> = [
+            (0.0, 100_u64),
+            (30.0, 900),
+            (60.0, 1_000),
+            (90.0, 1_050),
+            (120.0, 1_150),
+        ]
+        .iter()
+        .map(|&(seconds, bytes)| Point {
+            seconds,
+            bytes: [Some(bytes), None, None, None, None],
+        })
+        .collect();
+        let registry = &trends(&points)[0];
+        assert_eq!(
+            (registry.first, registry.start, registry.last),
+            (100, 1_000, 1_150)
+        );
+        assert!(!registry.flat, "15% over the start is not flat");
+        let flat = &trends(&points[..4])[0];
+        assert!(flat.flat, "5% over the start is flat");
     }
 }
