@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use latchkey_proto::registry::v1 as registry_pb;
 
-use crate::deployment::{CONVERGENCE, Deployment, Gateway};
+use crate::deployment::{CONVERGENCE, Credential, Deployment, Gateway};
 
 /// Introspects `tokens` in a loop until stopped, counting answers; a token
 /// listed in `revoked` that ever reads active is counted apart.
@@ -67,36 +67,66 @@ impl Load {
     }
 }
 
+/// Two credentials of one project, a token each; the second deleted; a
+/// gateway introspecting both tokens in a loop (the deleted one's must
+/// never read active).
+struct Scene {
+    live: Credential,
+    live_token: String,
+    doomed: Credential,
+    gateway: Gateway,
+    load: Load,
+}
+
+impl Scene {
+    async fn under_load(deployment: &Deployment) -> Self {
+        let live = deployment.credential("orders reader", "svc").await;
+        let doomed = deployment.credential("old reader", "svc").await;
+        let live_token = deployment
+            .issue(0, &live.client_id, &live.secret)
+            .await
+            .unwrap();
+        let doomed_token = deployment
+            .issue(0, &doomed.client_id, &doomed.secret)
+            .await
+            .unwrap();
+        let gateway = deployment.gateway(0).await;
+        assert!(gateway.active(&doomed_token).await.unwrap());
+        deployment
+            .management()
+            .await
+            .delete_credential(deployment.admin(registry_pb::DeleteCredentialRequest {
+                credential_id: doomed.id.clone(),
+                confirm_name: doomed.name.clone(),
+            }))
+            .await
+            .unwrap();
+        let load = Load::start(
+            gateway.clone(),
+            vec![live_token.clone()],
+            vec![doomed_token.clone()],
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Self {
+            live,
+            live_token,
+            doomed,
+            gateway,
+            load,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_paused_then_resumed_under_introspection_load() {
     let deployment = Deployment::start(1).await;
-    let live = deployment.credential("orders reader", "svc").await;
-    let doomed = deployment.credential("old reader", "svc").await;
-    let live_token = deployment
-        .issue(0, &live.client_id, &live.secret)
-        .await
-        .unwrap();
-    let doomed_token = deployment
-        .issue(0, &doomed.client_id, &doomed.secret)
-        .await
-        .unwrap();
-    let gateway = deployment.gateway(0).await;
-    assert!(gateway.active(&doomed_token).await.unwrap());
-    deployment
-        .management()
-        .await
-        .delete_credential(deployment.admin(registry_pb::DeleteCredentialRequest {
-            credential_id: doomed.id.clone(),
-            confirm_name: doomed.name.clone(),
-        }))
-        .await
-        .unwrap();
-    let load = Load::start(
-        gateway.clone(),
-        vec![live_token.clone()],
-        vec![doomed_token.clone()],
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let Scene {
+        live,
+        live_token,
+        doomed: _,
+        gateway,
+        load,
+    } = Scene::under_load(&deployment).await;
 
     // Redis stalls (SIGSTOP: connections open, no answers). A change now
     // cannot reach it: refused as unavailable within the store's timeout.
@@ -155,32 +185,13 @@ async fn redis_paused_then_resumed_under_introspection_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_empty_under_load_fails_closed_and_recovers() {
     let mut deployment = Deployment::start(1).await;
-    let live = deployment.credential("orders reader", "svc").await;
-    let doomed = deployment.credential("old reader", "svc").await;
-    let live_token = deployment
-        .issue(0, &live.client_id, &live.secret)
-        .await
-        .unwrap();
-    let doomed_token = deployment
-        .issue(0, &doomed.client_id, &doomed.secret)
-        .await
-        .unwrap();
-    let gateway = deployment.gateway(0).await;
-    deployment
-        .management()
-        .await
-        .delete_credential(deployment.admin(registry_pb::DeleteCredentialRequest {
-            credential_id: doomed.id.clone(),
-            confirm_name: doomed.name.clone(),
-        }))
-        .await
-        .unwrap();
-    let load = Load::start(
-        gateway.clone(),
-        vec![live_token.clone()],
-        vec![doomed_token.clone()],
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let Scene {
+        live,
+        live_token,
+        doomed,
+        gateway,
+        load,
+    } = Scene::under_load(&deployment).await;
 
     deployment.redis.stop();
     tokio::time::sleep(Duration::from_millis(300)).await;
