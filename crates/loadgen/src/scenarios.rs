@@ -218,18 +218,22 @@ impl Admin {
     }
 }
 
-/// Management calls as a console or CLI makes them, over and over until
-/// `stop`: a credential created, disabled, enabled, its secret rotated, then
-/// deleted by its name, in a project of its own. Returns the cycles done
-/// and the calls that failed.
+/// Management calls as a console or CLI makes them, a cycle every `pace`
+/// until `stop`: a credential created, disabled, enabled, its secret
+/// rotated, then deleted by its name, in a project of its own. Returns the
+/// cycles done and the calls that failed.
 pub(crate) async fn management_churn(
     admin: Admin,
     project_id: &str,
+    pace: Duration,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> (u64, u64) {
     let (mut cycles, mut failures) = (0_u64, 0_u64);
     let mut client = admin.client.clone();
+    let mut next = tokio::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep_until(next).await;
+        next += pace;
         let name = format!("churn-{cycles}-{failures}");
         let created = client
             .create_credential(bearer(
