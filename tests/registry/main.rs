@@ -32,6 +32,7 @@ macro_rules! on_both_backends {
 
 mod audit;
 mod authentication;
+mod copy_database;
 mod credentials;
 mod delete;
 mod endpoints;

@@ -74,6 +74,14 @@ pub async fn connect(
     config: &DatabaseConfig,
     policy_defaults: ProjectPolicy,
 ) -> Result<SqlCredentialStore, RegistryError> {
+    let connection = open(config).await?;
+    Ok(SqlCredentialStore::new(connection, policy_defaults))
+}
+
+/// Connects and applies pending migrations.
+pub(crate) async fn open(
+    config: &DatabaseConfig,
+) -> Result<sea_orm::DatabaseConnection, RegistryError> {
     let sqlite = match config.backend_name() {
         "sqlite" => true,
         "postgres" => false,
@@ -103,7 +111,7 @@ pub async fn connect(
     }
     let connection = Database::connect(options).await.map_err(from_db)?;
     migrate(&connection).await?;
-    Ok(SqlCredentialStore::new(connection, policy_defaults))
+    Ok(connection)
 }
 
 async fn migrate(connection: &sea_orm::DatabaseConnection) -> Result<(), RegistryError> {

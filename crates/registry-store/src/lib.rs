@@ -3,6 +3,7 @@
 
 mod connect;
 mod convert;
+mod copy;
 #[allow(unreachable_pub)] // SeaORM derives require `pub` items
 mod entity;
 mod error;
@@ -14,4 +15,5 @@ mod sync_intent;
 mod usage;
 
 pub use connect::{DatabaseConfig, connect};
+pub use copy::{CopiedTable, CopyError, CopyReport, copy_database};
 pub use store::SqlCredentialStore;

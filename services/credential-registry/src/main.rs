@@ -1,5 +1,6 @@
 //! `credential-registry`: serves Latchkey's credential registry, creates
-//! the first platform admin, or reports the hash keys' use.
+//! the first platform admin, reports the hash keys' use, or copies its
+//! database into another.
 
 // The binary shares its package's dependency list with the library.
 #![allow(unused_crate_dependencies)]
@@ -12,6 +13,7 @@ use credential_registry::{
     BootstrapOutcome, HashKeyStatus, Listeners, RegistryConfig, ServeError, bootstrap_admin,
     hash_key_status, serve,
 };
+use latchkey_registry_store::{CopyReport, DatabaseConfig, copy_database};
 use latchkey_runtime::{Shutdown, init_telemetry, shutdown_on_signals};
 
 /// mimalloc instead of glibc's malloc: the hot paths allocate per request
@@ -52,6 +54,18 @@ enum Command {
         #[command(subcommand)]
         command: HashKeysCommand,
     },
+    /// Copies every row of the configured database into another, empty one:
+    /// how the embedded SQLite file moves to PostgreSQL (see "Moving from
+    /// SQLite to PostgreSQL" in docs/operations.md). Stop the registry first.
+    CopyDatabase {
+        /// The target: `postgres://user@host/db` or `sqlite://path?mode=rwc`
+        /// (from the environment, to keep a password out of the process list).
+        #[arg(long, env = "TARGET_DATABASE_URL", hide_env_values = true)]
+        to: String,
+        /// The PostgreSQL schema of the target, instead of `public`.
+        #[arg(long)]
+        to_schema: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +95,7 @@ async fn main() -> ExitCode {
         Command::HashKeys {
             command: HashKeysCommand::Status,
         } => hash_keys_status(config).await,
+        Command::CopyDatabase { to, to_schema } => copy(config, to, to_schema).await,
     };
     match outcome {
         Ok(code) => code,
@@ -191,4 +206,51 @@ fn status_report(status: &HashKeyStatus) -> String {
         ));
     }
     report
+}
+
+#[allow(clippy::print_stdout)] // The report is the command's output.
+async fn copy(
+    config: RegistryConfig,
+    to: String,
+    to_schema: Option<String>,
+) -> Result<ExitCode, ServeError> {
+    let target = DatabaseConfig {
+        url: to,
+        schema: to_schema,
+        ..DatabaseConfig::default()
+    };
+    if target.backend_name() == "unknown" {
+        eprintln!("credential-registry: --to: must start with sqlite: or postgres:");
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    match copy_database(&config.database, &target).await {
+        Ok(report) => {
+            print!("{}", copy_report(&report));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            // Nothing was written: the target commits only a whole copy.
+            eprintln!("credential-registry: nothing copied: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// One line per table, the total, and what the operator does next.
+fn copy_report(report: &CopyReport) -> String {
+    let mut text = format!(
+        "copied the registry database from {} to {}\n",
+        report.source_backend, report.target_backend
+    );
+    for table in &report.tables {
+        text.push_str(&format!("  {:<22} {:>10} rows\n", table.table, table.rows));
+    }
+    text.push_str(&format!(
+        "{} rows in {} tables. Start the registry on the target with the same hash keys \
+         (the embedded default's is data_dir/hash.key: hash_key_file), or every copied \
+         secret is refused\n",
+        report.rows(),
+        report.tables.len()
+    ));
+    text
 }

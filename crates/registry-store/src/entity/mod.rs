@@ -9,3 +9,6 @@ pub mod member;
 pub mod policy_sync_intent;
 pub mod project;
 pub mod registry_setting;
+pub mod usage_address;
+pub mod usage_batch;
+pub mod usage_rollup;
