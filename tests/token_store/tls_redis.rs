@@ -201,3 +201,56 @@ async fn plain_redis_on_the_tls_port_fails_the_start() {
     };
     assert_refused_at_start(&config, "rediss://").await;
 }
+
+/// The real `token-issuer`, configured as an operator would
+/// (`LATCHKEY_REDIS__URL=rediss://user:password@…`,
+/// `LATCHKEY_REDIS__TLS_CA_FILE`), reports SERVING, which it does only
+/// while the store answers its pings; trusting another CA, it exits at
+/// start saying why, without the password in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issuer_binary_serves_from_a_tls_redis_as_an_acl_user() {
+    use latchkey_tests::binaries::{Running, command, free_ports, log_path, wait_until_serving};
+
+    let redis = TlsRedis::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let issuer = |ca: &str| {
+        let [grpc, internal, http] = free_ports::<3>();
+        let mut process = command("token-issuer", directory.path());
+        process
+            .env("LATCHKEY_REDIS__URL", redis.url(USER, PASSWORD))
+            .env("LATCHKEY_REDIS__TLS_CA_FILE", redis.ca_file(ca))
+            .env("LATCHKEY_HASH_KEY", "ab".repeat(32))
+            .env("LATCHKEY_INTERNAL_KEY", "cd".repeat(32))
+            .env("LATCHKEY_LISTEN_ADDR", format!("127.0.0.1:{grpc}"))
+            .env(
+                "LATCHKEY_INTERNAL_LISTEN_ADDR",
+                format!("127.0.0.1:{internal}"),
+            )
+            .env("LATCHKEY_HTTP_LISTEN_ADDR", format!("127.0.0.1:{http}"))
+            // Nobody there: the issuer serves introspection without it.
+            .env("LATCHKEY_REGISTRY_URL", "http://127.0.0.1:9");
+        (grpc, Running(process.spawn().unwrap()))
+    };
+    let log = log_path("token-issuer", directory.path());
+
+    let (port, mut serving) = issuer("ca.pem");
+    wait_until_serving(port, &mut serving.0, &log).await;
+    serving.kill();
+
+    let (_, mut refused) = issuer("other-ca.pem");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = refused.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running with an untrusted certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success(), "{status:?}");
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(written.contains("TLS handshake failed"), "{written}");
+    assert!(!written.contains(PASSWORD), "{written}");
+}
