@@ -46,6 +46,7 @@
 //! they are ignored.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -87,7 +88,7 @@ struct CheckError {
 }
 
 pub(crate) async fn check(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,

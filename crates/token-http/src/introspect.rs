@@ -5,6 +5,7 @@
 //! scopes the called API requires, space-separated).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -47,7 +48,7 @@ struct IntrospectionResponse {
 }
 
 pub(crate) async fn introspect(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use std::sync::Arc;
 
 use crate::HttpState;
 
@@ -21,7 +22,7 @@ pub(crate) struct ServerMetadata {
 
 const CLIENT_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
-pub(crate) async fn metadata(State(state): State<HttpState>) -> Json<ServerMetadata> {
+pub(crate) async fn metadata(State(state): State<Arc<HttpState>>) -> Json<ServerMetadata> {
     let base = state.public_url.trim_end_matches('/');
     Json(ServerMetadata {
         issuer: base.to_owned(),

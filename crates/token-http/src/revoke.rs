@@ -1,6 +1,7 @@
 //! `POST /oauth2/revoke` (RFC 7009).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -15,7 +16,7 @@ use crate::form::Form;
 /// Revokes a token of the authenticated client. An unknown, expired or
 /// foreign token still answers 200, as RFC 7009 §2.2 requires.
 pub(crate) async fn revoke(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,

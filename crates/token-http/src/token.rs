@@ -1,6 +1,7 @@
 //! `POST /oauth2/token`: the client-credentials grant.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -25,7 +26,7 @@ struct TokenResponse {
 }
 
 pub(crate) async fn issue(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
