@@ -134,7 +134,7 @@ pub async fn copy_database(
             step: "begin writing the target",
             error,
         })?;
-    let mut copy = Copy {
+    let mut copy = TableCopier {
         read: &read,
         write: &write,
         tables: Vec::new(),
@@ -151,6 +151,8 @@ pub async fn copy_database(
     copy.table::<usage_address::Entity>().await?;
     copy.table::<usage_batch::Entity>().await?;
     let tables = copy.tables;
+    // Checked once the copy is written (and not yet committed): the tables
+    // copied above are the one list of what this version knows.
     let unknown: Vec<String> = table_names(&read)
         .await
         .map_err(|error| CopyError::Transaction {
@@ -217,13 +219,13 @@ async fn table_names(connection: &DatabaseTransaction) -> Result<Vec<String>, Db
 
 /// The copy under way: the source's snapshot, the target's transaction and
 /// what has been copied.
-struct Copy<'a> {
+struct TableCopier<'a> {
     read: &'a DatabaseTransaction,
     write: &'a DatabaseTransaction,
     tables: Vec<CopiedTable>,
 }
 
-impl Copy<'_> {
+impl TableCopier<'_> {
     /// Copies every row of `E`'s table, in batches, after checking the
     /// target's table is empty.
     async fn table<E>(&mut self) -> Result<(), CopyError>
