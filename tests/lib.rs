@@ -7,6 +7,7 @@
 #![allow(unused_crate_dependencies)]
 
 pub mod binaries;
+mod free_ports;
 mod issuer;
 mod nginx;
 mod postgres;

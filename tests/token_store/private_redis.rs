@@ -2,7 +2,6 @@
 //! flush, restart empty or make a replica of another: what a shared server
 //! other tests use cannot go through.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,11 +26,9 @@ impl PrivateRedis {
     }
 
     async fn launch(replica_of: Option<u16>) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Below the ephemeral range: the port must still be free when the
+        // server binds it, and again after a restart.
+        let port = latchkey_tests::binaries::free_ports::<1>()[0];
         let mut redis = Self {
             port,
             replica_of,

@@ -6,7 +6,6 @@
 //! certificate, plain `redis://` on the TLS port — fails at start with a
 //! message that says which.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,11 +54,7 @@ impl TlsRedis {
         )
         .unwrap();
 
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = latchkey_tests::binaries::free_ports::<1>()[0];
         let path = |name: &str| directory.path().join(name).to_str().unwrap().to_owned();
         let process = Command::new("redis-server")
             .args(["--port", "0", "--tls-port", &port.to_string()])

@@ -123,17 +123,11 @@ pub async fn copy_database(
     let target_connection = open(target).await.map_err(CopyError::Target)?;
     let read = snapshot(&source_connection)
         .await
-        .map_err(|error| CopyError::Transaction {
-            step: "begin reading the source",
-            error,
-        })?;
+        .map_err(failed_to("begin reading the source"))?;
     let write = target_connection
         .begin()
         .await
-        .map_err(|error| CopyError::Transaction {
-            step: "begin writing the target",
-            error,
-        })?;
+        .map_err(failed_to("begin writing the target"))?;
     let mut copy = TableCopier {
         read: &read,
         write: &write,
@@ -155,10 +149,7 @@ pub async fn copy_database(
     // copied above are the one list of what this version knows.
     let unknown: Vec<String> = table_names(&read)
         .await
-        .map_err(|error| CopyError::Transaction {
-            step: "list the source's tables",
-            error,
-        })?
+        .map_err(failed_to("list the source's tables"))?
         .into_iter()
         .filter(|name| name != MIGRATIONS_TABLE && !tables.iter().any(|t| &t.table == name))
         .collect();
@@ -168,10 +159,7 @@ pub async fn copy_database(
     write
         .commit()
         .await
-        .map_err(|error| CopyError::Transaction {
-            step: "commit the target",
-            error,
-        })?;
+        .map_err(failed_to("commit the target"))?;
     // The snapshot only read: ending it changes nothing.
     let _ = read.rollback().await;
     source_connection.close().await.ok();
@@ -181,6 +169,11 @@ pub async fn copy_database(
         target_backend: target.backend_name(),
         tables,
     })
+}
+
+/// The error of a transaction `step` that failed.
+fn failed_to(step: &'static str) -> impl FnOnce(DbErr) -> CopyError {
+    move |error| CopyError::Transaction { step, error }
 }
 
 /// A consistent read of the whole source: PostgreSQL's repeatable read, or
